@@ -1,0 +1,5 @@
+"""Layer 5: the ``rocketstream`` command line."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,33 @@
+"""Layer 1: exact MiniRocket in pure torch + NumPy (no Dask, Zarr or xarray)."""
+
+from .biases import fit_biases, reference_quantiles
+from .fit import fit
+from .kernels import KERNEL_INDICES, MIN_LENGTH, NUM_KERNELS
+from .parameters import MiniRocketParameters, fit_dilations, plan, quantile_levels, resolve_seed
+from .serialization import ModelFileError, from_dict, load, save, to_dict
+from .transform import TransformPlan, transform
+from .validation import InputError, as_float32_array, check_against_model
+
+__all__ = [
+    "KERNEL_INDICES",
+    "MIN_LENGTH",
+    "NUM_KERNELS",
+    "InputError",
+    "MiniRocketParameters",
+    "ModelFileError",
+    "TransformPlan",
+    "as_float32_array",
+    "check_against_model",
+    "fit",
+    "fit_biases",
+    "fit_dilations",
+    "from_dict",
+    "load",
+    "plan",
+    "quantile_levels",
+    "reference_quantiles",
+    "resolve_seed",
+    "save",
+    "to_dict",
+    "transform",
+]

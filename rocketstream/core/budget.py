@@ -1,0 +1,38 @@
+"""Micro-batch sizing: how many series and kernels fit in a memory budget."""
+
+from __future__ import annotations
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+#: Per-step working set on CPU: small enough to stay in cache, large enough to amortise overhead.
+CPU_STEP_BUDGET = 8 * 2**20
+_FLOAT = 4
+
+
+def _taps_bytes(n_channels: int, length: int) -> int:
+    # zero-padded input, C_alpha, padded A (transient) and padded G, per series
+    return 5 * (n_channels + 1) * length * _FLOAT
+
+
+def _kernel_bytes(length: int) -> int:
+    # accumulator, one channel term and the comparison mask, per series and kernel
+    return 3 * length * _FLOAT
+
+
+def kernel_chunk_size(n_channels: int, length: int, memory_budget: int | None = None) -> int:
+    """Kernels (each on its own example row) processed at once by the bias fit."""
+    budget = memory_budget or DEFAULT_MEMORY_BUDGET
+    per_row = _taps_bytes(n_channels, length) + _kernel_bytes(length)
+    return int(max(1, min(84, budget // per_row)))
+
+
+def transform_batch_shape(
+    n_channels: int, length: int, memory_budget: int | None = None, max_batch: int = 4096
+) -> tuple[int, int]:
+    """Return ``(series, kernels)`` per step so one step's working set stays within the budget."""
+    budget = memory_budget or DEFAULT_MEMORY_BUDGET
+    taps = _taps_bytes(n_channels, length)
+    per_series_all = taps + 42 * _kernel_bytes(length)
+    if per_series_all <= budget:
+        return int(max(1, min(max_batch, budget // per_series_all))), 42
+    spare = max(budget - taps, 0)
+    return 1, int(max(1, min(42, spare // _kernel_bytes(length))))

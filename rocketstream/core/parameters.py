@@ -1,0 +1,218 @@
+"""MiniRocket parameters: dilations, quantiles, channel combinations and example draws.
+
+Everything here reproduces the reference recipe (aeon ``MiniRocket`` / sktime
+``MiniRocketMultivariate`` with an integer seed) with a private ``numpy.random.RandomState``;
+no global RNG state is read or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .kernels import KERNEL_LENGTH, MIN_LENGTH, NUM_KERNELS
+
+_GOLDEN_RATIO = (np.sqrt(5.0) + 1.0) / 2.0
+_MAX_SEED = 2**32 - 1
+
+
+def fit_dilations(
+    length: int, num_features: int = 10_000, max_dilations_per_kernel: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(dilations, features_per_dilation)`` (int32) for series of ``length`` points.
+
+    Dilations are spaced exponentially between 1 and ``(length - 1) / 8``; the feature counts
+    are spread over them and the remainder handed out round-robin from the smallest dilation.
+    """
+    if length < MIN_LENGTH:
+        raise ValueError(f"series length must be at least {MIN_LENGTH}, got {length}")
+    per_kernel = num_features // NUM_KERNELS
+    if per_kernel < 1:
+        raise ValueError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
+    if max_dilations_per_kernel < 1:
+        raise ValueError(f"max_dilations_per_kernel must be >= 1, got {max_dilations_per_kernel}")
+    n_dil = min(per_kernel, max_dilations_per_kernel)
+    multiplier = per_kernel / n_dil
+    max_exponent = np.log2((length - 1) / (KERNEL_LENGTH - 1))
+    raw = np.logspace(0, max_exponent, n_dil, base=2).astype(np.int32)
+    dilations, counts = np.unique(raw, return_counts=True)
+    per_dilation = (counts * multiplier).astype(np.int32)
+    remainder = per_kernel - int(per_dilation.sum())
+    for i in range(remainder):
+        per_dilation[i % len(per_dilation)] += 1
+    return dilations.astype(np.int32), per_dilation.astype(np.int32)
+
+
+def quantile_levels(n: int) -> np.ndarray:
+    """Return the golden-ratio low-discrepancy levels ``frac((f + 1) * phi)`` as float32."""
+    return ((np.arange(1, n + 1, dtype=np.float64) * _GOLDEN_RATIO) % 1.0).astype(np.float32)
+
+
+def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
+    """Turn ``random_state`` into the integer seed the recipe uses.
+
+    An int is used as is; a ``RandomState`` gives ``randint(2**31 - 1)`` (as aeon does); ``None``
+    draws a fresh seed from the operating system so that the fitted model still records it.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, (int, np.integer)):
+        raise TypeError(
+            f"random_state must be an int, a numpy RandomState or None, got {type(random_state).__name__}"
+        )
+    seed = int(random_state)
+    if not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"random_state must be between 0 and 2**32 - 1, got {seed}")
+    return seed
+
+
+def draw_channel_combinations(
+    n_channels: int, n_combinations: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``(channels_per_combination, channel_indices)`` in the reference order."""
+    rng = np.random.RandomState(seed)
+    max_exponent = np.log2(min(n_channels, KERNEL_LENGTH) + 1)
+    per_comb = (2 ** rng.uniform(0, max_exponent, n_combinations)).astype(np.int32)
+    indices = np.concatenate(
+        [rng.choice(n_channels, k, replace=False) for k in per_comb]
+    ).astype(np.int32)
+    return per_comb, indices
+
+
+def draw_example_indices(n_examples: int, n_combinations: int, seed: int) -> np.ndarray:
+    """Draw one fit example per combination, with replacement, as numba's re-seeded RNG does."""
+    rng = np.random.RandomState(seed)
+    return np.array([rng.randint(n_examples) for _ in range(n_combinations)], dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class MiniRocketParameters:
+    """Everything a fitted MiniRocket transform needs, plus how it was drawn.
+
+    ``biases`` is ``None`` until the bias fit has run (a *plan*); see :func:`plan`.
+    """
+
+    n_channels: int
+    length: int
+    num_features: int
+    max_dilations_per_kernel: int
+    seed: int
+    n_fit_examples: int
+    dilations: np.ndarray
+    features_per_dilation: np.ndarray
+    channels_per_combination: np.ndarray
+    channel_indices: np.ndarray
+    example_indices: np.ndarray
+    biases: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_dilations(self) -> int:
+        return len(self.dilations)
+
+    @property
+    def n_combinations(self) -> int:
+        return NUM_KERNELS * self.n_dilations
+
+    @property
+    def n_features_out(self) -> int:
+        """Number of output features, ``84 * (num_features // 84)``."""
+        return NUM_KERNELS * int(self.features_per_dilation.sum())
+
+    @property
+    def quantiles(self) -> np.ndarray:
+        return quantile_levels(self.n_features_out)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.biases is not None
+
+    def per_dilation(self) -> list[tuple[int, int]]:
+        """``(dilation, features_per_dilation)`` pairs as Python ints, in order."""
+        return list(zip(self.dilations.tolist(), self.features_per_dilation.tolist(), strict=True))
+
+    def feature_offsets(self) -> np.ndarray:
+        """Start of each dilation's block of ``84 * nfd[i]`` features."""
+        sizes = NUM_KERNELS * self.features_per_dilation.astype(np.int64)
+        return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    def combination_channels(self) -> list[np.ndarray]:
+        """The channel list of each combination ``c = i * 84 + k``, in drawn order."""
+        ends = np.cumsum(self.channels_per_combination)
+        return np.split(self.channel_indices, ends[:-1])
+
+    def with_biases(self, biases: np.ndarray) -> MiniRocketParameters:
+        biases = np.ascontiguousarray(biases, dtype=np.float32)
+        if biases.shape != (self.n_features_out,):
+            raise ValueError(f"expected {self.n_features_out} biases, got shape {biases.shape}")
+        return replace(self, biases=biases)
+
+    def feature_table(self) -> dict[str, np.ndarray]:
+        """Per-feature coordinates: dilation, kernel, quantile slot, padded flag, combination."""
+        nfd = self.features_per_dilation.astype(np.int64)
+        dil_idx = np.repeat(np.arange(self.n_dilations), NUM_KERNELS * nfd)
+        kernel = np.concatenate(
+            [np.repeat(np.arange(NUM_KERNELS), n) for n in nfd]
+        )
+        slot = np.concatenate([np.tile(np.arange(n), NUM_KERNELS) for n in nfd])
+        return {
+            "dilation": self.dilations[dil_idx].astype(np.int32),
+            "dilation_index": dil_idx.astype(np.int32),
+            "kernel": kernel.astype(np.int32),
+            "quantile_index": slot.astype(np.int32),
+            "padded": ((dil_idx + kernel) % 2 == 0),
+            "combination": (dil_idx * NUM_KERNELS + kernel).astype(np.int32),
+        }
+
+    def equals(self, other: MiniRocketParameters) -> bool:
+        """Exact equality of every field and array."""
+        if not isinstance(other, MiniRocketParameters):
+            return False
+        scalars = ("n_channels", "length", "num_features", "max_dilations_per_kernel", "seed",
+                   "n_fit_examples")
+        if any(getattr(self, s) != getattr(other, s) for s in scalars):
+            return False
+        arrays = ("dilations", "features_per_dilation", "channels_per_combination",
+                  "channel_indices", "example_indices")
+        if any(not np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays):
+            return False
+        if (self.biases is None) != (other.biases is None):
+            return False
+        return self.biases is None or np.array_equal(self.biases, other.biases)
+
+
+def plan(
+    n_examples: int,
+    n_channels: int,
+    length: int,
+    num_features: int = 10_000,
+    max_dilations_per_kernel: int = 32,
+    random_state: int | np.random.RandomState | None = None,
+) -> MiniRocketParameters:
+    """Draw every parameter except the biases: what fit must read is known before any data."""
+    if n_examples < 1:
+        raise ValueError("fit needs at least one example, got an empty dataset")
+    if n_channels < 1:
+        raise ValueError(f"need at least one channel, got {n_channels}")
+    num_features = max(int(num_features), NUM_KERNELS)
+    seed = resolve_seed(random_state)
+    dilations, nfd = fit_dilations(length, num_features, max_dilations_per_kernel)
+    n_comb = NUM_KERNELS * len(dilations)
+    per_comb, chan_idx = draw_channel_combinations(n_channels, n_comb, seed)
+    examples = draw_example_indices(n_examples, n_comb, seed)
+    return MiniRocketParameters(
+        n_channels=int(n_channels),
+        length=int(length),
+        num_features=num_features,
+        max_dilations_per_kernel=int(max_dilations_per_kernel),
+        seed=seed,
+        n_fit_examples=int(n_examples),
+        dilations=dilations,
+        features_per_dilation=nfd,
+        channels_per_combination=per_comb,
+        channel_indices=chan_idx,
+        example_indices=examples,
+    )

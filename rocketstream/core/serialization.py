@@ -1,0 +1,141 @@
+"""Save and load parameters as JSON with base64 arrays and a checksum: no pickle anywhere."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .kernels import NUM_KERNELS
+from .parameters import MiniRocketParameters, fit_dilations
+
+FORMAT = "rocketstream.minirocket-parameters"
+FORMAT_VERSION = 1
+
+_SCALARS = ("n_channels", "length", "num_features", "max_dilations_per_kernel", "seed", "n_fit_examples")
+_ARRAYS = {
+    "dilations": np.int32,
+    "features_per_dilation": np.int32,
+    "channels_per_combination": np.int32,
+    "channel_indices": np.int32,
+    "example_indices": np.int64,
+    "biases": np.float32,
+}
+
+
+class ModelFileError(ValueError):
+    """A parameters file or dict that is corrupt, tampered with or of an unknown format."""
+
+
+def _encode(arr: np.ndarray, dtype: type) -> dict[str, Any]:
+    a = np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder("<"))
+    return {"dtype": np.dtype(dtype).str.lstrip("<>|="), "shape": list(a.shape),
+            "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode(obj: Any, name: str, dtype: type) -> np.ndarray:
+    try:
+        want = np.dtype(dtype)
+        if obj["dtype"] != want.str.lstrip("<>|="):
+            raise ModelFileError(f"array {name!r} has dtype {obj['dtype']}, expected {want}")
+        raw = base64.b64decode(obj["data"], validate=True)
+        arr = np.frombuffer(raw, dtype=want.newbyteorder("<")).astype(want)
+        return arr.reshape([int(s) for s in obj["shape"]])
+    except ModelFileError:
+        raise
+    except Exception as exc:  # malformed base64, shape or structure
+        raise ModelFileError(f"array {name!r} in the model is malformed ({exc})") from None
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canon).hexdigest()
+
+
+def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
+    """A JSON-ready dict of the parameters with a format version and a sha256 checksum."""
+    if params.biases is None:
+        raise ValueError("only fitted parameters (with biases) can be saved")
+    body: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    body.update({s: int(getattr(params, s)) for s in _SCALARS})
+    body["arrays"] = {k: _encode(getattr(params, k), dt) for k, dt in _ARRAYS.items()}
+    body["extra"] = params.extra
+    return {**body, "sha256": _checksum(body)}
+
+
+def from_dict(obj: dict[str, Any]) -> MiniRocketParameters:
+    """Rebuild parameters from :func:`to_dict` output, verifying checksum and consistency."""
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise ModelFileError(f"not a rocketstream parameters file (expected format {FORMAT!r})")
+    version = obj.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"parameters format version {version!r} is not supported (this rocketstream reads "
+            f"version {FORMAT_VERSION}); refit or upgrade rocketstream"
+        )
+    body = {k: v for k, v in obj.items() if k != "sha256"}
+    if obj.get("sha256") != _checksum(body):
+        raise ModelFileError("parameters checksum mismatch: the model file was edited or corrupted; refit it")
+    try:
+        scalars = {s: int(obj[s]) for s in _SCALARS}
+        arrays = {k: _decode(obj["arrays"][k], k, dt) for k, dt in _ARRAYS.items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"model is missing or has a malformed field: {exc}") from None
+    params = MiniRocketParameters(**scalars, **arrays, extra=dict(obj.get("extra") or {}))
+    _check_consistent(params)
+    return params
+
+
+def _check_consistent(p: MiniRocketParameters) -> None:
+    """Schema checks beyond the checksum: derived arrays must agree with the scalars."""
+    try:
+        dil, nfd = fit_dilations(p.length, p.num_features, p.max_dilations_per_kernel)
+    except ValueError as exc:
+        raise ModelFileError(f"inconsistent model: {exc}") from None
+    n_comb = NUM_KERNELS * len(dil)
+    problems = []
+    if not (np.array_equal(dil, p.dilations) and np.array_equal(nfd, p.features_per_dilation)):
+        problems.append("dilations do not follow from the length and feature count")
+    if p.channels_per_combination.shape != (n_comb,) or p.example_indices.shape != (n_comb,):
+        problems.append("wrong number of channel combinations or example indices")
+    elif p.channel_indices.shape != (int(p.channels_per_combination.sum()),):
+        problems.append("channel index count does not match the combinations")
+    if p.channel_indices.size and (p.channel_indices.min() < 0 or p.channel_indices.max() >= p.n_channels):
+        problems.append("channel indices out of range")
+    if p.biases is None or p.biases.shape != (NUM_KERNELS * int(nfd.sum()),):
+        problems.append("wrong number of biases")
+    elif not np.isfinite(p.biases).all():
+        problems.append("non-finite biases")
+    if problems:
+        raise ModelFileError("inconsistent model: " + "; ".join(problems))
+
+
+def save(params: MiniRocketParameters, path: str | os.PathLike) -> Path:
+    """Write the parameters to ``path`` as JSON (atomically: temp file, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_dict(params), indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike) -> MiniRocketParameters:
+    """Read parameters written by :func:`save`; raises :class:`ModelFileError` on any damage."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model file {path} is not valid JSON ({exc}); it may be truncated") from None
+    return from_dict(obj)

@@ -1,0 +1,26 @@
+"""Index tables derived from the parameters, in the shapes the torch kernels consume."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .kernels import NUM_KERNELS
+from .parameters import MiniRocketParameters
+
+
+def channel_slots(params: MiniRocketParameters) -> list[torch.Tensor]:
+    """Per dilation, an (84, M) int64 table of each kernel's channels, padded with ``C``.
+
+    ``C`` (= ``n_channels``) names the all-zero channel that :class:`DilationTaps` appends.
+    """
+    combos = params.combination_channels()
+    tables = []
+    for i in range(params.n_dilations):
+        chans = combos[i * NUM_KERNELS : (i + 1) * NUM_KERNELS]
+        width = max(len(c) for c in chans)
+        table = np.full((NUM_KERNELS, width), params.n_channels, dtype=np.int64)
+        for k, c in enumerate(chans):
+            table[k, : len(c)] = c
+        tables.append(torch.from_numpy(table))
+    return tables

@@ -1,0 +1,89 @@
+"""Input checks with messages that name the problem and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .kernels import MIN_LENGTH
+from .parameters import MiniRocketParameters
+
+SHAPE_HINT = "(n_samples, n_channels, n_timepoints)"
+
+
+class InputError(ValueError):
+    """Bad input data: wrong shape, dtype, values or a mismatch with the fitted model."""
+
+
+def check_shape(shape: tuple[int, ...], what: str = "X") -> tuple[int, int, int]:
+    """Check a 3-D (n, channels, length) shape with length >= 9; return it."""
+    if len(shape) != 3:
+        hint = " (for univariate data use X[:, None, :])" if len(shape) == 2 else ""
+        raise InputError(f"{what} must be 3-D {SHAPE_HINT}, got {len(shape)}-D shape {tuple(shape)}{hint}")
+    n, c, length = (int(s) for s in shape)
+    if c < 1:
+        raise InputError(f"{what} has no channels (shape {tuple(shape)}); expected {SHAPE_HINT}")
+    if length < MIN_LENGTH:
+        raise InputError(
+            f"{what} has series of length {length}; MiniRocket needs at least {MIN_LENGTH} time points "
+            "(pad shorter series, e.g. with zeros, to length 9)"
+        )
+    return n, c, length
+
+
+def check_dtype(dtype: Any, what: str = "X") -> None:
+    """Accept real integer or floating dtypes only."""
+    if isinstance(dtype, torch.dtype):
+        ok = dtype.is_floating_point or (not dtype.is_complex and dtype != torch.bool)
+    else:
+        dt = np.dtype(dtype)
+        ok = dt.kind in "iuf"
+    if not ok:
+        raise InputError(f"{what} must hold real numbers (int or float), got dtype {dtype}; convert it first")
+
+
+def check_finite(x: np.ndarray | torch.Tensor, what: str = "X") -> None:
+    """Raise if ``x`` holds NaN or infinite values, naming the first bad sample."""
+    finite = torch.isfinite(x) if torch.is_tensor(x) else np.isfinite(x)
+    if bool(finite.all()):
+        return
+    bad = (~finite).reshape(finite.shape[0], -1).any(1) if finite.ndim else ~finite
+    first = int(bad.nonzero()[0][0]) if not torch.is_tensor(bad) else int(bad.nonzero()[0, 0])
+    count = int((~finite).sum())
+    raise InputError(
+        f"{what} contains {count} NaN or infinite value(s), first in sample {first}; "
+        "fill or drop them before MiniRocket (it has no missing-value rule)"
+    )
+
+
+def check_against_model(shape: tuple[int, ...], params: MiniRocketParameters, what: str = "X") -> None:
+    """The data must have the channel count and series length the model was fitted on."""
+    _, c, length = check_shape(shape, what)
+    if c != params.n_channels:
+        raise InputError(
+            f"{what} has {c} channels but the model was fitted on {params.n_channels}; "
+            "transform data with the same channels, or fit a new model"
+        )
+    if length != params.length:
+        raise InputError(
+            f"{what} has series of length {length} but the model was fitted on length {params.length}; "
+            "cut or pad the series to that length, or fit a new model"
+        )
+
+
+def as_float32_array(x: Any, what: str = "X") -> np.ndarray | torch.Tensor:
+    """Validate an in-memory array (NumPy, torch or array-like) and return it as float32."""
+    if torch.is_tensor(x):
+        check_dtype(x.dtype, what)
+        check_shape(tuple(x.shape), what)
+        x = x.detach().to(torch.float32)
+        check_finite(x, what)
+        return x
+    arr = np.asarray(x)
+    check_dtype(arr.dtype, what)
+    check_shape(arr.shape, what)
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    check_finite(arr, what)
+    return arr
