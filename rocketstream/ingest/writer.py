@@ -1,0 +1,110 @@
+"""Write a :class:`Collection` to a Zarr store readable by xarray, atomically.
+
+Layout: ``X`` (sample, channel, time) float32 padded with zeros after each series' length;
+``length`` (sample) int64; coordinate ``label`` (sample) when labels exist. The store is written
+to a temporary sibling directory and renamed into place only when complete, so an interrupted
+or failed ingest never leaves a store that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .readers import Collection, IngestError
+
+INGEST_ATTR = "rocketstream_ingest"
+
+
+def padded_array(col: Collection, min_length: int | None = None) -> np.ndarray:
+    """Stack the series into (n, C, max length) float32, zero-padded after each series."""
+    channels = {s.shape[0] for s in col.series}
+    if len(channels) != 1:
+        raise IngestError(f"series have different channel counts {sorted(channels)}")
+    max_len = max(int(col.lengths.max()), min_length or 0)
+    out = np.zeros((len(col.series), col.n_channels, max_len), dtype=np.float32)
+    for i, s in enumerate(col.series):
+        out[i, :, : s.shape[1]] = s
+    return out
+
+
+def default_chunk(n_channels: int, length: int, target_bytes: int = 32 * 2**20) -> int:
+    """Samples per chunk so one chunk is about ``target_bytes`` (at least 1)."""
+    return max(1, target_bytes // (4 * n_channels * length))
+
+
+def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: int | None = None,
+                     overwrite: bool = False, source: str | None = None, progress: bool = False) -> Path:
+    """Write ``col`` to the Zarr store ``output`` (a local directory); returns its path."""
+    import xarray as xr
+
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"output {output} already exists; pass --overwrite to replace it")
+    if any(not np.isfinite(s).all() for s in col.series):
+        bad = next(i for i, s in enumerate(col.series) if not np.isfinite(s).all())
+        raise IngestError(f"series {bad} has missing (NaN/'?') or infinite values; fill them before ingest")
+    x = padded_array(col)
+    n, c, length = x.shape
+    chunk = int(chunk_size or default_chunk(c, length))
+    coords = {"sample": np.arange(n)}
+    if col.labels is not None:
+        labels = np.asarray(col.labels)
+        # variable-length strings: the Zarr v3 string type xarray reads back without warnings
+        coords["label"] = ("sample", labels.astype(object) if labels.dtype.kind in "US" else labels)
+    data = {"X": (("sample", "channel", "time"), x), "length": ("sample", col.lengths)}
+    ds = xr.Dataset(data, coords=coords)
+    meta = {k: v for k, v in col.meta.items() if isinstance(v, (str, int, float, bool, list)) or v is None}
+    ds.attrs[INGEST_ATTR] = {
+        **meta, "source": str(source) if source else None, "n_series": n, "n_channels": c,
+        "max_length": length, "equal_length": col.equal_length, "rocketstream_version": __version__,
+        "padding": "zeros after each series' length (see the length variable)", "complete": True,
+    }
+    encoding = {"X": {"chunks": (chunk, c, length)}, "length": {"chunks": (chunk,)}}
+    tmp = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        if progress:
+            from tqdm.auto import tqdm
+
+            template = ds.chunk({"sample": chunk})
+            with _quiet_consolidation():
+                template.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
+            for s in tqdm(range(0, n, chunk), desc="ingest", unit="chunk"):
+                part = ds.isel(sample=slice(s, s + chunk)).drop_vars(["label"], errors="ignore")
+                part.to_zarr(tmp, region={"sample": slice(s, s + len(part.sample))})
+        else:
+            with _quiet_consolidation():
+                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+        _replace(tmp, output)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return output
+
+
+@contextlib.contextmanager
+def _quiet_consolidation() -> Iterator[None]:
+    """Consolidated metadata lets ``xr.open_zarr`` open the store without a warning; zarr 3 warns
+    that it is not yet in the v3 spec when writing it, which is noise for our users."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        yield
+
+
+def _replace(tmp: Path, output: Path) -> None:
+    """Move ``tmp`` to ``output``; an existing output is removed only after the new one is complete."""
+    if output.exists():
+        old = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(output, old)
+        os.replace(tmp, output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, output)
