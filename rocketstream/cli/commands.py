@@ -5,20 +5,27 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import demo
+from . import demo, ingest, pipeline
 
 
 def _info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe a model file or a features store",
-                       description="Print the parameters and provenance of a model file (JSON).")
-    p.add_argument("path", help="model .json file")
+                       description="Print the parameters and provenance of a model file (JSON), or "
+                       "the shape, progress (chunks done) and model of a features store (Zarr).")
+    p.add_argument("path", help="model .json file or features .zarr store")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(handler=_run_info)
 
 
 def _run_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..core import load
 
+    if Path(args.path).is_dir() or "://" in args.path:
+        from ..api.outofcore import features_info
+
+        return _print(features_info(args.path), args.json)
     params = load(args.path)
     info = {
         "n_channels": params.n_channels,
@@ -30,7 +37,11 @@ def _run_info(args: argparse.Namespace) -> int:
         "n_fit_examples": params.n_fit_examples,
         **params.extra,
     }
-    if args.json:
+    return _print(info, args.json)
+
+
+def _print(info: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(info, indent=1))
     else:
         for k, v in info.items():
@@ -38,4 +49,4 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-REGISTRY = [_info, demo.register]
+REGISTRY = [_info, demo.register, ingest.register, *pipeline.REGISTER]

@@ -1,0 +1,120 @@
+"""``rocketstream fit`` and ``rocketstream transform``: the out-of-core pipeline from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import UsageError
+
+_INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), "
+               "or a .npy file; shape (sample, channel, time)")
+
+
+def _memory(text: str) -> int:
+    """Parse '256MB', '2GiB', '1000000' into bytes."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    t = text.strip().upper()
+    num = t.rstrip("KMGIB")
+    unit = t[len(num):]
+    try:
+        value = float(num) * units[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a memory size: {text!r} (e.g. 256MB, 2GiB)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"memory size must be positive, got {text!r}")
+    return int(value)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register_fit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit MiniRocket on a Zarr array, reading only the drawn rows",
+                       description="Fit MiniRocket parameters: draw the fit rows (seeded), read only those "
+                       "from INPUT, fit the biases and write the model as JSON.")
+    p.add_argument("input", metavar="INPUT", help=_INPUT_HELP)
+    p.add_argument("--model", required=True, metavar="OUT.json", help="model file to write (JSON)")
+    p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and recorded)")
+    p.add_argument("--num-features", type=_positive, default=10_000, help="features (default 10000)")
+    p.add_argument("--max-dilations", type=_positive, default=32,
+                   help="max dilations per kernel (default 32)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
+    p.add_argument("--memory-budget", type=_memory, default=None, metavar="BYTES",
+                   help="memory for the drawn rows and micro-batches, e.g. 512MB")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.set_defaults(handler=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from ..api.outofcore import fit
+    from ..core import save
+
+    out = Path(args.model)
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"model file {out} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise UsageError(f"directory {out.parent} does not exist; create it first")
+    t0 = time.perf_counter()
+    params = fit(args.input, variable=args.variable, num_features=args.num_features,
+                 max_dilations_per_kernel=args.max_dilations, random_state=args.seed, device=args.device,
+                 memory_budget=args.memory_budget)
+    save(params, out)
+    print(f"fitted {params.n_features_out} features on {params.n_fit_examples} x {params.n_channels} x "
+          f"{params.length} (seed {params.seed}, {params.extra.get('fit_rows_distinct')} rows read) in "
+          f"{time.perf_counter() - t0:.1f} s -> {out}")
+    return 0
+
+
+def register_transform(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transform", help="transform a Zarr array into a resumable features store",
+                       description="Transform INPUT chunk by chunk into a Zarr features store (sample, "
+                       "feature) with done markers; --resume finishes an interrupted run.")
+    p.add_argument("input", metavar="INPUT", help=_INPUT_HELP)
+    p.add_argument("--model", required=True, metavar="M.json", help="model file from `rocketstream fit`")
+    p.add_argument("--output", required=True, metavar="OUT.zarr", help="features store to write")
+    p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|processes|synchronous",
+                   help="Dask scheduler: a dask.distributed address (tcp://host:8786) or a local one "
+                   "(default threads)")
+    p.add_argument("--workers", type=_positive, default=None, help="local scheduler workers")
+    p.add_argument("--resume", action="store_true", help="compute only chunks not yet done")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--device", default=None, help="torch device (default: the worker's GPU if any, else CPU)")
+    p.add_argument("--chunk-size", type=_positive, default=None, metavar="N", help="samples per task")
+    p.add_argument("--memory-budget", type=_memory, default=None, metavar="BYTES",
+                   help="per-task micro-batch memory for the core transform, e.g. 256MB")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stderr is a terminal)")
+    p.set_defaults(handler=run_transform)
+
+
+def run_transform(args: argparse.Namespace) -> int:
+    from ..api.outofcore import run_transform as transform
+    from ..core import load
+
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other; pass only one")
+    params = load(args.model)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    t0 = time.perf_counter()
+    store, computed = transform(args.input, params, args.output, variable=args.variable,
+                                chunk_size=args.chunk_size, resume=args.resume, overwrite=args.overwrite,
+                                device=args.device, memory_budget=args.memory_budget,
+                                scheduler=args.scheduler, workers=args.workers, progress=progress)
+    print(f"wrote {store.n_samples} x {store.n_features} features to {args.output}: {len(computed)} of "
+          f"{store.n_chunks} chunks computed in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+REGISTER = [register_fit, register_transform]

@@ -1,0 +1,108 @@
+"""Fit from a subset: plan first (seeded draws), then read only the drawn rows, grouped by chunk."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import torch
+
+from ..core.biases import fit_biases
+from ..core.budget import DEFAULT_MEMORY_BUDGET
+from ..core.parameters import MiniRocketParameters, plan
+from ..core.validation import InputError
+
+
+def _block_of(arr: da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts = np.concatenate([[0], np.cumsum(arr.chunks[0])])
+    block = np.searchsorted(starts, rows, side="right") - 1
+    return block, starts
+
+
+def gather_rows(arr: da.Array, rows: np.ndarray, scheduler: Any = None) -> np.ndarray:
+    """Read ``rows`` (sorted, unique) as float32 (k, C, L); only the chunks holding them are read,
+    one task per chunk."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return np.empty((0, *arr.shape[1:]), dtype=np.float32)
+    if rows.min() < 0 or rows.max() >= arr.shape[0]:
+        raise IndexError(f"row index out of range for {arr.shape[0]} samples")
+    block, starts = _block_of(arr, rows)
+    parts = []
+    for b in np.unique(block):
+        local = rows[block == b] - starts[b]
+        parts.append(arr.blocks[int(b)][local])
+    kwargs = {"scheduler": scheduler} if scheduler is not None else {}
+    out = np.concatenate(dask.compute(*parts, **kwargs), axis=0).astype(np.float32, copy=False)
+    finite = np.isfinite(out).reshape(len(out), -1).all(1)
+    if not finite.all():
+        first = int(rows[~finite][0])
+        raise InputError(f"X contains NaN or infinite values (first in sample {first}, drawn for the fit); "
+                         "fill or drop them before MiniRocket (it has no missing-value rule)")
+    return out
+
+
+class RowGatherer:
+    """``fetch_rows`` for :func:`rocketstream.core.fit_biases` over a Dask array, memory-bounded.
+
+    If all distinct drawn rows fit ``memory_budget`` they are read once up front (each chunk at most
+    once). Otherwise each request reads its own rows, with an LRU cache of rows bounded by the budget.
+    ``rows_read`` counts every row read from the source.
+    """
+
+    def __init__(self, arr: da.Array, indices: np.ndarray, memory_budget: int | None = None,
+                 scheduler: Any = None) -> None:
+        self.arr = arr
+        self.scheduler = scheduler
+        self.row_bytes = 4 * int(np.prod(arr.shape[1:]))
+        budget = memory_budget or DEFAULT_MEMORY_BUDGET
+        self.unique = np.unique(np.asarray(indices, dtype=np.int64))
+        self.prefetched = self.unique.size * self.row_bytes <= budget
+        self.capacity = max(1, budget // self.row_bytes)
+        self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.rows_read = 0
+        self.data: np.ndarray | None = None
+        if self.prefetched:
+            self.data = gather_rows(arr, self.unique, scheduler)
+            self.rows_read = len(self.unique)
+
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64)
+        if self.data is not None:
+            return self.data[np.searchsorted(self.unique, indices)]
+        need = np.unique(indices)
+        missing = np.array([r for r in need if int(r) not in self.cache], dtype=np.int64)
+        if missing.size:
+            rows = gather_rows(self.arr, missing, self.scheduler)
+            self.rows_read += len(missing)
+            for r, x in zip(missing.tolist(), rows, strict=True):
+                self.cache[r] = x
+        out = np.stack([self.cache[int(r)] for r in indices])
+        for r in need.tolist():
+            self.cache.move_to_end(r)
+        while len(self.cache) > max(self.capacity, len(need)):
+            self.cache.popitem(last=False)
+        return out
+
+
+def fit_array(
+    arr: da.Array,
+    num_features: int = 10_000,
+    max_dilations_per_kernel: int = 32,
+    random_state: int | np.random.RandomState | None = None,
+    device: torch.device | str | None = None,
+    memory_budget: int | None = None,
+    scheduler: Any = None,
+) -> tuple[MiniRocketParameters, RowGatherer]:
+    """Plan on the array's shape, then fit the biases from only the drawn rows.
+
+    Returns the fitted parameters and the gatherer (for its read statistics).
+    """
+    n, c, length = (int(s) for s in arr.shape)
+    params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
+    gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
+    fitted = fit_biases(params, gatherer, device=device, memory_budget=memory_budget)
+    return fitted, gatherer

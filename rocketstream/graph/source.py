@@ -1,0 +1,56 @@
+"""Turn an array-like (Zarr, Dask, NumPy) into a validated Dask array chunked along samples only."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from ..core.validation import check_dtype, check_shape
+
+#: Default input bytes per chunk when the source has no chunking of its own.
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+def default_chunk_size(n_channels: int, length: int, n_features: int = 0,
+                       chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Samples per chunk so that the input block (and its feature block) stay near ``chunk_bytes``."""
+    per_row = 4 * max(n_channels * length, n_features, 1)
+    return int(max(1, chunk_bytes // per_row))
+
+
+def as_dask_array(x: Any, what: str = "X") -> da.Array:
+    """Validate shape and dtype and return a Dask array whose chunks hold whole series.
+
+    Channel or time axes split across chunks are merged (with a warning): every task needs whole
+    series. Values (NaN/Inf) are checked later, chunk by chunk.
+    """
+    if isinstance(x, zarr.Array):
+        arr = da.from_zarr(x)
+    elif isinstance(x, da.Array):
+        arr = x
+    else:
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            x = np.asarray(x)
+        if getattr(x, "ndim", None) == 3:
+            check_shape(tuple(x.shape), what)
+            rows = default_chunk_size(int(x.shape[1]), int(x.shape[2]))
+            arr = da.from_array(x, chunks=(rows, -1, -1))
+        else:
+            arr = da.from_array(x)
+    check_dtype(arr.dtype, what)
+    check_shape(tuple(arr.shape), what)
+    if len(arr.chunks[1]) > 1 or len(arr.chunks[2]) > 1:
+        split = [name for name, c in (("channel", arr.chunks[1]), ("time", arr.chunks[2])) if len(c) > 1]
+        warnings.warn(
+            f"{what} is chunked along {' and '.join(split)} ({arr.chunksize}); MiniRocket needs whole series "
+            "per chunk, so it is rechunked to one chunk along those axes. Store the data chunked along "
+            "samples only, e.g. chunks=(n, channels, length), to avoid this.",
+            UserWarning,
+            stacklevel=3,
+        )
+        arr = arr.rechunk({1: -1, 2: -1})
+    return arr

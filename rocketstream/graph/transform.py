@@ -1,0 +1,138 @@
+"""Per-chunk transforms: a lazy (sample, feature) Dask array, or one task per sample chunk that
+writes its block into a features store and then sets the chunk's done marker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import torch
+from dask.base import tokenize
+from dask.delayed import Delayed
+
+from ..core.parameters import MiniRocketParameters
+from ..core.serialization import to_dict
+from ..core.transform import TransformPlan, transform
+from ..core.validation import check_against_model, check_finite
+from ..storage.features import FeatureStore, write_chunk
+
+log = logging.getLogger("rocketstream.graph")
+
+_PLANS: OrderedDict[tuple[str, str], TransformPlan] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+_MAX_PLANS = 4
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` means the worker's accelerator if it has one, else its CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def model_key(params: MiniRocketParameters) -> str:
+    """The model's checksum: identifies it across processes."""
+    return to_dict(params)["sha256"]
+
+
+def plan_for(params: MiniRocketParameters, device: torch.device | str | None = None,
+             key: str | None = None) -> TransformPlan:
+    """A :class:`TransformPlan` cached per (model, device) in this process: built once per worker."""
+    dev = resolve_device(device)
+    cache_key = (key or model_key(params), str(dev))
+    with _PLANS_LOCK:
+        plan = _PLANS.get(cache_key)
+        if plan is None:
+            plan = TransformPlan(params, dev)
+            _PLANS[cache_key] = plan
+            while len(_PLANS) > _MAX_PLANS:
+                _PLANS.popitem(last=False)
+        _PLANS.move_to_end(cache_key)
+    return plan
+
+
+def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | None = None,
+                    device: torch.device | str | None = None, memory_budget: int | None = None,
+                    start: int = 0) -> np.ndarray:
+    """Validate and transform one in-memory block; returns float32 NumPy (rows, features)."""
+    x = np.ascontiguousarray(block, dtype=np.float32)
+    what = f"X (samples {start}-{start + len(x) - 1})"
+    check_against_model(x.shape, params, what)
+    check_finite(x, what)
+    plan = plan_for(params, device, key)
+    out = transform(x, params, memory_budget=memory_budget, plan=plan)
+    return out.cpu().numpy()
+
+
+def _map_block(block: np.ndarray, params: MiniRocketParameters, key: str, device: Any,
+               memory_budget: int | None, block_info: Any = None) -> np.ndarray:
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    return transform_block(block, params, key, device, memory_budget, start)
+
+
+def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.device | str | None = None,
+                    memory_budget: int | None = None) -> da.Array:
+    """Lazy (sample, feature) float32 features of a (sample, channel, time) Dask array."""
+    check_against_model(tuple(arr.shape), params)
+    key = model_key(params)
+    return arr.map_blocks(
+        _map_block, params=params, key=key, device=device, memory_budget=memory_budget,
+        drop_axis=2, chunks=(arr.chunks[0], (params.n_features_out,)), dtype=np.float32,
+        meta=np.empty((0, 0), dtype=np.float32),
+        name=f"rocketstream-transform-{key[:16]}-{tokenize(arr.name, str(device), memory_budget)}",
+    )
+
+
+def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, index: int, start: int,
+                path: str, storage_options: dict[str, Any] | None, device: Any,
+                memory_budget: int | None) -> int:
+    feats = transform_block(block, params, key, device, memory_budget, start)
+    write_chunk(path, storage_options, index, start, feats)  # marker set only after the block
+    return index
+
+
+def _collect(indices: list[int]) -> list[int]:
+    return sorted(int(i) for i in indices)
+
+
+def missing_chunks(store: FeatureStore) -> list[int]:
+    """Indices of the chunks of ``store`` not yet marked done (logged)."""
+    todo = np.flatnonzero(~store.done()).tolist()
+    log.info("transform: %d of %d chunks to compute (%d already done)", len(todo), store.n_chunks,
+             store.n_chunks - len(todo))
+    return todo
+
+
+def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureStore,
+                   device: torch.device | str | None = None, memory_budget: int | None = None,
+                   chunks: list[int] | None = None) -> tuple[Delayed, list[int], str]:
+    """Build the graph that computes ``chunks`` of ``store`` (default: those not yet marked done).
+
+    Returns ``(delayed, todo, prefix)``: computing ``delayed`` runs one task per chunk and gives the
+    sorted list of chunk indices it wrote; ``prefix`` names those tasks (for progress). The graph
+    holds only the chunks asked for, so callers can bound its size by passing batches.
+    """
+    check_against_model(tuple(arr.shape), params)
+    if arr.shape[0] != store.n_samples:
+        raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.path} was made for "
+                         f"{store.n_samples}; use the same input, or overwrite=True")
+    arr = arr.rechunk({0: store.chunk_size, 1: -1, 2: -1})
+    todo = missing_chunks(store) if chunks is None else [int(i) for i in chunks]
+    key = model_key(params)
+    token = tokenize(arr.name, store.path, key, str(device), memory_budget, todo)
+    prefix = f"rocketstream-write-{token}"
+    p = dask.delayed(params, name=f"rocketstream-params-{key}")
+    blocks = arr.blocks[todo].to_delayed().ravel() if todo else []
+    tasks = []
+    for i, block in zip(todo, blocks, strict=True):
+        start, _ = store.bounds(i)
+        tasks.append(dask.delayed(_write_task, pure=False)(
+            block, p, key, i, start, store.path, store.storage_options, device, memory_budget,
+            dask_key_name=f"{prefix}-{i}"))
+    done = dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}")
+    return done, todo, prefix
