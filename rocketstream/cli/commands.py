@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import demo, ingest, pipeline
+from . import demo, heads, ingest, pipeline
 
 
 def _info(sub: argparse._SubParsersAction) -> None:
@@ -49,4 +49,4 @@ def _print(info: dict, as_json: bool) -> int:
     return 0
 
 
-REGISTRY = [_info, demo.register, ingest.register, *pipeline.REGISTER]
+REGISTRY = [_info, demo.register, ingest.register, *pipeline.REGISTER, *heads.REGISTER]

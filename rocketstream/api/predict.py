@@ -1,0 +1,459 @@
+"""Prediction out of core: transform + head per sample chunk into a predictions Zarr store, and
+evaluation of stored predictions against labels.
+
+Layout of a predictions store (readable with ``xarray.open_zarr``)::
+
+    PRED.zarr/            attrs["rocketstream"] = {format, task, head, model, source, complete, ...}
+      label    (sample,)          predicted class labels (classification)
+      proba    (sample, class)    float32 softmax probabilities (softmax classification heads)
+      decision (sample[, class])  float64 ridge decision scores (ridge classification heads)
+      value    (sample[, target]) float64 predicted values (regression)
+      class    (class,)           the class labels, in the column order of proba / decision
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import torch
+import zarr
+from dask.base import tokenize
+
+from ..core.parameters import MiniRocketParameters
+from ..core.serialization import ModelFileError, to_dict
+from ..core.serialization import load as load_model
+from ..core.validation import InputError, check_against_model
+from ..graph.schedule import compute, is_local, progress_bar, resolve_scheduler, session
+from ..graph.transform import model_key, resolve_device, transform_block
+from ..heads import RidgeHead, SoftmaxHead
+from ..heads.checkpoint import HEAD_NAME
+from ..storage.zarrstore import is_url, store_exists
+from .outofcore import open_source
+
+FORMAT = "rocketstream.predictions"
+FORMAT_VERSION = 1
+ATTR = "rocketstream"
+#: chunks per submitted graph (bounded client memory whatever the dataset size)
+GRAPH_BATCH = 512
+
+Head = RidgeHead | SoftmaxHead
+
+
+# ---------------------------------------------------------------------------------------------- heads
+def load_head(path: str | os.PathLike) -> Head:
+    """Load a head saved by :class:`RidgeHead` or :class:`SoftmaxHead`, whichever kind it is.
+
+    ``path`` is the ``.npz`` file (the suffix may be left out) or a softmax checkpoint directory
+    holding ``head.npz``.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / HEAD_NAME
+    elif not p.exists() and p.suffix != ".npz" and p.with_name(p.name + ".npz").exists():
+        p = p.with_name(p.name + ".npz")
+    if not p.exists():
+        raise FileNotFoundError(f"head file not found: {path}; train one with `rocketstream train`")
+    try:
+        f = np.load(p, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with f:
+            meta = json.loads(str(f["__meta__"])) if "__meta__" in f.files else {}
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read head file {p} ({exc}); expected a .npz head from "
+                             "`rocketstream train`") from None
+    kind = meta.get("kind")
+    if kind == "ridge":
+        return RidgeHead.load(p)
+    if kind == "softmax":
+        return SoftmaxHead.load(p)
+    raise ModelFileError(f"{p} is not a rocketstream head file (kind {kind!r}); expected a ridge or "
+                         "softmax head from `rocketstream train`")
+
+
+def head_kind(head: Head) -> str:
+    """``"ridge"`` or ``"softmax"``."""
+    if isinstance(head, RidgeHead):
+        return "ridge"
+    if isinstance(head, SoftmaxHead):
+        return "softmax"
+    raise TypeError(f"head must be a RidgeHead or SoftmaxHead (or a path to one), got {type(head).__name__}")
+
+
+def head_task(head: Head) -> str:
+    """``"classification"`` or ``"regression"``."""
+    return "classification" if getattr(head, "classes_", None) is not None else "regression"
+
+
+def _head_info(head: Head, path: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {"kind": head_kind(head), "task": head_task(head),
+                            "n_features": int(head.n_features_in_)}
+    if path is not None:
+        p = Path(path).expanduser()
+        p = p / HEAD_NAME if p.is_dir() else (p if p.exists() else p.with_name(p.name + ".npz"))
+        info["path"] = str(p)
+        info["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    if isinstance(head, RidgeHead):
+        info["alpha"] = float(head.alpha_)
+    else:
+        info["best_epoch"] = head.best_epoch_
+    return info
+
+
+def head_outputs(head: Head, features: np.ndarray, device: torch.device | str | None = None
+                 ) -> dict[str, np.ndarray]:
+    """The arrays a predictions store holds for these (rows, features): label + proba/decision, or value."""
+    if head_task(head) == "regression":
+        if isinstance(head, SoftmaxHead):
+            return {"value": np.asarray(head.predict(features, device=device), dtype=np.float64)}
+        return {"value": np.asarray(head.predict(features), dtype=np.float64)}
+    if isinstance(head, SoftmaxHead):
+        proba = head.predict_proba(features, device=device).astype(np.float32)
+        return {"label": head.classes_[proba.argmax(axis=1)], "proba": proba}
+    scores = head.decision_function(features)
+    idx = (scores > 0).astype(np.int64) if scores.ndim == 1 else scores.argmax(axis=1)
+    return {"label": head.classes_[idx], "decision": scores.astype(np.float64)}
+
+
+# ------------------------------------------------------------------------------------------ the store
+def _layout(head: Head, n: int, chunk: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple]]:
+    """name -> (shape, chunks, dtype, dims) of the arrays written per chunk."""
+    if head_task(head) == "regression":
+        if isinstance(head, SoftmaxHead):
+            n_out = int(head.weight_.shape[0])
+            one_d = head.target_1d
+        else:
+            one_d = np.ndim(head.coef_) == 1
+            n_out = 1 if one_d else int(np.shape(head.coef_)[0])
+        if one_d:
+            return {"value": ((n,), (chunk,), "float64", ("sample",))}
+        return {"value": ((n, n_out), (chunk, n_out), "float64", ("sample", "target"))}
+    classes = np.asarray(head.classes_)
+    label_dtype: Any = str if classes.dtype.kind in "UST" else classes.dtype
+    out = {"label": ((n,), (chunk,), label_dtype, ("sample",))}
+    k = classes.size
+    if isinstance(head, SoftmaxHead):
+        out["proba"] = ((n, k), (chunk, k), "float32", ("sample", "class"))
+    elif k == 2:
+        out["decision"] = ((n,), (chunk,), "float64", ("sample",))
+    else:
+        out["decision"] = ((n, k), (chunk, k), "float64", ("sample", "class"))
+    return out
+
+
+def _remove_store(path: str) -> None:
+    """Delete an existing Zarr store (never a plain directory or file)."""
+    if is_url(path):
+        zarr.open_group(path, mode="w")
+        return
+    p = Path(path).expanduser()
+    if p.is_file() or not any((p / n).exists() for n in ("zarr.json", ".zgroup", ".zarray")):
+        raise FileExistsError(f"output {path} exists and is not a Zarr store; refusing to delete it: "
+                              "choose another output path")
+    shutil.rmtree(p)
+
+
+def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: dict[str, Any],
+                  overwrite: bool) -> zarr.Group:
+    if store_exists(output):
+        if not overwrite:
+            raise FileExistsError(f"output {output} already exists; pass overwrite=True / --overwrite to "
+                                  "replace it, or choose another output path")
+        _remove_store(output)
+    group = zarr.open_group(output if is_url(output) else os.fspath(Path(output).expanduser()),
+                            mode="w-", zarr_format=3)
+    for name, (shape, chunks, dtype, dims) in layout.items():
+        kwargs = {} if dtype is str else {"fill_value": 0}
+        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, **kwargs)
+    if classes is not None:
+        values = np.asarray([str(c) for c in classes.tolist()]) if classes.dtype.kind in "UST" else classes
+        arr = group.create_array("class", shape=values.shape, dtype=str if values.dtype.kind == "U"
+                                 else values.dtype, dimension_names=("class",))
+        arr[:] = values
+    group.attrs[ATTR] = {**meta, "complete": False}
+    return group
+
+
+def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, head: Head, start: int,
+                output: str, device: Any) -> int:
+    feats = transform_block(block, params, key, device, None, start)
+    outputs = head_outputs(head, feats, resolve_device(device))
+    group = zarr.open_group(output, mode="r+")
+    for name, values in outputs.items():
+        group[name][start : start + len(values)] = values
+    return len(block)
+
+
+def predict(
+    source: Any,
+    model_params: MiniRocketParameters | str | os.PathLike,
+    head: Head | str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    variable: str | None = None,
+    chunk_size: int | None = None,
+    overwrite: bool = False,
+    scheduler: Any = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> zarr.Group:
+    """Transform ``source`` and apply ``head`` chunk by chunk, writing the predictions Zarr ``output``.
+
+    ``source`` is anything :func:`rocketstream.api.outofcore.open_source` accepts; ``model_params`` a
+    fitted model or its JSON file; ``head`` a fitted :class:`RidgeHead` / :class:`SoftmaxHead` or its
+    file. One Dask task per sample chunk transforms the rows and applies the head, so no task holds
+    more than one chunk. The store's ``complete`` attribute is set only after every chunk is written.
+    Returns the predictions group.
+    """
+    params = load_model(model_params) if isinstance(model_params, (str, os.PathLike)) else model_params
+    if not isinstance(params, MiniRocketParameters):
+        raise TypeError(f"model_params must be fitted MiniRocket parameters or a model file path, got "
+                        f"{type(params).__name__}")
+    if not params.is_fitted:
+        raise ValueError("the model has no biases yet; fit it before predicting")
+    head_path = head if isinstance(head, (str, os.PathLike)) else None
+    head_obj = load_head(head) if head_path is not None else head
+    kind = head_kind(head_obj)
+    if head_obj.n_features_in_ != params.n_features_out:
+        raise InputError(f"the head was trained on {head_obj.n_features_in_} features but the model makes "
+                         f"{params.n_features_out}; use the model the head's features came from")
+    arr = open_source(source, variable)
+    check_against_model(tuple(arr.shape), params)
+    n = int(arr.shape[0])
+    if chunk_size is None:
+        sizes = arr.chunks[0]
+        chunk_size = sizes[0] if len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0] else 256
+    chunk_size = int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of samples, got {chunk_size}")
+    arr = arr.rechunk({0: chunk_size, 1: -1, 2: -1})
+    out = str(output) if is_url(output) else os.fspath(Path(output).expanduser().absolute())
+
+    model_dict = to_dict(params)
+    src = str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
+    classes = None if head_task(head_obj) == "regression" else np.asarray(head_obj.classes_)
+    meta = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "task": head_task(head_obj),
+        "n_samples": n, "chunk_size": chunk_size,
+        "classes": None if classes is None else classes.tolist(),
+        "source": {"source": src, "variable": variable},
+        "model": {"sha256": model_dict["sha256"], "seed": int(params.seed),
+                  "n_features": int(params.n_features_out), "n_channels": int(params.n_channels),
+                  "length": int(params.length), "fit_source": params.extra.get("source"),
+                  "path": str(model_params) if isinstance(model_params, (str, os.PathLike)) else None},
+        "head": _head_info(head_obj, head_path),
+        "rocketstream_version": _version(),
+    }
+    key = model_key(params)
+    p_d = dask.delayed(params, name=f"rocketstream-params-{key}")
+    h_d = dask.delayed(head_obj, name=f"rocketstream-head-{tokenize(kind, meta['head'], id(head_obj))}")
+    blocks = arr.to_delayed().ravel()
+    starts = np.concatenate([[0], np.cumsum(arr.chunks[0])[:-1]]).astype(int).tolist()
+    token = tokenize(arr.name, out, key, meta["head"])
+    prefix = f"rocketstream-predict-{token}"
+    resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
+    bar = None
+    t0 = time.perf_counter()
+    try:
+        with session(scheduler) as target:  # connected (or failed) before the store is created
+            group = _create_store(out, _layout(head_obj, n, chunk_size), classes, meta, overwrite)
+            if progress and is_local(scheduler):
+                bar = progress_bar(len(blocks), desc="predict")
+            for s in range(0, len(blocks), GRAPH_BATCH):
+                tasks = [dask.delayed(_write_task, pure=False)(
+                    blocks[i], p_d, key, h_d, starts[i], out, device, dask_key_name=f"{prefix}-{i}")
+                    for i in range(s, min(len(blocks), s + GRAPH_BATCH))]
+                done = dask.delayed(sum, pure=False)(
+                    tasks, dask_key_name=f"rocketstream-predicted-{token}-{s}")
+                compute(done, target, None, bar if bar is not None else progress, prefix)
+    finally:
+        if bar is not None:
+            bar.close()
+    group.attrs[ATTR] = {**meta, "complete": True, "seconds": round(time.perf_counter() - t0, 3)}
+    return group
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------------------------------------------- reading
+def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
+    """Open a complete predictions store written by :func:`predict`."""
+    if isinstance(path, zarr.Group):
+        group, where = path, repr(path)
+    else:
+        where = str(path)
+        if not is_url(path) and not Path(path).expanduser().exists():
+            raise FileNotFoundError(f"predictions store not found: {where}")
+        try:
+            group = zarr.open_group(where if is_url(where) else os.fspath(Path(where).expanduser()), mode="r")
+        except Exception as exc:
+            raise ValueError(f"{where} is not a Zarr group ({exc}); expected a predictions store") from None
+    meta = dict(group.attrs).get(ATTR)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
+                         "predict`")
+    if not meta.get("complete"):
+        raise ValueError(f"predictions store {where} is incomplete (the run was interrupted); rerun "
+                         "predict with --overwrite / overwrite=True")
+    return group
+
+
+def labels_array(values: Any) -> np.ndarray:
+    """Labels (NumPy, Zarr, Dask, xarray) as a plain NumPy array; StringDType and object strings become
+    fixed-width unicode."""
+    if hasattr(values, "compute") and not isinstance(values, np.ndarray):
+        values = values.compute()
+    if hasattr(values, "values") and not isinstance(values, np.ndarray) and not callable(values.values):
+        values = values.values
+    if isinstance(values, zarr.Array):
+        values = values[...]
+    arr = np.asarray(values)
+    if arr.dtype.kind in "TO":
+        arr = np.asarray(arr.tolist())
+    return arr
+
+
+def load_labels(spec: str | os.PathLike) -> np.ndarray:
+    """Read labels from a spec: ``STORE.zarr:NAME`` (an array or coordinate in a Zarr group), a Zarr
+    array or a group holding ``label``, or a ``.npy`` file."""
+    text = str(spec)
+    store, name = text, None
+    head, sep, tail = text.rpartition(":")
+    if sep and head and "/" not in tail and not tail.startswith("//") and not head.endswith(":"):
+        store, name = head, tail
+    if store.endswith(".npy"):
+        if name is not None:
+            raise InputError(f"{text}: a .npy file holds one array; drop ':{name}'")
+        try:
+            return labels_array(np.load(Path(store).expanduser(), allow_pickle=False))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"labels file not found: {store}") from None
+        except ValueError as exc:
+            raise InputError(f"cannot read labels from {store} ({exc}); save them with numpy.save "
+                             "as a plain (non-object) array") from None
+    if not is_url(store) and not Path(store).expanduser().exists():
+        raise FileNotFoundError(f"labels not found: {store}; give STORE.zarr:NAME, a Zarr array or "
+                                "a .npy file")
+    try:
+        node = zarr.open(store if is_url(store) else os.fspath(Path(store).expanduser()), mode="r")
+    except Exception as exc:
+        raise InputError(f"cannot open {store} as Zarr ({exc}); give STORE.zarr:NAME or a .npy "
+                         "file") from None
+    if isinstance(node, zarr.Group):
+        name = name or "label"
+        if name not in node:
+            names = sorted(k for k, _ in node.arrays())
+            raise InputError(f"no {name!r} array in {store}; it holds {names}: name one as {store}:NAME")
+        node = node[name]
+    elif name is not None:
+        raise InputError(f"{store} is a single Zarr array; drop ':{name}'")
+    if not isinstance(node, zarr.Array):
+        raise InputError(f"{text} is a Zarr group, not an array of labels")
+    return labels_array(node)
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def _metrics_classification(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+    classes = np.unique(np.concatenate([true, pred])) if true.dtype.kind == pred.dtype.kind else None
+    if classes is None:  # e.g. int predictions vs str labels: compare as text
+        true, pred = true.astype(str), pred.astype(str)
+        classes = np.unique(np.concatenate([true, pred]))
+    t = np.searchsorted(classes, true)
+    p = np.searchsorted(classes, pred)
+    cm = np.zeros((classes.size, classes.size), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    correct = int(np.trace(cm))
+    return {"task": "classification", "n": int(true.size), "correct": correct,
+            "accuracy": correct / true.size, "classes": classes.tolist(), "confusion_matrix": cm.tolist()}
+
+
+def _metrics_regression(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+    pred = pred.astype(np.float64).reshape(true.shape[0], -1)
+    true = true.astype(np.float64).reshape(true.shape[0], -1)
+    if pred.shape != true.shape:
+        raise InputError(f"predictions have shape {pred.shape} but the targets {true.shape}")
+    err = pred - true
+    ss_res = (err**2).sum(axis=0)
+    ss_tot = ((true - true.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+    return {"task": "regression", "n": int(true.shape[0]), "rmse": float(np.sqrt(np.mean(err**2))),
+            "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """A short human-readable report of :func:`evaluate`'s result."""
+    if metrics["task"] == "regression":
+        return (f"n = {metrics['n']}\nRMSE = {metrics['rmse']:.6g}\nMAE  = {metrics['mae']:.6g}\n"
+                f"R^2  = {metrics['r2']:.6g}")
+    names = [str(c) for c in metrics["classes"]]
+    cm = metrics["confusion_matrix"]
+    width = max(5, *(len(s) for s in names), *(len(str(v)) for row in cm for v in row))
+    lines = [f"accuracy = {metrics['accuracy']:.4f} ({metrics['correct']}/{metrics['n']})",
+             "confusion matrix (rows: true class, columns: predicted class):",
+             " " * width + " " + " ".join(f"{s:>{width}}" for s in names)]
+    for s, row in zip(names, cm, strict=True):
+        lines.append(f"{s:>{width}} " + " ".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+def evaluate(
+    predictions: str | os.PathLike | zarr.Group | Any,
+    labels: Any,
+    *,
+    task: str | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Score predictions against the true labels (or targets); prints the report unless ``verbose=False``.
+
+    ``predictions``: a predictions store (path or group) from :func:`predict`, or an array of predicted
+    labels / values. ``labels``: an array-like (NumPy, Zarr, Dask, xarray) or a label spec string for
+    :func:`load_labels`. Classification gives ``accuracy``, ``correct``, ``classes`` and
+    ``confusion_matrix`` (rows true, columns predicted); regression gives ``rmse``, ``mae`` and ``r2``.
+    """
+    if isinstance(predictions, (str, os.PathLike, zarr.Group)):
+        group = open_predictions(predictions)
+        stored_task = dict(group.attrs)[ATTR]["task"]
+        if task is not None and task != stored_task:
+            raise ValueError(f"task={task!r} but the store holds {stored_task} predictions")
+        task = stored_task
+        pred = labels_array(group["label" if task == "classification" else "value"])
+    else:
+        pred = labels_array(predictions)
+    true = load_labels(labels) if isinstance(labels, (str, os.PathLike)) else labels_array(labels)
+    if true.shape[0] != pred.shape[0]:
+        raise InputError(f"{pred.shape[0]} predictions but {true.shape[0]} labels; pass the labels of the "
+                         "predicted samples, in order")
+    if pred.shape[0] == 0:
+        raise InputError("nothing to evaluate: no predictions")
+    if task is None:
+        task = "regression" if pred.dtype.kind == "f" and true.dtype.kind == "f" else "classification"
+    if task == "classification":
+        if true.ndim != 1 or pred.ndim != 1:
+            raise InputError(f"classification labels must be 1-D, got {true.shape} and {pred.shape}")
+        metrics = _metrics_classification(pred, true)
+    elif task == "regression":
+        if true.dtype.kind not in "fiub":
+            raise InputError(f"regression targets must be numeric, got dtype {true.dtype}")
+        metrics = _metrics_regression(pred, true)
+    else:
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    if verbose:
+        print(format_metrics(metrics))
+    return metrics
+
+
+__all__ = ["evaluate", "format_metrics", "head_kind", "head_outputs", "head_task", "labels_array",
+           "load_head", "load_labels", "open_predictions", "predict"]
