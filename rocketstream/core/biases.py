@@ -7,13 +7,38 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .budget import kernel_chunk_size
+from . import native
+from .budget import kernel_chunk_size, native_fit_chunk_size
 from .convolution import DilationTaps, combination_outputs
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 from .tables import channel_slots
 
 RowFetcher = Callable[[np.ndarray], np.ndarray | torch.Tensor]
+
+
+def _ranks(n: int, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numba's ``np.quantile`` ranks: (lower index, upper index, float64 weight) per level."""
+    q = np.asarray(levels, dtype=np.float64)
+    rank = 1.0 + (n - 1) * ((q * 100.0) / 100.0)
+    f = np.floor(rank)
+    m = rank - f
+    lo_idx = f.astype(np.int64) - 1
+    hi_idx = np.minimum(lo_idx + 1, n - 1)
+    return lo_idx, hi_idx, m
+
+
+def _native_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """:func:`reference_quantiles` with the order statistics picked by the native kernel.
+
+    ``values`` (R, n) C-contiguous float32 is reordered in place.
+    """
+    lo_idx, hi_idx, m = _ranks(values.shape[-1], levels)
+    q = lo_idx.shape[1]
+    stats = native.order_statistics(values, np.concatenate([lo_idx, hi_idx], axis=1))
+    lo = stats[:, :q].astype(np.float64)
+    hi = stats[:, q:].astype(np.float64)
+    return (lo * (1.0 - m) + hi * m).astype(np.float32)
 
 
 def reference_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -28,11 +53,7 @@ def reference_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     q = np.asarray(levels, dtype=np.float64)
     if n == 1:
         return np.broadcast_to(values[:, :1], q.shape).astype(np.float32)
-    rank = 1.0 + (n - 1) * ((q * 100.0) / 100.0)
-    f = np.floor(rank)
-    m = rank - f
-    lo_idx = f.astype(np.int64) - 1
-    hi_idx = np.minimum(lo_idx + 1, n - 1)
+    lo_idx, hi_idx, m = _ranks(n, q)
     out = np.empty(q.shape, dtype=np.float64)
     for r in range(values.shape[0]):
         kth = np.unique(np.concatenate([lo_idx[r], hi_idx[r]]))
@@ -52,9 +73,12 @@ def fit_biases(
     """Fit the biases of a plan; ``fetch_rows(indices)`` returns those fit rows as (k, C, L).
 
     Rows are requested a kernel chunk at a time (never more than 84 at once), so memory is
-    bounded by the series length, not by the fit set.
+    bounded by the series length, not by the fit set. On the CPU the native kernel is used when
+    it is available (same bits; see :mod:`.native`).
     """
     device = torch.device(device or "cpu")
+    if device.type == "cpu" and native.enabled():
+        return _fit_biases_native(params, fetch_rows, memory_budget)
     slots_all = channel_slots(params)
     levels = params.quantiles
     offsets = params.feature_offsets()
@@ -79,4 +103,31 @@ def fit_biases(
             del taps
             feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
             biases[feat] = reference_quantiles(c.cpu().numpy(), levels[feat])
+    return params.with_biases(biases)
+
+
+def _as_rows(rows: np.ndarray | torch.Tensor) -> np.ndarray:
+    if torch.is_tensor(rows):
+        rows = rows.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def _fit_biases_native(
+    params: MiniRocketParameters, fetch_rows: RowFetcher, memory_budget: int | None
+) -> MiniRocketParameters:
+    """:func:`fit_biases` on the native CPU kernel: the same outputs (gamma-first order) and the
+    same order statistics, picked by a linear-time selection instead of a partition per row."""
+    nplan = native.NativePlan(params)
+    levels = params.quantiles
+    offsets = params.feature_offsets()
+    biases = np.empty(params.n_features_out, dtype=np.float32)
+    chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
+    for i, (_, nfd) in enumerate(params.per_dilation()):
+        for k0 in range(0, NUM_KERNELS, chunk):
+            ks = np.arange(k0, min(k0 + chunk, NUM_KERNELS))
+            rows = _as_rows(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]))
+            c = nplan.fit_outputs(rows, i, ks)
+            del rows
+            feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
+            biases[feat] = _native_quantiles(c, levels[feat])
     return params.with_biases(biases)

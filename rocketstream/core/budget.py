@@ -6,6 +6,9 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 #: Per-step working set on CPU: small enough to stay in cache, large enough to amortise overhead.
 CPU_STEP_BUDGET = 8 * 2**20
 _FLOAT = 4
+#: Input rows converted at once for the native CPU kernel when the input is not already a
+#: C-contiguous float32 CPU array (the kernel itself needs only O(channels * tile) per thread).
+NATIVE_INPUT_BUDGET = 64 * 2**20
 
 
 def _taps_bytes(n_channels: int, length: int) -> int:
@@ -36,3 +39,19 @@ def transform_batch_shape(
         return int(max(1, min(max_batch, budget // per_series_all))), 42
     spare = max(budget - taps, 0)
     return 1, int(max(1, min(42, spare // _kernel_bytes(length))))
+
+
+def native_input_rows(n_channels: int, length: int, memory_budget: int | None = None) -> int:
+    """Series converted to contiguous float32 per step by the native CPU transform."""
+    budget = memory_budget or NATIVE_INPUT_BUDGET
+    return int(max(1, budget // (n_channels * length * _FLOAT)))
+
+
+def native_fit_chunk_size(n_channels: int, length: int, memory_budget: int | None = None) -> int:
+    """Kernels (each with its own example row) per step of the native bias fit.
+
+    A step holds the rows (C, L) and one float32 output row (L) per kernel.
+    """
+    budget = memory_budget or DEFAULT_MEMORY_BUDGET
+    per_row = (n_channels + 1) * length * _FLOAT
+    return int(max(1, min(84, budget // per_row)))

@@ -150,6 +150,10 @@ class MiniRocketParameters:
             raise ValueError(f"expected {self.n_features_out} biases, got shape {biases.shape}")
         return replace(self, biases=biases)
 
+    def with_extra(self, extra: dict) -> MiniRocketParameters:
+        """A copy with ``extra`` merged into the provenance/metadata dict."""
+        return replace(self, extra={**self.extra, **extra})
+
     def feature_table(self) -> dict[str, np.ndarray]:
         """Per-feature coordinates: dilation, kernel, quantile slot, padded flag, combination."""
         nfd = self.features_per_dilation.astype(np.int64)

@@ -1,4 +1,8 @@
-"""Batch MiniRocket transform: (n, channels, length) -> (n, 84 * (num_features // 84)) float32."""
+"""Batch MiniRocket transform: (n, channels, length) -> (n, 84 * (num_features // 84)) float32.
+
+Two engines compute the same bits: the native C kernel (:mod:`.native`) on the CPU when it was
+built and ``ROCKETSTREAM_NATIVE`` is not ``0``, and the torch path (any device, the GPU path).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .budget import CPU_STEP_BUDGET, transform_batch_shape
+from . import native
+from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
 from .convolution import DilationTaps, combination_outputs
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
@@ -38,11 +43,23 @@ class TransformPlan:
             raise ValueError("the parameters have no biases yet; fit before transforming")
         self.params = params
         self.device = torch.device(device or "cpu")
+        self._native: native.NativePlan | None = None
+        self._dilations: list[_DilationPlan] | None = None
+
+    @property
+    def dilations(self) -> list[_DilationPlan]:
+        """The torch layout, per dilation (built on first use: the native path does not need it)."""
+        if self._dilations is None:
+            self._dilations = self._build_torch_layout()
+        return self._dilations
+
+    def _build_torch_layout(self) -> list[_DilationPlan]:
+        params = self.params
         slots = channel_slots(params)
         offsets = params.feature_offsets()
         biases = params.biases
         length = params.length
-        self.dilations: list[_DilationPlan] = []
+        dilations: list[_DilationPlan] = []
         for i, (d, nfd) in enumerate(params.per_dilation()):
             pad = 4 * d
             groups = []
@@ -59,7 +76,19 @@ class TransformPlan:
                         stop=stop,
                     )
                 )
-            self.dilations.append(_DilationPlan(d, groups))
+            dilations.append(_DilationPlan(d, groups))
+        return dilations
+
+    @property
+    def uses_native(self) -> bool:
+        """Whether :func:`transform` runs this plan on the native CPU kernel."""
+        return self.device.type == "cpu" and native.enabled()
+
+    def native_plan(self) -> native.NativePlan:
+        """The parameters laid out for the native kernel (built on first use)."""
+        if self._native is None:
+            self._native = native.NativePlan(self.params)
+        return self._native
 
     def run(self, x: torch.Tensor, kernel_chunk: int = 42) -> torch.Tensor:
         """Transform one micro-batch ``x`` (B, C, L) already on the plan's device."""
@@ -99,6 +128,8 @@ def transform(
     """
     plan = plan or TransformPlan(params, device)
     n, c, length = x.shape
+    if plan.uses_native:
+        return _transform_native(x, plan, batch_size, memory_budget)
     if memory_budget is None and plan.device.type == "cpu":
         memory_budget = CPU_STEP_BUDGET
     auto_batch, kernel_chunk = transform_batch_shape(c, length, memory_budget)
@@ -108,4 +139,43 @@ def transform(
         xb = x[s : s + batch]
         xb = torch.as_tensor(xb).to(device=plan.device, dtype=torch.float32)
         out[s : s + len(xb)] = plan.run(xb, kernel_chunk)
+    return out
+
+
+def _cpu_float32(x) -> np.ndarray:
+    """``x`` as a C-contiguous float32 NumPy array on the CPU (no copy when it already is one)."""
+    if torch.is_tensor(x):
+        return x.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _is_cpu_float32(x) -> bool:
+    if torch.is_tensor(x):
+        return x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
+    return isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+
+
+def _transform_native(
+    x, plan: TransformPlan, batch_size: int | None, memory_budget: int | None
+) -> torch.Tensor:
+    """The native CPU kernel over the whole input (zero-copy when it is contiguous float32),
+    otherwise over converted slabs of rows; ``torch.get_num_threads()`` threads."""
+    params = plan.params
+    n, c, length = x.shape
+    if (c, length) != (params.n_channels, params.length):
+        raise ValueError(
+            f"input has {c} channels of length {length}, the model expects "
+            f"{params.n_channels} of length {params.length}"
+        )
+    nplan = plan.native_plan()
+    out = torch.empty(n, params.n_features_out, dtype=torch.float32)
+    out_np = out.numpy()
+    threads = torch.get_num_threads()
+    if _is_cpu_float32(x):
+        nplan.transform_into(_cpu_float32(x), out_np, threads)
+        return out
+    step = batch_size or native_input_rows(c, length, memory_budget)
+    for s in range(0, n, step):
+        xb = _cpu_float32(x[s : s + step])
+        nplan.transform_into(xb, out_np[s : s + len(xb)], threads)
     return out

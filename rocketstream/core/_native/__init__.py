@@ -1,0 +1,1 @@
+"""C source of the native CPU kernel; the built library is loaded by :mod:`rocketstream.core.native`."""

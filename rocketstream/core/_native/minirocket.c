@@ -1,0 +1,790 @@
+/*
+ * Exact MiniRocket on the CPU: a fused convolution + PPV-count kernel in plain C.
+ *
+ * No Python, NumPy or torch headers: the library is loaded with ctypes and works on contiguous
+ * float32 buffers. The float32 operations are the ones of the reference (see convolution.py):
+ *
+ *   C_alpha[t] = A[t] + A[t-4d] + A[t-3d] + A[t-2d] + A[t-d] + A[t+d] + ... + A[t+4d]  (A = -x)
+ *   G_g[t]     = 3 x[t + (g-4) d]                      (zero outside [0, L))
+ *   transform: term = ((C_alpha + G_i0) + G_i1) + G_i2
+ *   bias fit:  term = C_alpha + ((G_i0 + G_i1) + G_i2)
+ *   channels:  C = term(ch_0) + term(ch_1) + ...     (sequentially, in drawn order)
+ *
+ * PPV counts are integers (strict `>`), accumulated in int64; the feature is
+ * float32((double) count / n). Only elementwise IEEE adds, a multiply by 3 and compares are
+ * used, so vectorisation does not change a single bit; this file must be compiled WITHOUT
+ * -ffast-math and with -ffp-contract=off.
+ *
+ * The work is tiled along time: for one series and one dilation, a tile of T output positions
+ * gets its nine shifted G windows, C_alpha and the 28 partial sums (C_alpha + G_a) + G_b per
+ * channel (in L1/L2), then all 84 kernels run on it, each fused with its PPV counting.
+ * Memory is O(channels * T) per call, whatever the series length.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR_VERSION 1
+#define NK 84
+#define NTAPS 9
+
+#if defined(_MSC_VER)
+#define MR_EXPORT __declspec(dllexport)
+#define MR_RESTRICT __restrict
+#define MR_INLINE static __forceinline
+#else
+#define MR_INLINE static inline __attribute__((always_inline))
+#define MR_EXPORT __attribute__((visibility("default")))
+#define MR_RESTRICT __restrict__
+#endif
+
+/* Runtime dispatch (AVX2 clone + baseline) where the toolchain supports ifuncs. Every clone
+ * computes the same bits: only the vector width differs. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(MR_NO_CLONES)
+#define MR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MR_CLONES
+#endif
+
+#if defined(__GNUC__)
+#define MR_VECTOR_EXT 1
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+#else
+#define MR_VECTOR_EXT 0
+#endif
+
+typedef struct {
+    int64_t n_channels;
+    int64_t length;
+    int64_t n_dilations;
+    int64_t n_features;
+    const int32_t *dilations;    /* (D,) */
+    const int32_t *nfd;          /* (D,) features per (dilation, kernel) */
+    const int64_t *feat_offsets; /* (D,) first feature of each dilation block */
+    const int32_t *comb_nch;     /* (84 D,) channels per combination c = i * 84 + k */
+    const int64_t *comb_off;     /* (84 D,) start of each combination in chan_idx */
+    const int32_t *chan_idx;     /* channel lists, in drawn order */
+    const float *biases;         /* (F,) */
+    int64_t tile;                /* time positions per tile (multiple of 8) */
+} mr_plan;
+
+/* kernel k's three +2 taps, in itertools.combinations(range(9), 3) order */
+static const int8_t KIDX[NK][3] = {
+    {0, 1, 2}, {0, 1, 3}, {0, 1, 4}, {0, 1, 5}, {0, 1, 6}, {0, 1, 7}, {0, 1, 8}, {0, 2, 3},
+    {0, 2, 4}, {0, 2, 5}, {0, 2, 6}, {0, 2, 7}, {0, 2, 8}, {0, 3, 4}, {0, 3, 5}, {0, 3, 6},
+    {0, 3, 7}, {0, 3, 8}, {0, 4, 5}, {0, 4, 6}, {0, 4, 7}, {0, 4, 8}, {0, 5, 6}, {0, 5, 7},
+    {0, 5, 8}, {0, 6, 7}, {0, 6, 8}, {0, 7, 8}, {1, 2, 3}, {1, 2, 4}, {1, 2, 5}, {1, 2, 6},
+    {1, 2, 7}, {1, 2, 8}, {1, 3, 4}, {1, 3, 5}, {1, 3, 6}, {1, 3, 7}, {1, 3, 8}, {1, 4, 5},
+    {1, 4, 6}, {1, 4, 7}, {1, 4, 8}, {1, 5, 6}, {1, 5, 7}, {1, 5, 8}, {1, 6, 7}, {1, 6, 8},
+    {1, 7, 8}, {2, 3, 4}, {2, 3, 5}, {2, 3, 6}, {2, 3, 7}, {2, 3, 8}, {2, 4, 5}, {2, 4, 6},
+    {2, 4, 7}, {2, 4, 8}, {2, 5, 6}, {2, 5, 7}, {2, 5, 8}, {2, 6, 7}, {2, 6, 8}, {2, 7, 8},
+    {3, 4, 5}, {3, 4, 6}, {3, 4, 7}, {3, 4, 8}, {3, 5, 6}, {3, 5, 7}, {3, 5, 8}, {3, 6, 7},
+    {3, 6, 8}, {3, 7, 8}, {4, 5, 6}, {4, 5, 7}, {4, 5, 8}, {4, 6, 7}, {4, 6, 8}, {4, 7, 8},
+    {5, 6, 7}, {5, 6, 8}, {5, 7, 8}, {6, 7, 8}
+};
+
+MR_INLINE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+MR_INLINE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ---- per-tile inputs ---------------------------------------------------------------------- */
+
+/* For one channel: the nine shifted windows of x over output positions [t0, t0 + n), zero
+ * outside [0, L), then C_alpha into `ca` and the windows scaled by 3 (G) in place. */
+MR_INLINE void tile_taps(const float *MR_RESTRICT xs, int64_t L, int64_t d, int64_t t0, int64_t n,
+                         int64_t stride, float *MR_RESTRICT w, float *MR_RESTRICT ca) {
+    if (t0 - 4 * d >= 0 && t0 + n + 4 * d <= L) {
+        /* interior tile: every tap in range, read x directly */
+        const float *MR_RESTRICT x0 = xs + t0 - 4 * d, *MR_RESTRICT x1 = xs + t0 - 3 * d;
+        const float *MR_RESTRICT x2 = xs + t0 - 2 * d, *MR_RESTRICT x3 = xs + t0 - d;
+        const float *MR_RESTRICT x4 = xs + t0, *MR_RESTRICT x5 = xs + t0 + d;
+        const float *MR_RESTRICT x6 = xs + t0 + 2 * d, *MR_RESTRICT x7 = xs + t0 + 3 * d;
+        const float *MR_RESTRICT x8 = xs + t0 + 4 * d;
+        for (int64_t t = 0; t < n; t++) {
+            float s = -x4[t];
+            s = s - x0[t];
+            s = s - x1[t];
+            s = s - x2[t];
+            s = s - x3[t];
+            s = s - x5[t];
+            s = s - x6[t];
+            s = s - x7[t];
+            s = s - x8[t];
+            ca[t] = s;
+        }
+        for (int g = 0; g < NTAPS; g++) {
+            const float *MR_RESTRICT xg = xs + t0 + (int64_t)(g - 4) * d;
+            float *MR_RESTRICT wg = w + g * stride;
+            for (int64_t t = 0; t < n; t++) wg[t] = xg[t] * 3.0f;
+        }
+        return;
+    }
+    for (int g = 0; g < NTAPS; g++) {
+        float *MR_RESTRICT wg = w + g * stride;
+        int64_t off = t0 + (int64_t)(g - 4) * d; /* x index of window position 0 */
+        int64_t a = max64(0, -off), b = min64(n, L - off);
+        if (b <= a) {
+            memset(wg, 0, (size_t)n * sizeof(float));
+            continue;
+        }
+        if (a > 0) memset(wg, 0, (size_t)a * sizeof(float));
+        memcpy(wg + a, xs + off + a, (size_t)(b - a) * sizeof(float));
+        if (b < n) memset(wg + b, 0, (size_t)(n - b) * sizeof(float));
+    }
+    const float *MR_RESTRICT w0 = w, *MR_RESTRICT w1 = w + stride, *MR_RESTRICT w2 = w + 2 * stride;
+    const float *MR_RESTRICT w3 = w + 3 * stride, *MR_RESTRICT w4 = w + 4 * stride;
+    const float *MR_RESTRICT w5 = w + 5 * stride, *MR_RESTRICT w6 = w + 6 * stride;
+    const float *MR_RESTRICT w7 = w + 7 * stride, *MR_RESTRICT w8 = w + 8 * stride;
+    /* a + (-b) == a - b exactly in IEEE arithmetic; zeros outside the series add nothing */
+    for (int64_t t = 0; t < n; t++) {
+        float s = -w4[t];
+        s = s - w0[t];
+        s = s - w1[t];
+        s = s - w2[t];
+        s = s - w3[t];
+        s = s - w5[t];
+        s = s - w6[t];
+        s = s - w7[t];
+        s = s - w8[t];
+        ca[t] = s;
+    }
+    for (int g = 0; g < NTAPS; g++) {
+        float *MR_RESTRICT wg = w + g * stride;
+        for (int64_t t = 0; t < n; t++) wg[t] = wg[t] * 3.0f;
+    }
+}
+
+/* ---- combination outputs ------------------------------------------------------------------ */
+
+MR_INLINE void term_set(float *MR_RESTRICT c, const float *MR_RESTRICT ca, const float *MR_RESTRICT g0,
+                            const float *MR_RESTRICT g1, const float *MR_RESTRICT g2, int64_t lo, int64_t hi,
+                            int gamma_first) {
+    if (gamma_first) {
+        for (int64_t t = lo; t < hi; t++) c[t] = ca[t] + ((g0[t] + g1[t]) + g2[t]);
+    } else {
+        for (int64_t t = lo; t < hi; t++) c[t] = ((ca[t] + g0[t]) + g1[t]) + g2[t];
+    }
+}
+
+MR_INLINE void term_add(float *MR_RESTRICT c, const float *MR_RESTRICT ca, const float *MR_RESTRICT g0,
+                            const float *MR_RESTRICT g1, const float *MR_RESTRICT g2, int64_t lo, int64_t hi,
+                            int gamma_first) {
+    if (gamma_first) {
+        for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (ca[t] + ((g0[t] + g1[t]) + g2[t]));
+    } else {
+        for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (((ca[t] + g0[t]) + g1[t]) + g2[t]);
+    }
+}
+
+/* Output of combination `comb` (kernel k) over tile positions [lo, hi) into c. The per-channel
+ * buffers hold, for channel ch, nine G windows then C_alpha: (NTAPS + 1) * stride floats. */
+MR_INLINE void combination_tile(const mr_plan *p, int64_t comb, int k, const float *bufs, int64_t stride,
+                                    float *MR_RESTRICT c, int64_t lo, int64_t hi, int gamma_first) {
+    const int32_t *chans = p->chan_idx + p->comb_off[comb];
+    int32_t m = p->comb_nch[comb];
+    const int64_t per_ch = (NTAPS + 1) * stride;
+    for (int32_t j = 0; j < m; j++) {
+        const float *b = bufs + (int64_t)chans[j] * per_ch;
+        const float *ca = b + NTAPS * stride;
+        const float *g0 = b + KIDX[k][0] * stride;
+        const float *g1 = b + KIDX[k][1] * stride;
+        const float *g2 = b + KIDX[k][2] * stride;
+        if (j == 0)
+            term_set(c, ca, g0, g1, g2, lo, hi, gamma_first);
+        else
+            term_add(c, ca, g0, g1, g2, lo, hi, gamma_first);
+    }
+}
+
+/* ---- PPV counts --------------------------------------------------------------------------- */
+
+/* out[j] += #{t in [0, n): c[t] > b[j]} for j < M; int32 lanes are exact since n <= tile. */
+#if MR_VECTOR_EXT
+#define DEFINE_COUNT(M)                                                                         \
+    MR_INLINE void count_##M(const float *MR_RESTRICT c, int64_t n, const float *b,          \
+                                 int64_t *MR_RESTRICT out) {                                     \
+        v8i acc[M];                                                                             \
+        v8f bv[M];                                                                              \
+        for (int j = 0; j < M; j++) {                                                           \
+            float s = b[j];                                                                     \
+            acc[j] = (v8i){0, 0, 0, 0, 0, 0, 0, 0};                                             \
+            bv[j] = (v8f){s, s, s, s, s, s, s, s};                                              \
+        }                                                                                       \
+        int64_t t = 0;                                                                          \
+        for (; t + 8 <= n; t += 8) {                                                            \
+            v8f v;                                                                              \
+            memcpy(&v, c + t, sizeof(v));                                                       \
+            for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                             \
+        }                                                                                       \
+        for (int j = 0; j < M; j++) {                                                           \
+            int64_t s = 0;                                                                      \
+            for (int l = 0; l < 8; l++) s += acc[j][l];                                         \
+            for (int64_t u = t; u < n; u++) s += c[u] > b[j];                                   \
+            out[j] += s;                                                                        \
+        }                                                                                       \
+    }
+#else
+#define DEFINE_COUNT(M)                                                                         \
+    MR_INLINE void count_##M(const float *MR_RESTRICT c, int64_t n, const float *b,          \
+                                 int64_t *MR_RESTRICT out) {                                     \
+        for (int j = 0; j < M; j++) {                                                           \
+            int32_t s = 0;                                                                      \
+            const float bj = b[j];                                                              \
+            for (int64_t t = 0; t < n; t++) s += c[t] > bj;                                     \
+            out[j] += s;                                                                        \
+        }                                                                                       \
+    }
+#endif
+
+DEFINE_COUNT(1)
+DEFINE_COUNT(2)
+DEFINE_COUNT(3)
+DEFINE_COUNT(4)
+DEFINE_COUNT(5)
+DEFINE_COUNT(6)
+
+MR_INLINE void count_all(const float *c, int64_t n, const float *b, int64_t nb, int64_t *out) {
+    while (nb > 0) {
+        int64_t m = nb >= 12 ? 6 : (nb > 6 ? (nb + 1) / 2 : nb); /* groups of <= 6 biases */
+        switch (m) {
+            case 1: count_1(c, n, b, out); break;
+            case 2: count_2(c, n, b, out); break;
+            case 3: count_3(c, n, b, out); break;
+            case 4: count_4(c, n, b, out); break;
+            case 5: count_5(c, n, b, out); break;
+            default: count_6(c, n, b, out); break;
+        }
+        b += m;
+        out += m;
+        nb -= m;
+    }
+}
+
+/* ---- fused transform inner loop ---------------------------------------------------------- */
+
+/* The transform order ((C_alpha + G_i0) + G_i1) + G_i2 shares its first two adds between the
+ * kernels with the same (i0, i1): P[i0, i1] = (C_alpha + G_i0) + G_i1 is computed once per tile
+ * for the 28 pairs i0 < i1 <= 7, and each kernel adds only G_i2 (bitwise the same sums). */
+#define NPAIRS 28
+static const int8_t PAIR_ID[NTAPS][NTAPS] = {
+    {-1, 0, 1, 2, 3, 4, 5, 6, -1},      {-1, -1, 7, 8, 9, 10, 11, 12, -1},
+    {-1, -1, -1, 13, 14, 15, 16, 17, -1}, {-1, -1, -1, -1, 18, 19, 20, 21, -1},
+    {-1, -1, -1, -1, -1, 22, 23, 24, -1}, {-1, -1, -1, -1, -1, -1, 25, 26, -1},
+    {-1, -1, -1, -1, -1, -1, -1, 27, -1}, {-1, -1, -1, -1, -1, -1, -1, -1, -1},
+    {-1, -1, -1, -1, -1, -1, -1, -1, -1},
+};
+
+/* Per-channel tile layout for the transform: 9 G windows, C_alpha, 28 pair sums. */
+#define TR_ARRAYS (NTAPS + 1 + NPAIRS)
+
+MR_INLINE void tile_pairs(float *MR_RESTRICT buf, int64_t n, int64_t stride) {
+    const float *MR_RESTRICT ca = buf + NTAPS * stride;
+    float *MR_RESTRICT pairs = buf + (NTAPS + 1) * stride;
+    for (int a = 0; a < 7; a++) {
+        const float *MR_RESTRICT ga = buf + a * stride;
+        for (int b = a + 1; b < 8; b++) {
+            const float *MR_RESTRICT gb = buf + b * stride;
+            float *MR_RESTRICT pab = pairs + PAIR_ID[a][b] * stride;
+            for (int64_t t = 0; t < n; t++) pab[t] = (ca[t] + ga[t]) + gb[t];
+        }
+    }
+}
+
+#define MAX_CH_FUSED 16
+
+/* c[t] for one combination: sum over channels of (P + G_i2), sequentially in channel order. */
+MR_INLINE float comb_value(const float *const *pp, const float *const *gg, int m, int64_t t) {
+    float v = pp[0][t] + gg[0][t];
+    for (int j = 1; j < m; j++) v = v + (pp[j][t] + gg[j][t]);
+    return v;
+}
+
+#if MR_VECTOR_EXT
+MR_INLINE v8f load8(const float *p) {
+    v8f v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+MR_INLINE v8f comb_vec(const float *const *pp, const float *const *gg, int m, int64_t t) {
+    v8f v = load8(pp[0] + t) + load8(gg[0] + t);
+    for (int j = 1; j < m; j++) v = v + (load8(pp[j] + t) + load8(gg[j] + t));
+    return v;
+}
+
+/* Counts of c > b[j] (j < M) for c computed on the fly; optionally stores c. */
+#define DEFINE_FUSED(M)                                                                         \
+    MR_INLINE void fused_##M(const float *const *pp, const float *const *gg, int m, int64_t lo,    \
+                             int64_t hi, const float *b, int64_t *MR_RESTRICT out, float *cstore) { \
+        v8i acc[M];                                                                             \
+        v8f bv[M];                                                                              \
+        for (int j = 0; j < M; j++) {                                                           \
+            float s = b[j];                                                                     \
+            acc[j] = (v8i){0, 0, 0, 0, 0, 0, 0, 0};                                             \
+            bv[j] = (v8f){s, s, s, s, s, s, s, s};                                              \
+        }                                                                                       \
+        int64_t t = lo;                                                                         \
+        if (m == 1) {                                                                           \
+            const float *p0 = pp[0], *g0 = gg[0];                                               \
+            for (; t + 8 <= hi; t += 8) {                                                       \
+                v8f v = load8(p0 + t) + load8(g0 + t);                                          \
+                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
+                for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                         \
+            }                                                                                   \
+        } else {                                                                                \
+            for (; t + 8 <= hi; t += 8) {                                                       \
+                v8f v = comb_vec(pp, gg, m, t);                                                 \
+                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
+                for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                         \
+            }                                                                                   \
+        }                                                                                       \
+        int64_t tot[M];                                                                         \
+        for (int j = 0; j < M; j++) {                                                           \
+            tot[j] = 0;                                                                         \
+            for (int l = 0; l < 8; l++) tot[j] += acc[j][l];                                    \
+        }                                                                                       \
+        for (; t < hi; t++) {                                                                   \
+            float v = comb_value(pp, gg, m, t);                                                 \
+            if (cstore) cstore[t] = v;                                                          \
+            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
+        }                                                                                       \
+        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
+    }
+#else
+#define DEFINE_FUSED(M)                                                                         \
+    MR_INLINE void fused_##M(const float *const *pp, const float *const *gg, int m, int64_t lo,    \
+                             int64_t hi, const float *b, int64_t *MR_RESTRICT out, float *cstore) { \
+        int64_t tot[M] = {0};                                                                   \
+        for (int64_t t = lo; t < hi; t++) {                                                     \
+            float v = comb_value(pp, gg, m, t);                                                 \
+            if (cstore) cstore[t] = v;                                                          \
+            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
+        }                                                                                       \
+        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
+    }
+#endif
+
+DEFINE_FUSED(1)
+DEFINE_FUSED(2)
+DEFINE_FUSED(3)
+DEFINE_FUSED(4)
+DEFINE_FUSED(5)
+DEFINE_FUSED(6)
+
+MR_INLINE void fused_any(int64_t mb, const float *const *pp, const float *const *gg, int m, int64_t lo,
+                         int64_t hi, const float *b, int64_t *out, float *cstore) {
+    switch (mb) {
+        case 1: fused_1(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 2: fused_2(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 3: fused_3(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 4: fused_4(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 5: fused_5(pp, gg, m, lo, hi, b, out, cstore); break;
+        default: fused_6(pp, gg, m, lo, hi, b, out, cstore); break;
+    }
+}
+
+/* ---- drivers ------------------------------------------------------------------------------ */
+
+static int64_t tile_of(const mr_plan *p) {
+    int64_t t = p->tile > 0 ? p->tile : 512;
+    t = (t + 7) / 8 * 8;
+    return t;
+}
+
+/* counts (F,) += PPV counts of one series over output positions [t_begin, t_end). */
+MR_CLONES static int series_counts(const mr_plan *p, const float *x, int64_t t_begin, int64_t t_end,
+                                   int64_t *counts, float *work) {
+    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
+    const int64_t stride = T;
+    const int64_t per_ch = TR_ARRAYS * stride;
+    float *bufs = work;
+    float *c = work + C * per_ch;
+    const float *pp_stack[MAX_CH_FUSED], *gg_stack[MAX_CH_FUSED];
+    for (int64_t i = 0; i < p->n_dilations; i++) {
+        const int64_t d = p->dilations[i], nfd = p->nfd[i], pad = 4 * d;
+        const int64_t f0 = p->feat_offsets[i];
+        for (int64_t t0 = t_begin; t0 < t_end; t0 += T) {
+            const int64_t n = min64(T, t_end - t0);
+            for (int64_t ch = 0; ch < C; ch++) {
+                float *buf = bufs + ch * per_ch;
+                tile_taps(x + ch * L, L, d, t0, n, stride, buf, buf + NTAPS * stride);
+                tile_pairs(buf, n, stride);
+            }
+            for (int k = 0; k < NK; k++) {
+                const int valid = (int)((i + k) & 1);
+                const int64_t r0 = valid ? pad : 0, r1 = valid ? L - pad : L;
+                const int64_t lo = max64(r0, t0) - t0, hi = min64(r1, t0 + n) - t0;
+                if (hi <= lo || nfd <= 0) continue;
+                const int64_t comb = i * NK + k;
+                const int32_t *chans = p->chan_idx + p->comb_off[comb];
+                const int m = p->comb_nch[comb];
+                const int pid = PAIR_ID[KIDX[k][0]][KIDX[k][1]];
+                const float *b = p->biases + f0 + k * nfd;
+                int64_t *out = counts + f0 + k * nfd;
+                if (m <= MAX_CH_FUSED) {
+                    for (int j = 0; j < m; j++) {
+                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
+                        pp_stack[j] = buf + (NTAPS + 1 + pid) * stride;
+                        gg_stack[j] = buf + KIDX[k][2] * stride;
+                    }
+                    if (nfd <= 6) {
+                        fused_any(nfd, pp_stack, gg_stack, m, lo, hi, b, out, NULL);
+                    } else {
+                        fused_6(pp_stack, gg_stack, m, lo, hi, b, out, c);
+                        count_all(c + lo, hi - lo, b + 6, nfd - 6, out + 6);
+                    }
+                } else { /* many channels: accumulate c channel by channel, then count */
+                    for (int j = 0; j < m; j++) {
+                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
+                        const float *pj = buf + (NTAPS + 1 + pid) * stride, *gj = buf + KIDX[k][2] * stride;
+                        if (j == 0)
+                            for (int64_t t = lo; t < hi; t++) c[t] = pj[t] + gj[t];
+                        else
+                            for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (pj[t] + gj[t]);
+                    }
+                    count_all(c + lo, hi - lo, b, nfd, out);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int64_t work_floats(const mr_plan *p) {
+    return (p->n_channels * TR_ARRAYS + 1) * tile_of(p) + 8;
+}
+
+MR_EXPORT int mr_version(void) { return MR_VERSION; }
+
+/* counts (F,) += counts of one series over [t_begin, t_end) (clipped to [0, L)). */
+MR_EXPORT int mr_counts(const mr_plan *p, const float *x, int64_t t_begin, int64_t t_end, int64_t *counts) {
+    t_begin = max64(0, t_begin);
+    t_end = min64(p->length, t_end);
+    if (t_end <= t_begin) return 0;
+    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    if (!work) return 1;
+    int rc = series_counts(p, x, t_begin, t_end, counts, work);
+    free(work);
+    return rc;
+}
+
+/* Turn one series' counts into features: float32(count / n), the division in float64. */
+MR_EXPORT void mr_features(const mr_plan *p, const int64_t *counts, float *out) {
+    const int64_t L = p->length;
+    for (int64_t i = 0; i < p->n_dilations; i++) {
+        const int64_t d = p->dilations[i], nfd = p->nfd[i], f0 = p->feat_offsets[i];
+        for (int64_t k = 0; k < NK; k++) {
+            const double n = (double)(((i + k) & 1) ? L - 8 * d : L);
+            for (int64_t j = 0; j < nfd; j++) {
+                const int64_t f = f0 + k * nfd + j;
+                out[f] = (float)((double)counts[f] / n);
+            }
+        }
+    }
+}
+
+/* Full transform of n_series contiguous series (n_series, C, L) into out (n_series, F). */
+MR_EXPORT int mr_transform(const mr_plan *p, const float *x, int64_t n_series, float *out) {
+    const int64_t F = p->n_features, CL = p->n_channels * p->length;
+    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    int64_t *counts = (int64_t *)malloc((size_t)F * sizeof(int64_t));
+    if (!work || !counts) {
+        free(work);
+        free(counts);
+        return 1;
+    }
+    int rc = 0;
+    for (int64_t s = 0; s < n_series && rc == 0; s++) {
+        memset(counts, 0, (size_t)F * sizeof(int64_t));
+        rc = series_counts(p, x + s * CL, 0, p->length, counts, work);
+        mr_features(p, counts, out + s * F);
+    }
+    free(work);
+    free(counts);
+    return rc;
+}
+
+/* Bias-fit outputs: row r of `rows` (n_rows, C, L) convolved with kernel kernels[r] at dilation
+ * index `dil`, summed over the channels of combination dil * 84 + kernels[r], in the gamma-first
+ * order of the reference bias fit; full padded output (n_rows, L) into out. */
+MR_CLONES static int fit_rows(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
+                              const int32_t *kernels, float *out, float *work) {
+    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
+    const int64_t stride = T, per_ch = (NTAPS + 1) * stride, d = p->dilations[dil];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = rows + r * C * L;
+        const int k = kernels[r];
+        const int64_t comb = dil * NK + k;
+        const int32_t *chans = p->chan_idx + p->comb_off[comb];
+        for (int64_t t0 = 0; t0 < L; t0 += T) {
+            const int64_t n = min64(T, L - t0);
+            for (int32_t j = 0; j < p->comb_nch[comb]; j++) {
+                const int64_t ch = chans[j];
+                tile_taps(x + ch * L, L, d, t0, n, stride, work + ch * per_ch, work + ch * per_ch + NTAPS * stride);
+            }
+            combination_tile(p, comb, k, work, stride, out + r * L + t0, 0, n, 1);
+        }
+    }
+    return 0;
+}
+
+MR_EXPORT int mr_fit_outputs(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
+                             const int32_t *kernels, float *out) {
+    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    if (!work) return 1;
+    int rc = fit_rows(p, rows, n_rows, dil, kernels, out, work);
+    free(work);
+    return rc;
+}
+
+/* ---- order statistics for the bias fit ---------------------------------------------------- */
+
+/* Several order statistics of one row at once: quickselect that recurses only into the parts
+ * holding wanted ranks (three-way partition, so runs of equal values cost nothing), with a
+ * depth limit that falls back to a full sort. Only the values matter (ties are equal floats). */
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+MR_INLINE float median3(float a, float b, float c) {
+    if (a > b) { float t = a; a = b; b = t; }
+    if (b > c) b = c;
+    return a > b ? a : b;
+}
+
+/* v[lo:hi) is reordered so that v[r] holds the r-th smallest for every r in ranks[0:nr)
+ * (sorted ascending, all within [lo, hi)). */
+static void multiselect(float *v, int64_t lo, int64_t hi, const int64_t *ranks, int64_t nr, int depth) {
+    while (nr > 0) {
+        const int64_t n = hi - lo;
+        if (n <= 16 || depth <= 0) {
+            qsort(v + lo, (size_t)n, sizeof(float), cmp_float);
+            return;
+        }
+        depth--;
+        float pivot;
+        if (n >= 1024) { /* ninther */
+            const int64_t s = n / 8;
+            float m1 = median3(v[lo], v[lo + s], v[lo + 2 * s]);
+            float m2 = median3(v[lo + 3 * s], v[lo + n / 2], v[lo + 5 * s]);
+            float m3 = median3(v[hi - 1 - 2 * s], v[hi - 1 - s], v[hi - 1]);
+            pivot = median3(m1, m2, m3);
+        } else {
+            pivot = median3(v[lo], v[lo + n / 2], v[hi - 1]);
+        }
+        /* Dutch national flag: [lo, lt) < pivot, [lt, gt) == pivot, [gt, hi) > pivot */
+        int64_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            float x = v[i];
+            if (x < pivot) {
+                v[i] = v[lt];
+                v[lt] = x;
+                lt++;
+                i++;
+            } else if (x > pivot) {
+                gt--;
+                v[i] = v[gt];
+                v[gt] = x;
+            } else {
+                i++;
+            }
+        }
+        int64_t a = 0;
+        while (a < nr && ranks[a] < lt) a++;
+        int64_t b = a;
+        while (b < nr && ranks[b] < gt) b++;
+        /* ranks[0:a) on the left, [a:b) equal the pivot, [b:nr) on the right */
+        if (a > 0 && nr - b > 0) {
+            if (lt - lo < hi - gt) {
+                multiselect(v, lo, lt, ranks, a, depth);
+                lo = gt;
+                ranks += b;
+                nr -= b;
+            } else {
+                multiselect(v, gt, hi, ranks + b, nr - b, depth);
+                hi = lt;
+                nr = a;
+            }
+        } else if (a > 0) {
+            hi = lt;
+            nr = a;
+        } else {
+            lo = gt;
+            ranks += b;
+            nr -= b;
+        }
+    }
+}
+
+/* Monotone uint32 key of a float (NaN-free input; -0.0 is first folded into +0.0). */
+MR_INLINE uint32_t float_key(float f) {
+    uint32_t u;
+    f = f + 0.0f;
+    memcpy(&u, &f, sizeof(u));
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+MR_INLINE float key_float(uint32_t k) {
+    uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+#define RADIX 65536
+#define RADIX_MIN_LENGTH 2048
+
+/* Order statistics by a two-level radix count (high then low 16 bits of the key): two linear
+ * passes over the row whatever the data, for long rows. rk: sorted unique ranks. */
+static int radix_select(const float *row, int64_t L, const int64_t *rk, int64_t nr, float *val, int64_t *hist,
+                        int32_t *slot_of) {
+    memset(hist, 0, RADIX * sizeof(int64_t));
+    for (int64_t t = 0; t < L; t++) hist[float_key(row[t]) >> 16]++;
+    /* buckets holding wanted ranks, their start rank and size */
+    int64_t *bstart = (int64_t *)malloc((size_t)nr * 3 * sizeof(int64_t));
+    if (!bstart) return 1;
+    int64_t *bsize = bstart + nr, *bid = bstart + 2 * nr;
+    int64_t nb = 0, cum = 0, j = 0;
+    for (int64_t b = 0; b < RADIX && j < nr; b++) {
+        const int64_t h = hist[b];
+        if (h && rk[j] < cum + h) {
+            bid[nb] = b;
+            bstart[nb] = cum;
+            bsize[nb] = h;
+            nb++;
+            while (j < nr && rk[j] < cum + h) j++;
+        }
+        cum += h;
+    }
+    /* gather the keys of those buckets */
+    int64_t total = 0;
+    for (int64_t q = 0; q < nb; q++) total += bsize[q];
+    uint32_t *keys = (uint32_t *)malloc((size_t)(total > 0 ? total : 1) * sizeof(uint32_t));
+    int64_t *pos = (int64_t *)malloc((size_t)(nb > 0 ? nb : 1) * sizeof(int64_t));
+    if (!keys || !pos) {
+        free(keys);
+        free(pos);
+        free(bstart);
+        return 1;
+    }
+    int64_t off = 0;
+    for (int64_t q = 0; q < nb; q++) {
+        slot_of[bid[q]] = (int32_t)q;
+        pos[q] = off;
+        off += bsize[q];
+    }
+    for (int64_t t = 0; t < L; t++) {
+        const uint32_t k = float_key(row[t]);
+        const int32_t q = slot_of[k >> 16];
+        if (q >= 0) keys[pos[q]++] = k;
+    }
+    /* second level within each bucket */
+    j = 0;
+    off = 0;
+    for (int64_t q = 0; q < nb; q++) {
+        slot_of[bid[q]] = -1;
+        uint32_t *kb = keys + off;
+        const int64_t m = bsize[q];
+        if (m <= 4096) { /* small bucket: sort its keys */
+            qsort(kb, (size_t)m, sizeof(uint32_t), cmp_u32);
+            while (j < nr && rk[j] < bstart[q] + m) {
+                val[j] = key_float(kb[rk[j] - bstart[q]]);
+                j++;
+            }
+            off += m;
+            continue;
+        }
+        memset(hist, 0, RADIX * sizeof(int64_t));
+        for (int64_t t = 0; t < m; t++) hist[kb[t] & 0xffffu]++;
+        int64_t c2 = bstart[q];
+        int64_t b2 = 0;
+        while (j < nr && rk[j] < bstart[q] + m) {
+            while (c2 + hist[b2] <= rk[j]) c2 += hist[b2++];
+            val[j] = key_float(((uint32_t)bid[q] << 16) | (uint32_t)b2);
+            j++;
+        }
+        off += m;
+    }
+    free(keys);
+    free(pos);
+    free(bstart);
+    return 0;
+}
+
+/* For each row r of v (n_rows, L) write the order statistics sort(v[r])[ranks[r, j]] into
+ * out[r, j] (0-based ranks in [0, L), any order, duplicates allowed). Rows may be reordered. */
+MR_EXPORT int mr_select(float *v, int64_t n_rows, int64_t L, const int64_t *ranks, int64_t n_ranks, float *out) {
+    const size_t nrk = (size_t)(n_ranks > 0 ? n_ranks : 1);
+    int64_t *rk = (int64_t *)malloc(nrk * sizeof(int64_t));
+    float *val = (float *)malloc(nrk * sizeof(float));
+    int64_t *hist = NULL;
+    int32_t *slot_of = NULL;
+    int rc = 0;
+    if (L >= RADIX_MIN_LENGTH) {
+        hist = (int64_t *)malloc(RADIX * sizeof(int64_t));
+        slot_of = (int32_t *)malloc(RADIX * sizeof(int32_t));
+        if (slot_of)
+            for (int64_t b = 0; b < RADIX; b++) slot_of[b] = -1;
+    }
+    if (!rk || !val || (L >= RADIX_MIN_LENGTH && (!hist || !slot_of))) rc = 1;
+    int depth = 8;
+    for (int64_t m = L; m > 1; m >>= 1) depth += 2;
+    for (int64_t r = 0; r < n_rows && rc == 0; r++) {
+        float *row = v + r * L;
+        const int64_t *want = ranks + r * n_ranks;
+        int64_t nr = 0;
+        for (int64_t j = 0; j < n_ranks; j++) {
+            if (want[j] < 0 || want[j] >= L) {
+                rc = 2;
+                break;
+            }
+            rk[nr++] = want[j];
+        }
+        if (rc) break;
+        qsort(rk, (size_t)nr, sizeof(int64_t), cmp_i64);
+        int64_t u = 0; /* unique */
+        for (int64_t j = 0; j < nr; j++)
+            if (u == 0 || rk[j] != rk[u - 1]) rk[u++] = rk[j];
+        if (L >= RADIX_MIN_LENGTH) {
+            rc = radix_select(row, L, rk, u, val, hist, slot_of);
+        } else {
+            multiselect(row, 0, L, rk, u, depth);
+            for (int64_t j = 0; j < u; j++) val[j] = row[rk[j]];
+        }
+        for (int64_t j = 0; j < n_ranks && rc == 0; j++) {
+            int64_t lo = 0, hi = u - 1; /* binary search want[j] among the unique ranks */
+            while (lo < hi) {
+                int64_t mid = (lo + hi) / 2;
+                if (rk[mid] < want[j])
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            out[r * n_ranks + j] = val[lo];
+        }
+    }
+    free(rk);
+    free(val);
+    free(hist);
+    free(slot_of);
+    return rc;
+}
+
+#ifdef _WIN32
+/* setuptools exports PyInit_<name> from extension modules; this library is loaded with ctypes. */
+MR_EXPORT void PyInit__minirocket(void) {}
+#endif

@@ -1,0 +1,181 @@
+"""The native CPU kernel computes the same bits as the torch path (and hence as aeon)."""
+
+import numpy as np
+import pytest
+import torch
+
+from rocketstream.core import fit, plan, transform
+from rocketstream.core import native as native_mod
+from rocketstream.core.native import ENV_VAR, NativePlan, order_statistics
+from rocketstream.core.transform import TransformPlan
+
+pytestmark = pytest.mark.skipif(not native_mod.enabled(), reason="native kernel not built")
+
+
+def _data(n, c, length, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, length)).astype(np.float32)
+    x[:, :, : length // 3] += np.linspace(0, 3, length // 3, dtype=np.float32)  # some structure
+    return x
+
+
+def _torch_path(monkeypatch, fn):
+    with monkeypatch.context() as m:
+        m.setenv(ENV_VAR, "0")
+        assert not native_mod.enabled()
+        return fn()
+
+
+def _with_threads(n, fn):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(n)
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
+CASES = [  # (n, channels, length, seed)
+    (5, 1, 9, 0),
+    (4, 1, 10, 1),
+    (3, 1, 11, 2),
+    (6, 1, 64, 3),
+    (3, 1, 257, 4),
+    (5, 3, 9, 5),
+    (4, 3, 10, 6),
+    (7, 3, 100, 7),
+    (2, 5, 333, 8),
+    (3, 2, 1000, 9),
+    (2, 1, 2049, 10),
+]
+
+
+@pytest.mark.parametrize("n,c,length,seed", CASES)
+def test_native_equals_torch_path(monkeypatch, n, c, length, seed):
+    x = _data(n, c, length, seed)
+    p_native = fit(x, random_state=seed)
+    p_torch = _torch_path(monkeypatch, lambda: fit(x, random_state=seed))
+    np.testing.assert_array_equal(p_native.biases, p_torch.biases)
+    ref = _torch_path(monkeypatch, lambda: transform(x, p_torch).numpy())
+    for threads in (1, 2):
+        for bs in (None, 1, 2):
+            ours = _with_threads(threads, lambda bs=bs: transform(x, p_native, batch_size=bs).numpy())
+            assert ours.dtype == np.float32
+            np.testing.assert_array_equal(ours, ref)
+
+
+def test_thread_splits_and_inputs(monkeypatch):
+    x = _data(5, 2, 3000, 11)
+    p = fit(x, num_features=84 * 5, random_state=3)
+    ref = _torch_path(monkeypatch, lambda: transform(x, p).numpy())
+    nplan = NativePlan(p, tile=256)
+    for threads in (1, 2, 3, 4):
+        for n in (1, 2, 3, 5):  # fewer series than threads: split along time
+            out = np.empty((n, p.n_features_out), np.float32)
+            nplan.transform_into(x[:n], out, threads)
+            np.testing.assert_array_equal(out, ref[:n])
+    # torch tensors, non-contiguous and float64 inputs go through the same kernel
+    np.testing.assert_array_equal(transform(torch.from_numpy(x), p).numpy(), ref)
+    xf = np.asfortranarray(x)
+    np.testing.assert_array_equal(transform(xf, p).numpy(), ref)
+    np.testing.assert_array_equal(transform(x.astype(np.float64), p).numpy(), ref)
+    np.testing.assert_array_equal(transform(x[::-1], p).numpy(), ref[::-1])
+
+
+def test_fit_long_rows_radix_selection(monkeypatch):
+    # rows >= 2048 use the radix order statistics; biases stay bitwise equal
+    x = _data(3, 2, 20_000, 12)
+    x[1, 0, ::5] = 0.25  # many ties
+    pn = fit(x, num_features=84 * 4, random_state=1)
+    pt = _torch_path(monkeypatch, lambda: fit(x, num_features=84 * 4, random_state=1))
+    np.testing.assert_array_equal(pn.biases, pt.biases)
+
+
+@pytest.mark.parametrize("length", [9, 100, 5000, 20_000, 70_001])
+def test_order_statistics(length):
+    rng = np.random.default_rng(length)
+    rows = [
+        rng.standard_normal(length),
+        rng.integers(-3, 4, length),
+        np.full(length, 1.5),
+        1 + 1e-6 * rng.standard_normal(length),
+        np.where(rng.random(length) < 0.5, -0.0, 0.0) - (np.arange(length) % 7 == 0),
+        np.r_[np.full(length - 1, 3e38), -3e38],
+    ]
+    v = np.stack(rows).astype(np.float32)
+    ranks = rng.integers(0, length, (len(v), 9))
+    ranks[:, 0], ranks[:, 1] = 0, length - 1
+    want = np.take_along_axis(np.sort(v, axis=1), ranks, 1)
+    np.testing.assert_array_equal(order_statistics(v.copy(), ranks), want)
+
+
+def test_counts_beyond_float32_range_are_exact():
+    # one series longer than 2**24: counts near L would saturate a float32 accumulator
+    length = 2**24 + 200_001
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1, length), dtype=np.float32)
+    p = plan(1, 1, length, num_features=84, random_state=0)
+    assert list(p.dilations) == [1]
+    biases = np.zeros(84, np.float32)
+    biases[0] = -1e30  # kernel 0 (padded): every position counts -> exactly 1.0
+    biases[2] = -1e30  # kernel 2 (padded)
+    biases[1] = -1e30  # kernel 1 (valid region of L - 8 positions) -> exactly 1.0
+    biases[3] = biases[4] = -12.0  # about 0.2% of the outputs below: counts above 2**24
+    biases[5] = 0.5
+    p = p.with_biases(biases)
+    f = transform(x, p).numpy()[0]
+    assert f[0] == 1.0 and f[1] == 1.0 and f[2] == 1.0
+    # kernels 3 (valid) and 4, 5 (padded) against a NumPy count in the reference order
+    xs = x[0, 0]
+    a = -xs
+    g = 3 * xs
+
+    def shifted(v, s):  # v[t + s], zero outside
+        out = np.zeros_like(v)
+        if s >= 0:
+            out[: length - s] = v[s:]
+        else:
+            out[-s:] = v[: length + s]
+        return out
+
+    ca = a.copy()
+    for s in (-4, -3, -2, -1, 1, 2, 3, 4):
+        ca += shifted(a, s)
+    taps = {3: (0, 1, 5), 4: (0, 1, 6), 5: (0, 1, 7)}
+    for k, (i0, i1, i2) in taps.items():
+        c = ((ca + shifted(g, i0 - 4)) + shifted(g, i1 - 4)) + shifted(g, i2 - 4)
+        region = c[4:-4] if k % 2 else c
+        count = int(np.count_nonzero(region > biases[k]))
+        assert count > (2**24 if k in (3, 4) else 2**22)
+        assert f[k] == np.float32(count / len(region)), k
+
+
+def test_env_var_forces_torch_path(monkeypatch, gunpoint):
+    xtr, _, xte, _ = gunpoint
+    p = fit(xtr, random_state=0)
+    assert TransformPlan(p).uses_native
+    native_out = transform(xte[:20], p).numpy()
+    monkeypatch.setenv(ENV_VAR, "0")
+    tp = TransformPlan(p)
+    assert not tp.uses_native and native_mod.unavailable_reason().startswith("disabled")
+    np.testing.assert_array_equal(transform(xte[:20], p, plan=tp).numpy(), native_out)
+    assert not TransformPlan(p, "meta").uses_native  # other devices always take the torch path
+
+
+def test_missing_library_falls_back(monkeypatch, gunpoint):
+    xtr, _, xte, _ = gunpoint
+    p = fit(xtr, random_state=0)
+    ref = transform(xte[:10], p).numpy()
+    monkeypatch.setattr(native_mod, "_lib", None)
+    monkeypatch.setattr(native_mod, "_lib_error", "not built")
+    assert not native_mod.enabled()
+    assert native_mod.unavailable_reason() == "not built"
+    np.testing.assert_array_equal(transform(xte[:10], p).numpy(), ref)
+    np.testing.assert_array_equal(fit(xtr, random_state=0).biases, p.biases)
+
+
+def test_shape_mismatch_is_loud(gunpoint):
+    xtr = gunpoint[0]
+    p = fit(xtr[:10], random_state=0)
+    with pytest.raises(ValueError, match="channels"):
+        transform(xtr[:2, :, :100], p)
