@@ -27,7 +27,7 @@ from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 
 ENV_VAR = "ROCKETSTREAM_NATIVE"
-_ABI_VERSION = 1
+_ABI_VERSION = 2
 #: Time positions per tile: (10 * channels + 1) tiles of floats stay in L1/L2.
 DEFAULT_TILE = 1024
 _P_I32 = ctypes.POINTER(ctypes.c_int32)
@@ -49,6 +49,7 @@ class _CPlan(ctypes.Structure):
         ("chan_idx", _P_I32),
         ("biases", _P_F32),
         ("tile", ctypes.c_int64),
+        ("all_padded", ctypes.c_int64),
     ]
 
 
@@ -138,14 +139,15 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
 class NativePlan:
     """The parameters as flat C arrays; build once per fitted model, reuse for every batch."""
 
-    def __init__(self, params: MiniRocketParameters, tile: int = DEFAULT_TILE) -> None:
+    def __init__(self, params: MiniRocketParameters, tile: int = DEFAULT_TILE, *,
+                 length: int | None = None, all_padded: bool = False) -> None:
         lib = _load()
         if lib is None:
             raise RuntimeError(f"native MiniRocket kernel unavailable: {_lib_error}")
         self._lib = lib
         self.params = params
         self.n_channels = int(params.n_channels)
-        self.length = int(params.length)
+        self.length = int(length or params.length)
         self.n_features = int(params.n_features_out)
         self._dil = np.ascontiguousarray(params.dilations, dtype=np.int32)
         self._nfd = np.ascontiguousarray(params.features_per_dilation, dtype=np.int32)
@@ -168,7 +170,7 @@ class NativePlan:
             _ptr(self._dil, ctypes.c_int32), _ptr(self._nfd, ctypes.c_int32),
             _ptr(self._off, ctypes.c_int64), _ptr(self._nch, ctypes.c_int32),
             _ptr(self._coff, ctypes.c_int64), _ptr(self._chan, ctypes.c_int32),
-            _ptr(self._bias, ctypes.c_float), tile,
+            _ptr(self._bias, ctypes.c_float), tile, int(all_padded),
         )
         self._cref = ctypes.byref(self._c)
 

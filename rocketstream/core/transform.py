@@ -38,11 +38,16 @@ class _DilationPlan:
 class TransformPlan:
     """Parameters laid out on one device for the batch transform; build once, reuse per chunk."""
 
-    def __init__(self, params: MiniRocketParameters, device: torch.device | str | None = None) -> None:
+    def __init__(self, params: MiniRocketParameters, device: torch.device | str | None = None, *,
+                 length: int | None = None, all_padded: bool = False) -> None:
+        """``length`` overrides the series length (default: the fitted one); ``all_padded`` takes
+        every PPV over the whole output, the variable-length rule (see :mod:`.variable`)."""
         if not params.is_fitted:
             raise ValueError("the parameters have no biases yet; fit before transforming")
         self.params = params
         self.device = torch.device(device or "cpu")
+        self.length = int(length or params.length)
+        self.all_padded = bool(all_padded)
         self._native: native.NativePlan | None = None
         self._dilations: list[_DilationPlan] | None = None
 
@@ -58,13 +63,16 @@ class TransformPlan:
         slots = channel_slots(params)
         offsets = params.feature_offsets()
         biases = params.biases
-        length = params.length
+        length = self.length
         dilations: list[_DilationPlan] = []
         for i, (d, nfd) in enumerate(params.per_dilation()):
             pad = 4 * d
             groups = []
-            for parity, (start, stop) in ((0, (0, length)), (1, (pad, length - pad))):
-                ks = np.arange(NUM_KERNELS)[(i + np.arange(NUM_KERNELS)) % 2 == parity]
+            windows = ((0, (0, length)), (1, (pad, length - pad)))
+            for parity, (start, stop) in windows[:1] if self.all_padded else windows:
+                ks = np.arange(NUM_KERNELS)
+                if not self.all_padded:
+                    ks = ks[(i + ks) % 2 == parity]
                 pos = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
                 groups.append(
                     _KernelGroup(
@@ -87,7 +95,7 @@ class TransformPlan:
     def native_plan(self) -> native.NativePlan:
         """The parameters laid out for the native kernel (built on first use)."""
         if self._native is None:
-            self._native = native.NativePlan(self.params)
+            self._native = native.NativePlan(self.params, length=self.length, all_padded=self.all_padded)
         return self._native
 
     def run(self, x: torch.Tensor, kernel_chunk: int = 42) -> torch.Tensor:
@@ -162,10 +170,10 @@ def _transform_native(
     otherwise over converted slabs of rows; ``torch.get_num_threads()`` threads."""
     params = plan.params
     n, c, length = x.shape
-    if (c, length) != (params.n_channels, params.length):
+    if (c, length) != (params.n_channels, plan.length):
         raise ValueError(
             f"input has {c} channels of length {length}, the model expects "
-            f"{params.n_channels} of length {params.length}"
+            f"{params.n_channels} of length {plan.length}"
         )
     nplan = plan.native_plan()
     out = torch.empty(n, params.n_features_out, dtype=torch.float32)

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MR_VERSION 1
+#define MR_VERSION 2
 #define NK 84
 #define NTAPS 9
 
@@ -69,6 +69,7 @@ typedef struct {
     const int32_t *chan_idx;     /* channel lists, in drawn order */
     const float *biases;         /* (F,) */
     int64_t tile;                /* time positions per tile (multiple of 8) */
+    int64_t all_padded;          /* 1: every PPV over all L outputs (variable-length rule) */
 } mr_plan;
 
 /* kernel k's three +2 taps, in itertools.combinations(range(9), 3) order */
@@ -413,7 +414,7 @@ MR_CLONES static int series_counts(const mr_plan *p, const float *x, int64_t t_b
                 tile_pairs(buf, n, stride);
             }
             for (int k = 0; k < NK; k++) {
-                const int valid = (int)((i + k) & 1);
+                const int valid = p->all_padded ? 0 : (int)((i + k) & 1);
                 const int64_t r0 = valid ? pad : 0, r1 = valid ? L - pad : L;
                 const int64_t lo = max64(r0, t0) - t0, hi = min64(r1, t0 + n) - t0;
                 if (hi <= lo || nfd <= 0) continue;
@@ -476,7 +477,7 @@ MR_EXPORT void mr_features(const mr_plan *p, const int64_t *counts, float *out) 
     for (int64_t i = 0; i < p->n_dilations; i++) {
         const int64_t d = p->dilations[i], nfd = p->nfd[i], f0 = p->feat_offsets[i];
         for (int64_t k = 0; k < NK; k++) {
-            const double n = (double)(((i + k) & 1) ? L - 8 * d : L);
+            const double n = (double)((!p->all_padded && ((i + k) & 1)) ? L - 8 * d : L);
             for (int64_t j = 0; j < nfd; j++) {
                 const int64_t f = f0 + k * nfd + j;
                 out[f] = (float)((double)counts[f] / n);
