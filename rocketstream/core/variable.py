@@ -16,7 +16,7 @@ Series shorter than 9 points are an error unless ``pad_short=True``, which appen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -99,20 +99,37 @@ def fit_variable(
     series = as_series_list(x, lengths, pad_short)
     ref = reference_length(series, reference)
     params = plan(len(series), series[0].shape[0], ref, num_features, max_dilations_per_kernel, random_state)
+    return fit_variable_biases(params, lambda i: series[i], pad_short)
+
+
+def fit_variable_biases(params: MiniRocketParameters, series_of: Callable[[int], np.ndarray],
+                        pad_short: bool = False) -> MiniRocketParameters:
+    """Fit the biases of a plan whose reference length is ``params.length``.
+
+    ``series_of(i)`` returns fit series ``i`` as (channels, own length); only the drawn
+    examples are requested, each once.
+    """
+    cache: dict[int, np.ndarray] = {}
+
+    def get(i: int) -> np.ndarray:
+        if i not in cache:
+            cache[i] = as_series_list([series_of(i)], pad_short=pad_short, what=f"fit series {i}")[0]
+        return cache[i]
+
     slots = channel_slots(params)
     levels = params.quantiles
     offsets = params.feature_offsets()
     biases = np.empty(params.n_features_out, dtype=np.float32)
     for i, (d, nfd) in enumerate(params.per_dilation()):
         for k in range(NUM_KERNELS):
-            row = torch.from_numpy(series[params.example_indices[i * NUM_KERNELS + k]][None])
+            row = torch.from_numpy(get(int(params.example_indices[i * NUM_KERNELS + k]))[None])
             taps = DilationTaps(row, d)
             out = combination_outputs(taps.alpha, taps.gamma, torch.tensor([k]), slots[i][k : k + 1],
                                       per_row=True, gamma_first=True)
             feat = offsets[i] + k * nfd + np.arange(nfd)
             biases[feat] = reference_quantiles(out.numpy(), levels[feat][None])[0]
-    extra = {"variable_length": VARIABLE_RULE, "reference_length": ref, "pad_short": bool(pad_short)}
-    return params.with_biases(biases).with_extra(extra)
+    return params.with_biases(biases).with_extra(
+        {"variable_length": VARIABLE_RULE, "reference_length": params.length, "pad_short": bool(pad_short)})
 
 
 def is_variable(params: MiniRocketParameters) -> bool:
