@@ -19,8 +19,9 @@ from ..core.validation import InputError, check_against_model
 from ..graph.fit import fit_array
 from ..graph.schedule import compute, is_local, progress_bar, session
 from ..graph.source import as_dask_array, default_chunk_size
-from ..graph.transform import missing_chunks, write_features
+from ..graph.transform import missing_chunks, verify_graph, write_features
 from ..storage.features import ATTR, MARKERS, FeatureStore
+from ..storage.lock import StoreLock
 from ..storage.zarrstore import open_input_array
 
 log = logging.getLogger("rocketstream")
@@ -31,6 +32,8 @@ FEATURE_COORDS = ("dilation", "dilation_index", "kernel", "quantile_index", "pad
 
 #: Chunks per submitted graph: keeps the client's memory flat for datasets of any number of chunks.
 GRAPH_BATCH = 512
+#: Exceptions (by class name) that mean a worker was lost rather than bad input: the run retries.
+WORKER_LOSS = ("KilledWorker", "CommClosedError", "BrokenProcessPool")
 
 Source = Any  # path/URL, zarr.Array/Group, xarray.DataArray/Dataset, dask or NumPy array
 
@@ -215,24 +218,70 @@ def run_transform(
     workers: int | None = None,
     progress: bool = False,
     storage_options: dict[str, Any] | None = None,
+    verify: bool = True,
+    retries: int = 2,
 ) -> tuple[FeatureStore, list[int]]:
-    """:func:`transform_to_zarr`, returning the store and the chunk indices computed by this run."""
+    """:func:`transform_to_zarr`, returning the store and the chunk indices computed by this run.
+
+    The run holds the output's writer lock (``<output>.lock``, see :mod:`rocketstream.storage.lock`):
+    a second job writing the same output is refused. With ``resume`` and ``verify`` the blocks already
+    marked done are re-hashed first and any torn or corrupted one is recomputed. If workers are lost
+    (``KilledWorker``) or chunks are still missing after the graph ran, the missing chunks are
+    resubmitted up to ``retries`` times.
+    """
     arr, desc, xobj = _resolve(source, variable, storage_options)
-    store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size, resume=resume,
-                           overwrite=overwrite, storage_options=storage_options)
-    todo = missing_chunks(store)
-    bar = progress_bar(len(todo)) if progress and todo and is_local(scheduler) else None
-    computed: list[int] = []
-    try:
+    with StoreLock(output, storage_options):
+        store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size,
+                               resume=resume, overwrite=overwrite, storage_options=storage_options)
         with session(scheduler) as target:
-            for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size, whatever the dataset size
-                graph, _, prefix = write_features(arr, params, store, device, memory_budget,
-                                                  chunks=todo[s : s + GRAPH_BATCH])
-                computed += compute(graph, target, workers, bar if bar is not None else progress, prefix)
-    finally:
-        if bar is not None:
-            bar.close()
-    return store, computed
+            if resume and verify:
+                _verify_done(store, target, workers)
+            todo = missing_chunks(store)
+            planned = list(todo)
+            bar = progress_bar(len(todo)) if progress and todo and is_local(scheduler) else None
+            try:
+                for attempt in range(retries + 1):
+                    try:
+                        for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
+                            graph, _, prefix = write_features(arr, params, store, device, memory_budget,
+                                                              chunks=todo[s : s + GRAPH_BATCH])
+                            compute(graph, target, workers, bar if bar is not None else progress, prefix)
+                    except Exception as exc:
+                        if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
+                            raise
+                        log.warning("transform: lost a worker (%s: %s); resubmitting the missing chunks",
+                                    type(exc).__name__, exc)
+                    done = store.done()
+                    todo = [i for i in todo if not done[i]]
+                    if not todo:
+                        break
+                    if attempt == retries:
+                        raise RuntimeError(f"{len(todo)} chunk(s) of {output} are still missing after "
+                                           f"{retries + 1} attempts (first {todo[:5]}); rerun with "
+                                           "resume=True / --resume")
+                    log.warning("transform: %d chunk(s) still missing; resubmitting them", len(todo))
+            finally:
+                if bar is not None:
+                    bar.close()
+    return store, planned  # all done now, including those finished before a retry
+
+
+def _verify_done(store: FeatureStore, target: Any, workers: int | None) -> list[int]:
+    """Re-hash the blocks marked done; unmark (so recompute) those that are torn or corrupted."""
+    if not store.has_digests:
+        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.path)
+        return []
+    marked = np.flatnonzero(store.done()).tolist()
+    bad: list[int] = []
+    for s in range(0, len(marked), GRAPH_BATCH):
+        bad += compute(verify_graph(store, marked[s : s + GRAPH_BATCH]), target, workers)
+    if bad:
+        log.warning("resume: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
+                    "%s); recomputing them", len(bad), store.path, bad[:10])
+        store.reset(bad)
+    else:
+        log.info("resume: %d chunk(s) marked done verified against their sha256", len(marked))
+    return bad
 
 
 def transform_to_zarr(
@@ -261,7 +310,8 @@ def transform_to_zarr(
     distributed client, else threads), "threads", "processes", "synchronous", an address or a Client.
 
     Returns the zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
-    chunks and returns their indices.
+    chunks and returns their indices (that Delayed does not hold the output's writer lock: run one
+    such graph per output at a time).
     """
     if compute:
         store, _ = run_transform(source, params, output, variable=variable, chunk_size=chunk_size,

@@ -9,7 +9,11 @@ class UsageError(Exception):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean bad input rather than a bug."""
-    from ..core import InputError, ModelFileError
+    import zipfile
 
-    return (UsageError, InputError, ModelFileError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, TypeError)
+    from ..core import InputError, ModelFileError
+    from ..storage.lock import StoreLockedError
+
+    return (UsageError, InputError, ModelFileError, StoreLockedError, FileNotFoundError, FileExistsError,
+            NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, TypeError,
+            zipfile.BadZipFile)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zipfile
 from collections.abc import Sequence
 
 from .. import __version__
@@ -39,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, KeyError):
             msg = f"missing {msg}"
+        elif isinstance(exc, zipfile.BadZipFile):
+            msg = f"a .npz file given is damaged or not an .npz ({msg}); retrain or regenerate it"
         print(f"rocketstream {args.command}: error: {msg}", file=sys.stderr)
         return 2
 

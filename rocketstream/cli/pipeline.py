@@ -88,7 +88,10 @@ def register_transform(sub: argparse._SubParsersAction) -> None:
                    help="Dask scheduler: a dask.distributed address (tcp://host:8786) or a local one "
                    "(default threads)")
     p.add_argument("--workers", type=_positive, default=None, help="local scheduler workers")
-    p.add_argument("--resume", action="store_true", help="compute only chunks not yet done")
+    p.add_argument("--resume", action="store_true", help="compute only chunks not yet done (the ones "
+                   "marked done are first re-hashed against their sha256; torn ones are recomputed)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="with --resume: trust the done markers without re-reading the blocks")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--device", default=None, help="torch device (default: the worker's GPU if any, else CPU)")
     p.add_argument("--chunk-size", type=_positive, default=None, metavar="N", help="samples per task")
@@ -111,7 +114,8 @@ def run_transform(args: argparse.Namespace) -> int:
     store, computed = transform(args.input, params, args.output, variable=args.variable,
                                 chunk_size=args.chunk_size, resume=args.resume, overwrite=args.overwrite,
                                 device=args.device, memory_budget=args.memory_budget,
-                                scheduler=args.scheduler, workers=args.workers, progress=progress)
+                                scheduler=args.scheduler, workers=args.workers, progress=progress,
+                                verify=args.verify)
     print(f"wrote {store.n_samples} x {store.n_features} features to {args.output}: {len(computed)} of "
           f"{store.n_chunks} chunks computed in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -9,7 +9,7 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from ..core.validation import check_dtype, check_shape
+from ..core.validation import InputError, check_dtype, check_shape
 
 #: Default input bytes per chunk when the source has no chunking of its own.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -43,6 +43,8 @@ def as_dask_array(x: Any, what: str = "X") -> da.Array:
             arr = da.from_array(x)
     check_dtype(arr.dtype, what)
     check_shape(tuple(arr.shape), what)
+    if arr.shape[0] == 0:
+        raise InputError(f"{what} has no samples (shape {tuple(arr.shape)}); give at least one series")
     if len(arr.chunks[1]) > 1 or len(arr.chunks[2]) > 1:
         split = [name for name, c in (("channel", arr.chunks[1]), ("time", arr.chunks[2])) if len(c) > 1]
         warnings.warn(

@@ -18,8 +18,8 @@ from dask.delayed import Delayed
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
-from ..core.validation import check_against_model, check_finite
-from ..storage.features import FeatureStore, write_chunk
+from ..core.validation import InputError, check_against_model
+from ..storage.features import FeatureStore, audit, check_chunk, chunk_done, write_chunk
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -63,7 +63,12 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
     x = np.ascontiguousarray(block, dtype=np.float32)
     what = f"X (samples {start}-{start + len(x) - 1})"
     check_against_model(x.shape, params, what)
-    check_finite(x, what)
+    finite = np.isfinite(x)
+    if not finite.all():  # name the sample by its index in the whole input, not in the block
+        first = start + int(np.flatnonzero(~finite.reshape(len(x), -1).all(1))[0])
+        raise InputError(f"{what} contains {int(x.size - finite.sum())} NaN or infinite value(s), first in "
+                         f"sample {first}; fill or drop them before MiniRocket (it has no missing-value "
+                         "rule)")
     plan = plan_for(params, device, key)
     out = transform(x, params, memory_budget=memory_budget, plan=plan)
     return out.cpu().numpy()
@@ -91,8 +96,13 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
 def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, index: int, start: int,
                 path: str, storage_options: dict[str, Any] | None, device: Any,
                 memory_budget: int | None) -> int:
+    # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
+    # it neither recomputes nor rewrites the chunk. Markers are set only after block and digest.
+    if chunk_done(path, storage_options, index):
+        audit("skip", path, index)
+        return index
     feats = transform_block(block, params, key, device, memory_budget, start)
-    write_chunk(path, storage_options, index, start, feats)  # marker set only after the block
+    write_chunk(path, storage_options, index, start, feats)  # block, digest, then marker
     return index
 
 
@@ -108,6 +118,24 @@ def missing_chunks(store: FeatureStore) -> list[int]:
     return todo
 
 
+def _bad(indices: list[int], path: str, storage_options: dict[str, Any] | None, chunk_size: int,
+         n_samples: int) -> list[int]:
+    return [i for i in indices if not check_chunk(path, storage_options, i, chunk_size, n_samples)]
+
+
+def verify_graph(store: FeatureStore, chunks: list[int], per_task: int = 16) -> Delayed:
+    """A Delayed giving the chunks among ``chunks`` whose block does not match its digest (or that
+    cannot be read): one task per ``per_task`` chunks, each reading one block at a time."""
+    parts = [dask.delayed(_bad, pure=False)(chunks[s : s + per_task], store.path, store.storage_options,
+                                            store.chunk_size, store.n_samples)
+             for s in range(0, len(chunks), per_task)]
+    return dask.delayed(_merge, pure=False)(parts)
+
+
+def _merge(lists: list[list[int]]) -> list[int]:
+    return sorted(i for part in lists for i in part)
+
+
 def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureStore,
                    device: torch.device | str | None = None, memory_budget: int | None = None,
                    chunks: list[int] | None = None) -> tuple[Delayed, list[int], str]:
@@ -115,24 +143,28 @@ def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureSt
 
     Returns ``(delayed, todo, prefix)``: computing ``delayed`` runs one task per chunk and gives the
     sorted list of chunk indices it wrote; ``prefix`` names those tasks (for progress). The graph
-    holds only the chunks asked for, so callers can bound its size by passing batches.
+    holds only the chunks asked for (the input is sliced to their rows before rechunking), so callers
+    can bound its size by passing batches.
     """
     check_against_model(tuple(arr.shape), params)
     if arr.shape[0] != store.n_samples:
         raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.path} was made for "
                          f"{store.n_samples}; use the same input, or overwrite=True")
-    arr = arr.rechunk({0: store.chunk_size, 1: -1, 2: -1})
     todo = missing_chunks(store) if chunks is None else [int(i) for i in chunks]
     key = model_key(params)
     token = tokenize(arr.name, store.path, key, str(device), memory_budget, todo)
     prefix = f"rocketstream-write-{token}"
     p = dask.delayed(params, name=f"rocketstream-params-{key}")
-    blocks = arr.blocks[todo].to_delayed().ravel() if todo else []
     tasks = []
-    for i, block in zip(todo, blocks, strict=True):
-        start, _ = store.bounds(i)
-        tasks.append(dask.delayed(_write_task, pure=False)(
-            block, p, key, i, start, store.path, store.storage_options, device, memory_budget,
-            dask_key_name=f"{prefix}-{i}"))
+    if todo:
+        first, last = min(todo), max(todo)
+        lo, hi = store.bounds(first)[0], store.bounds(last)[1]
+        sub = arr[lo:hi].rechunk({0: store.chunk_size, 1: -1, 2: -1})
+        blocks = sub.blocks[[i - first for i in todo]].to_delayed().ravel()
+        for i, block in zip(todo, blocks, strict=True):
+            start, _ = store.bounds(i)
+            tasks.append(dask.delayed(_write_task, pure=False)(
+                block, p, key, i, start, store.path, store.storage_options, device, memory_budget,
+                dask_key_name=f"{prefix}-{i}"))
     done = dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}")
     return done, todo, prefix

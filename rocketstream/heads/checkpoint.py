@@ -1,7 +1,13 @@
-"""Training checkpoints: plain state dicts written with ``torch.save``, read with ``weights_only=True``."""
+"""Training checkpoints: plain state dicts written with ``torch.save``, read with ``weights_only=True``.
+
+Each checkpoint carries ``sha256``: a digest of its whole content (every key, number, string and tensor
+dtype/shape/bytes, walked in a canonical order), checked on load, so an edited or damaged checkpoint is
+refused instead of silently resuming from altered state. The file is replaced atomically.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,7 +20,7 @@ METRICS_NAME = "metrics.json"
 CURVE_NAME = "training_curve.png"
 HEAD_NAME = "head.npz"
 FORMAT = "rocketstream-softmax-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: sha256 of the content
 
 
 class CheckpointError(ValueError):
@@ -34,30 +40,73 @@ def cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def state_digest(obj: Any) -> str:
+    """sha256 of a nested state (dicts, lists, tuples, tensors, numbers, strings, None), canonical."""
+    h = hashlib.sha256()
+
+    def walk(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(o, dict):
+            h.update(b"D%d" % len(o))
+            for k in sorted(o, key=lambda k: (type(k).__name__, repr(k))):
+                h.update(f"K{type(k).__name__}:{k!r}".encode())
+                walk(o[k])
+        elif isinstance(o, (list, tuple)):
+            h.update(b"L%d" % len(o))
+            for v in o:
+                walk(v)
+        elif o is None or isinstance(o, (bool, int, float, str)):
+            h.update(f"S{type(o).__name__}:{o!r};".encode())
+        else:
+            raise TypeError(f"checkpoint state holds a {type(o).__name__}; only tensors and plain values")
+
+    walk(obj)
+    return h.hexdigest()
+
+
 def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` (tensors, numbers, strings, lists, dicts only) to the checkpoint file."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CHECKPOINT_NAME
     tmp = directory / (CHECKPOINT_NAME + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    body = {"format": FORMAT, "version": VERSION, **state}
+    torch.save({**body, "sha256": state_digest(body)}, tmp)
     os.replace(tmp, path)
     return path
 
 
 def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """The checkpoint in ``directory`` (CPU tensors), or None if there is none."""
+    """The checkpoint in ``directory`` (CPU tensors), or None if there is none.
+
+    Raises :class:`CheckpointError` if the file is unreadable (truncated), holds anything but tensors
+    and plain containers (``weights_only=True``), or fails its sha256 check (edited or corrupted).
+    """
     path = Path(directory) / CHECKPOINT_NAME
     if not path.exists():
         return None
+    fix = "delete it (or pass overwrite=True / --overwrite) to train afresh"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report any unreadable file the same way
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path} ({msg}); {fix}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a rocketstream softmax checkpoint")
-    if state.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {state['version']}; upgrade rocketstream")
+        raise CheckpointError(f"{path} is not a rocketstream softmax checkpoint; {fix}")
+    version = state.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {version!r}; upgrade rocketstream")
+    body = {k: v for k, v in state.items() if k != "sha256"}
+    try:
+        ok = state.get("sha256") == state_digest(body)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise CheckpointError(f"checkpoint {path} fails its sha256 check (edited, corrupted, or written by "
+                              f"an older rocketstream); {fix}")
     return state
 
 

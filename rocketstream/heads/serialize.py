@@ -1,7 +1,12 @@
-"""Head files: one .npz of plain arrays plus a JSON metadata string (never pickle)."""
+"""Head files: one .npz of plain arrays plus a JSON metadata string (never pickle), sealed by a sha256.
+
+The checksum covers the metadata (without its ``sha256`` key) and every array's name, dtype, shape and
+bytes, so any edit of the file (a weight, a class label, the metadata) is refused on load.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -12,7 +17,19 @@ import numpy as np
 from rocketstream.core import ModelFileError
 
 FORMAT = "rocketstream-head"
-VERSION = 1
+VERSION = 2  # 2: sha256 over metadata and arrays
+
+
+def head_checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the metadata (canonical JSON, ``sha256`` left out) and the arrays, in name order."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def write_head(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -23,29 +40,47 @@ def write_head(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays:
         path = path.with_name(path.name + ".npz")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    header = json.dumps({"format": FORMAT, "version": VERSION, "kind": kind, **meta})
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for name, arr in arrays.items():
-        if np.asarray(arr).dtype == object:
+        if arr.dtype == object:
             raise TypeError(f"array {name!r} has dtype object; heads store plain arrays only")
+    # the JSON round trip first, so that the checksum covers exactly what a reader will parse
+    header = json.loads(json.dumps({"format": FORMAT, "version": VERSION, "kind": kind, **meta}))
+    header["sha256"] = head_checksum(header, arrays)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, __meta__=np.asarray(header), **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(tmp, __meta__=np.asarray(json.dumps(header)), **arrays)
     os.replace(tmp, path)
     return path
 
 
 def read_head(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a head file written by :func:`write_head` (``allow_pickle=False``)."""
+    """Read a head file written by :func:`write_head` (``allow_pickle=False``), verifying its sha256."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read head file {path}: {exc}") from exc
+    except FileNotFoundError:
+        raise FileNotFoundError(f"head file not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - zip, npy header or decompression damage
+        raise ModelFileError(f"cannot read head file {path} ({type(exc).__name__}: {exc}); it is damaged "
+                             "or not a head: retrain it with `rocketstream train`") from None
     if "__meta__" not in arrays:
         raise ModelFileError(f"{path} is not a rocketstream head file (no metadata)")
-    meta = json.loads(str(arrays.pop("__meta__")))
+    try:
+        meta = json.loads(str(arrays.pop("__meta__")))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        raise ModelFileError(f"{path} has unreadable head metadata ({exc}); retrain it") from None
     if meta.get("format") != FORMAT or meta.get("kind") != kind:
         raise ModelFileError(f"{path} holds a {meta.get('kind')!r} head, expected {kind!r}")
-    if meta.get("version", 0) > VERSION:
-        raise ModelFileError(f"{path} has head format version {meta['version']}; upgrade rocketstream")
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise ModelFileError(f"{path} has head format version {version!r}; upgrade rocketstream")
+    if "sha256" not in meta:
+        raise ModelFileError(f"{path} has no checksum (written by an older rocketstream, or edited); "
+                             "retrain it with `rocketstream train`")
+    if meta["sha256"] != head_checksum(meta, arrays):
+        raise ModelFileError(f"head file {path} fails its sha256 check: it was edited or corrupted; "
+                             "retrain it with `rocketstream train`")
     return meta, arrays
