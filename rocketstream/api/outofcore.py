@@ -16,7 +16,7 @@ import zarr
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import from_dict, to_dict
 from ..core.validation import InputError, check_against_model
-from ..graph.fit import fit_array
+from ..graph.fit import fit_array, fit_array_variable
 from ..graph.schedule import compute, is_local, progress_bar, session
 from ..graph.source import as_dask_array, default_chunk_size
 from ..graph.transform import missing_chunks, verify_graph, write_features
@@ -100,6 +100,50 @@ def _resolve(source: Source, variable: str | None, storage_options: dict[str, An
     return as_dask_array(data), desc, xobj
 
 
+Lengths = Any  # None (look for a ``length`` variable beside the data), False (ignore), or an array
+
+
+def resolve_lengths(source: Source, lengths: Lengths, n: int, length: int,
+                    storage_options: dict[str, Any] | None = None) -> np.ndarray | None:
+    """Per-series lengths of an unequal-length dataset stored padded, or None if all are full.
+
+    ``lengths=None`` uses a 1-D ``length`` variable stored beside the data (as ``rocketstream
+    ingest`` writes) in an xarray Dataset or a Zarr group; ``False`` ignores it; an array is used
+    as given.
+    """
+    if lengths is False:
+        return None
+    if lengths is None:
+        lengths = _stored_lengths(source, storage_options)
+        if lengths is None:
+            return None
+    out = np.asarray(lengths)
+    if out.dtype.kind not in "iu" or out.shape != (n,):
+        raise InputError(f"lengths must be {n} integers (one per sample), got {out.dtype} shape {out.shape}")
+    if (out < 1).any() or (out > length).any():
+        raise InputError(f"lengths must lie between 1 and the stored length {length}")
+    return None if (out == length).all() else out.astype(np.int64)
+
+
+def _stored_lengths(source: Source, storage_options: dict[str, Any] | None) -> np.ndarray | None:
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        xr = None
+    if xr is not None and isinstance(source, xr.Dataset):
+        var = source.variables.get("length")
+        return None if var is None or var.dims != ("sample",) else np.asarray(var.values)
+    if isinstance(source, (str, os.PathLike, zarr.Group)) and not str(source).endswith(".npy"):
+        try:
+            group = source if isinstance(source, zarr.Group) else zarr.open_group(
+                str(source), mode="r", storage_options=storage_options)
+        except Exception:  # not a group (a bare array): no lengths
+            return None
+        if "length" in group and isinstance(group["length"], zarr.Array) and group["length"].ndim == 1:
+            return np.asarray(group["length"][:])
+    return None
+
+
 def open_source(source: Source, variable: str | None = None, *,
                 storage_options: dict[str, Any] | None = None) -> da.Array:
     """Open any supported input as a validated (sample, channel, time) Dask array.
@@ -122,15 +166,24 @@ def fit(
     memory_budget: int | None = None,
     storage_options: dict[str, Any] | None = None,
     scheduler: Any = None,
+    lengths: Lengths = None,
+    pad_short: bool = False,
 ) -> MiniRocketParameters:
     """Fit MiniRocket reading only the rows drawn for the fit (at most 84 per dilation).
 
     The drawn rows are in ``params.example_indices``; ``params.extra`` records source, variable,
-    seed, rocketstream version and how many distinct rows were read.
+    seed, rocketstream version and how many distinct rows were read. Unequal-length data (see
+    :func:`resolve_lengths`) gets a variable-length model (:mod:`rocketstream.core.variable`).
     """
     arr, desc, _ = _resolve(source, variable, storage_options)
-    params, gatherer = fit_array(arr, num_features, max_dilations_per_kernel, random_state, device,
-                                 memory_budget, scheduler)
+    n, _, length = (int(s) for s in arr.shape)
+    own = resolve_lengths(source, lengths, n, length, storage_options)
+    if own is None:
+        params, gatherer = fit_array(arr, num_features, max_dilations_per_kernel, random_state, device,
+                                     memory_budget, scheduler)
+    else:
+        params, gatherer = fit_array_variable(arr, own, num_features, max_dilations_per_kernel,
+                                              random_state, memory_budget, scheduler, pad_short)
     extra = {**params.extra, **desc, "seed": params.seed, "rocketstream_version": _version(),
              "fit_rows_read": int(gatherer.rows_read), "fit_rows_distinct": int(gatherer.unique.size)}
     return replace(params, extra=extra)
@@ -220,6 +273,7 @@ def run_transform(
     storage_options: dict[str, Any] | None = None,
     verify: bool = True,
     retries: int = 2,
+    lengths: Lengths = None,
 ) -> tuple[FeatureStore, list[int]]:
     """:func:`transform_to_zarr`, returning the store and the chunk indices computed by this run.
 
@@ -230,6 +284,7 @@ def run_transform(
     resubmitted up to ``retries`` times.
     """
     arr, desc, xobj = _resolve(source, variable, storage_options)
+    own = _transform_lengths(source, params, arr, lengths, storage_options)
     with StoreLock(output, storage_options):
         store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size,
                                resume=resume, overwrite=overwrite, storage_options=storage_options)
@@ -244,7 +299,7 @@ def run_transform(
                     try:
                         for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
                             graph, _, prefix = write_features(arr, params, store, device, memory_budget,
-                                                              chunks=todo[s : s + GRAPH_BATCH])
+                                                              chunks=todo[s : s + GRAPH_BATCH], lengths=own)
                             compute(graph, target, workers, bar if bar is not None else progress, prefix)
                     except Exception as exc:
                         if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
@@ -264,6 +319,18 @@ def run_transform(
                 if bar is not None:
                     bar.close()
     return store, planned  # all done now, including those finished before a retry
+
+
+def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Array, lengths: Lengths,
+                       storage_options: dict[str, Any] | None) -> np.ndarray | None:
+    """Lengths for a variable-length model; a fixed-length model takes the stored arrays as they are."""
+    if not params.variable_length:
+        if lengths is not None and lengths is not False:
+            raise InputError("lengths were given but the model was fitted for equal lengths; fit it on the "
+                             "unequal-length data (with its lengths) first")
+        return None
+    n, _, length = (int(s) for s in arr.shape)
+    return resolve_lengths(source, lengths, n, length, storage_options)
 
 
 def _verify_done(store: FeatureStore, target: Any, workers: int | None) -> list[int]:
@@ -300,6 +367,7 @@ def transform_to_zarr(
     progress: bool = False,
     compute: bool = True,
     storage_options: dict[str, Any] | None = None,
+    lengths: Lengths = None,
 ) -> Any:
     """Transform ``source`` chunk by chunk into the Zarr features store ``output``.
 
@@ -317,12 +385,13 @@ def transform_to_zarr(
         store, _ = run_transform(source, params, output, variable=variable, chunk_size=chunk_size,
                                  resume=resume, overwrite=overwrite, device=device,
                                  memory_budget=memory_budget, scheduler=scheduler, workers=workers,
-                                 progress=progress, storage_options=storage_options)
+                                 progress=progress, storage_options=storage_options, lengths=lengths)
         return store.features
     arr, desc, xobj = _resolve(source, variable, storage_options)
+    own = _transform_lengths(source, params, arr, lengths, storage_options)
     store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size, resume=resume,
                            overwrite=overwrite, storage_options=storage_options)
-    return write_features(arr, params, store, device, memory_budget)[0]
+    return write_features(arr, params, store, device, memory_budget, lengths=own)[0]
 
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None

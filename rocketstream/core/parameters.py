@@ -127,6 +127,11 @@ class MiniRocketParameters:
         return quantile_levels(self.n_features_out)
 
     @property
+    def variable_length(self) -> bool:
+        """Fitted for unequal lengths (:mod:`.variable`): every PPV over each series' own length."""
+        return "variable_length" in self.extra
+
+    @property
     def is_fitted(self) -> bool:
         return self.biases is not None
 

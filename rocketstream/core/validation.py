@@ -66,7 +66,7 @@ def check_against_model(shape: tuple[int, ...], params: MiniRocketParameters, wh
             f"{what} has {c} channels but the model was fitted on {params.n_channels}; "
             "transform data with the same channels, or fit a new model"
         )
-    if length != params.length:
+    if length != params.length and not params.variable_length:
         raise InputError(
             f"{what} has series of length {length} but the model was fitted on length {params.length}; "
             "cut or pad the series to that length, or fit a new model"

@@ -134,7 +134,7 @@ def fit_variable_biases(params: MiniRocketParameters, series_of: Callable[[int],
 
 def is_variable(params: MiniRocketParameters) -> bool:
     """Whether ``params`` were fitted by :func:`fit_variable` (all-padded, own-length features)."""
-    return "variable_length" in params.extra
+    return params.variable_length
 
 
 def transform_variable(

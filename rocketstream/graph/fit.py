@@ -12,8 +12,10 @@ import torch
 
 from ..core.biases import fit_biases
 from ..core.budget import DEFAULT_MEMORY_BUDGET
+from ..core.kernels import MIN_LENGTH
 from ..core.parameters import MiniRocketParameters, plan
 from ..core.validation import InputError
+from ..core.variable import fit_variable_biases
 
 
 def _block_of(arr: da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,4 +107,24 @@ def fit_array(
     params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
     gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
     fitted = fit_biases(params, gatherer, device=device, memory_budget=memory_budget)
+    return fitted, gatherer
+
+
+def fit_array_variable(
+    arr: da.Array,
+    lengths: np.ndarray,
+    num_features: int = 10_000,
+    max_dilations_per_kernel: int = 32,
+    random_state: int | np.random.RandomState | None = None,
+    memory_budget: int | None = None,
+    scheduler: Any = None,
+    pad_short: bool = False,
+) -> tuple[MiniRocketParameters, RowGatherer]:
+    """:func:`fit_array` for series stored padded with their ``lengths``: the variable-length rule
+    (reference length = the longest series), reading only the drawn rows."""
+    n, c, _ = (int(s) for s in arr.shape)
+    params = plan(n, c, max(int(lengths.max()), MIN_LENGTH), num_features, max_dilations_per_kernel,
+                  random_state)
+    gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
+    fitted = fit_variable_biases(params, lambda i: gatherer(np.array([i]))[0][:, : lengths[i]], pad_short)
     return fitted, gatherer

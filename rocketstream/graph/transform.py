@@ -19,6 +19,7 @@ from ..core.parameters import MiniRocketParameters
 from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
 from ..core.validation import InputError, check_against_model
+from ..core.variable import transform_variable
 from ..storage.features import FeatureStore, audit, check_chunk, chunk_done, write_chunk
 
 log = logging.getLogger("rocketstream.graph")
@@ -58,8 +59,11 @@ def plan_for(params: MiniRocketParameters, device: torch.device | str | None = N
 
 def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | None = None,
                     device: torch.device | str | None = None, memory_budget: int | None = None,
-                    start: int = 0) -> np.ndarray:
-    """Validate and transform one in-memory block; returns float32 NumPy (rows, features)."""
+                    start: int = 0, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Validate and transform one in-memory block; returns float32 NumPy (rows, features).
+
+    A variable-length model takes each series over its own length (``lengths``, default: all).
+    """
     x = np.ascontiguousarray(block, dtype=np.float32)
     what = f"X (samples {start}-{start + len(x) - 1})"
     check_against_model(x.shape, params, what)
@@ -69,6 +73,8 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
         raise InputError(f"{what} contains {int(x.size - finite.sum())} NaN or infinite value(s), first in "
                          f"sample {first}; fill or drop them before MiniRocket (it has no missing-value "
                          "rule)")
+    if params.variable_length:
+        return transform_variable(x, params, lengths, device=resolve_device(device))
     plan = plan_for(params, device, key)
     out = transform(x, params, memory_budget=memory_budget, plan=plan)
     return out.cpu().numpy()
@@ -84,6 +90,9 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
                     memory_budget: int | None = None) -> da.Array:
     """Lazy (sample, feature) float32 features of a (sample, channel, time) Dask array."""
     check_against_model(tuple(arr.shape), params)
+    if params.variable_length:
+        raise InputError("a variable-length model needs the series lengths: use transform_to_zarr with "
+                         "lengths= (or a store with a length variable)")
     key = model_key(params)
     return arr.map_blocks(
         _map_block, params=params, key=key, device=device, memory_budget=memory_budget,
@@ -95,13 +104,13 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
 
 def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, index: int, start: int,
                 path: str, storage_options: dict[str, Any] | None, device: Any,
-                memory_budget: int | None) -> int:
+                memory_budget: int | None, lengths: np.ndarray | None = None) -> int:
     # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
     # it neither recomputes nor rewrites the chunk. Markers are set only after block and digest.
     if chunk_done(path, storage_options, index):
         audit("skip", path, index)
         return index
-    feats = transform_block(block, params, key, device, memory_budget, start)
+    feats = transform_block(block, params, key, device, memory_budget, start, lengths)
     write_chunk(path, storage_options, index, start, feats)  # block, digest, then marker
     return index
 
@@ -138,7 +147,8 @@ def _merge(lists: list[list[int]]) -> list[int]:
 
 def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureStore,
                    device: torch.device | str | None = None, memory_budget: int | None = None,
-                   chunks: list[int] | None = None) -> tuple[Delayed, list[int], str]:
+                   chunks: list[int] | None = None, lengths: np.ndarray | None = None,
+                   ) -> tuple[Delayed, list[int], str]:
     """Build the graph that computes ``chunks`` of ``store`` (default: those not yet marked done).
 
     Returns ``(delayed, todo, prefix)``: computing ``delayed`` runs one task per chunk and gives the
@@ -162,9 +172,10 @@ def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureSt
         sub = arr[lo:hi].rechunk({0: store.chunk_size, 1: -1, 2: -1})
         blocks = sub.blocks[[i - first for i in todo]].to_delayed().ravel()
         for i, block in zip(todo, blocks, strict=True):
-            start, _ = store.bounds(i)
+            start, stop = store.bounds(i)
+            part = None if lengths is None else np.asarray(lengths[start:stop])
             tasks.append(dask.delayed(_write_task, pure=False)(
-                block, p, key, i, start, store.path, store.storage_options, device, memory_budget,
+                block, p, key, i, start, store.path, store.storage_options, device, memory_budget, part,
                 dask_key_name=f"{prefix}-{i}"))
     done = dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}")
     return done, todo, prefix
