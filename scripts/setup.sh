@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 VPY=.venv/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
-  "$VPY" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" 2>&1 | grep -v "^WARNING: Location" || true
+  "$VPY" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}" numpy 2>&1 | grep -v "^WARNING: Location" || true
   "$VPY" -c "import torch" || { echo "torch failed to install" >&2; exit 1; }
 fi
 "$VPY" -m pip install -q -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning" || true

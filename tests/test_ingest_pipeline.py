@@ -72,3 +72,21 @@ def test_ingest_cli_bad_file_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "non-numeric value 'oops'" in err[0]
     assert not (tmp_path / "o.zarr").exists()
+
+
+def test_predict_unequal_lengths_and_lock(vowel_stores, tmp_path):
+    from rocketstream.api.predict import evaluate, predict
+    from rocketstream.heads import RidgeHead
+    from rocketstream.storage.lock import StoreLock, StoreLockedError
+
+    train, test = vowel_stores
+    params = fit(str(train), variable="X", random_state=2, pad_short=True)
+    transform_to_zarr(str(train), params, tmp_path / "ftr.zarr", variable="X")
+    labels = np.array(xr.open_zarr(train).label.values.tolist())
+    head = RidgeHead().fit(open_features(tmp_path / "ftr.zarr").data, labels)
+    out = tmp_path / "pred.zarr"
+    with StoreLock(out), pytest.raises(StoreLockedError):
+        predict(str(test), params, head, out, variable="X")  # a second writer is refused
+    predict(str(test), params, head, out, variable="X")
+    metrics = evaluate(out, np.array(xr.open_zarr(test).label.values.tolist()), verbose=False)
+    assert metrics["accuracy"] >= 0.97

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from ..graph.schedule import compute, is_local, progress_bar, resolve_scheduler,
 from ..graph.transform import model_key, resolve_device, transform_block
 from ..heads import RidgeHead, SoftmaxHead
 from ..heads.checkpoint import HEAD_NAME
+from ..storage.lock import StoreLock
 from ..storage.zarrstore import is_url, store_exists
-from .outofcore import open_source
+from .outofcore import open_source, resolve_lengths
 
 FORMAT = "rocketstream.predictions"
 FORMAT_VERSION = 1
@@ -67,9 +69,9 @@ def load_head(path: str | os.PathLike) -> Head:
             raise ValueError("a single array, not an .npz archive")
         with f:
             meta = json.loads(str(f["__meta__"])) if "__meta__" in f.files else {}
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read head file {p} ({exc}); expected a .npz head from "
-                             "`rocketstream train`") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"cannot read head file {p} ({type(exc).__name__}: {exc}); expected a .npz "
+                             "head from `rocketstream train`") from None
     kind = meta.get("kind")
     if kind == "ridge":
         return RidgeHead.load(p)
@@ -183,8 +185,8 @@ def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: d
 
 
 def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, head: Head, start: int,
-                output: str, device: Any) -> int:
-    feats = transform_block(block, params, key, device, None, start)
+                output: str, device: Any, lengths: np.ndarray | None = None) -> int:
+    feats = transform_block(block, params, key, device, None, start, lengths)
     outputs = head_outputs(head, feats, resolve_device(device))
     group = zarr.open_group(output, mode="r+")
     for name, values in outputs.items():
@@ -228,6 +230,7 @@ def predict(
     arr = open_source(source, variable)
     check_against_model(tuple(arr.shape), params)
     n = int(arr.shape[0])
+    own = resolve_lengths(source, None, n, int(arr.shape[2])) if params.variable_length else None
     if chunk_size is None:
         sizes = arr.chunks[0]
         chunk_size = sizes[0] if len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0] else 256
@@ -263,13 +266,15 @@ def predict(
     bar = None
     t0 = time.perf_counter()
     try:
-        with session(scheduler) as target:  # connected (or failed) before the store is created
+        with StoreLock(out), session(scheduler) as target:  # one writer; connected before the store
             group = _create_store(out, _layout(head_obj, n, chunk_size), classes, meta, overwrite)
             if progress and is_local(scheduler):
                 bar = progress_bar(len(blocks), desc="predict")
             for s in range(0, len(blocks), GRAPH_BATCH):
                 tasks = [dask.delayed(_write_task, pure=False)(
-                    blocks[i], p_d, key, h_d, starts[i], out, device, dask_key_name=f"{prefix}-{i}")
+                    blocks[i], p_d, key, h_d, starts[i], out, device,
+                    None if own is None else own[starts[i] : starts[i] + arr.chunks[0][i]],
+                    dask_key_name=f"{prefix}-{i}")
                     for i in range(s, min(len(blocks), s + GRAPH_BATCH))]
                 done = dask.delayed(sum, pure=False)(
                     tasks, dask_key_name=f"rocketstream-predicted-{token}-{s}")
