@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .argtypes import positive_int
 from .errors import UsageError
 
 #: the four classes: the shape of the bursts hidden in each series
@@ -85,32 +86,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "multivariate series to Zarr, fit MiniRocket (reading only the drawn rows), transform "
                        "on a local dask.distributed cluster, train a head from the features store, predict "
                        "the test split and report accuracy and throughput.")
-    p.add_argument("--n-samples", type=_positive, default=3000, help="series in total (default 3000)")
-    p.add_argument("--length", type=_positive, default=1000, help="points per series (default 1000)")
-    p.add_argument("--channels", type=_positive, default=3, help="channels per series (default 3)")
+    p.add_argument("--n-samples", type=positive_int, default=3000, help="series in total (default 3000)")
+    p.add_argument("--length", type=positive_int, default=1000, help="points per series (default 1000)")
+    p.add_argument("--channels", type=positive_int, default=3, help="channels per series (default 3)")
     p.add_argument("--classes", type=int, default=4, choices=range(2, len(CLASS_NAMES) + 1),
                    help="number of classes (default 4)")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of series in the test split")
-    p.add_argument("--chunk-size", type=_positive, default=100, help="series per chunk / task (default 100)")
-    p.add_argument("--workers", type=_positive, default=2, help="local cluster worker processes (default 2)")
+    p.add_argument("--chunk-size", type=positive_int, default=100, help="series per task (default 100)")
+    p.add_argument("--workers", type=positive_int, default=2, help="local worker processes (default 2)")
     p.add_argument("--head", choices=("ridge", "softmax"), default="ridge", help="head (default ridge)")
-    p.add_argument("--epochs", type=_positive, default=30, help="softmax head epochs (default 30)")
-    p.add_argument("--num-features", type=_positive, default=10_000, help="features (default 10000)")
+    p.add_argument("--epochs", type=positive_int, default=30, help="softmax head epochs (default 30)")
+    p.add_argument("--num-features", type=positive_int, default=10_000, help="features (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed for the data and the model (default 0)")
     p.add_argument("--workdir", default="rocketstream-demo", metavar="DIR",
                    help="where runs go; each run writes a fresh DIR/run-NNN (default ./rocketstream-demo)")
     p.add_argument("--device", default=None, help="torch device for the transform (default: GPU if any)")
     p.set_defaults(handler=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def fresh_run_dir(workdir: str | Path) -> Path:

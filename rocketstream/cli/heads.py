@@ -10,20 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .argtypes import positive_int
 from .errors import UsageError
 
 _LABELS_HELP = ("labels: STORE.zarr:NAME (an array or coordinate in a Zarr group, e.g. data.zarr:label), "
                 "a Zarr group holding 'label', or a .npy file")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -59,8 +50,8 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="HEAD.npz", help="head file to write")
     p.add_argument("--task", choices=("classification", "regression"), default="classification",
                    help="default classification")
-    p.add_argument("--epochs", type=_positive, default=50, help="softmax: epochs (default 50)")
-    p.add_argument("--batch-size", type=_positive, default=256, help="softmax: minibatch (default 256)")
+    p.add_argument("--epochs", type=positive_int, default=50, help="softmax: epochs (default 50)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="softmax: minibatch (default 256)")
     p.add_argument("--lr", type=_positive_float, default=1e-4, help="softmax: Adam learning rate (1e-4)")
     p.add_argument("--seed", type=int, default=0, help="softmax: shuffling/split seed (default 0)")
     p.add_argument("--validation-fraction", type=_fraction, default=0.1,
@@ -169,7 +160,7 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|processes|synchronous",
                    help="Dask scheduler: a dask.distributed address or a local one (default threads)")
     p.add_argument("--device", default=None, help="torch device (default: the worker's GPU if any, else CPU)")
-    p.add_argument("--chunk-size", type=_positive, default=None, metavar="N", help="samples per task")
+    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="N", help="samples per task")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from .argtypes import positive_int
 from .errors import UsageError
 
 _INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), "
@@ -28,16 +29,6 @@ def _memory(text: str) -> int:
     return int(value)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register_fit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit MiniRocket on a Zarr array, reading only the drawn rows",
                        description="Fit MiniRocket parameters: draw the fit rows (seeded), read only those "
@@ -46,8 +37,8 @@ def register_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="OUT.json", help="model file to write (JSON)")
     p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and recorded)")
-    p.add_argument("--num-features", type=_positive, default=10_000, help="features (default 10000)")
-    p.add_argument("--max-dilations", type=_positive, default=32,
+    p.add_argument("--num-features", type=positive_int, default=10_000, help="features (default 10000)")
+    p.add_argument("--max-dilations", type=positive_int, default=32,
                    help="max dilations per kernel (default 32)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
     p.add_argument("--memory-budget", type=_memory, default=None, metavar="BYTES",
@@ -87,14 +78,14 @@ def register_transform(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|processes|synchronous",
                    help="Dask scheduler: a dask.distributed address (tcp://host:8786) or a local one "
                    "(default threads)")
-    p.add_argument("--workers", type=_positive, default=None, help="local scheduler workers")
+    p.add_argument("--workers", type=positive_int, default=None, help="local scheduler workers")
     p.add_argument("--resume", action="store_true", help="compute only chunks not yet done (the ones "
                    "marked done are first re-hashed against their sha256; torn ones are recomputed)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="with --resume: trust the done markers without re-reading the blocks")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--device", default=None, help="torch device (default: the worker's GPU if any, else CPU)")
-    p.add_argument("--chunk-size", type=_positive, default=None, metavar="N", help="samples per task")
+    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="N", help="samples per task")
     p.add_argument("--memory-budget", type=_memory, default=None, metavar="BYTES",
                    help="per-task micro-batch memory for the core transform, e.g. 256MB")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
