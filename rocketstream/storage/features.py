@@ -227,8 +227,10 @@ def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, s
     digest = block_digest(block)
     if DIGESTS in group:
         group[DIGESTS][index] = np.frombuffer(digest, dtype=np.uint8)
-    group[MARKERS][index] = 1
+    # logged before the marker: a process killed in between leaves an unmarked chunk (rewritten
+    # later, a second identical write), never a marked chunk with no write on record
     audit("write", path, index, start=int(start), rows=len(block), sha256=digest.hex())
+    group[MARKERS][index] = 1
 
 
 def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, chunk_size: int,
