@@ -78,31 +78,46 @@ def fit_biases(
     """
     device = torch.device(device or "cpu")
     if device.type == "cpu" and native.enabled():
-        return _fit_biases_native(params, fetch_rows, memory_budget)
+        nplan = native.NativePlan(params)
+
+        def native_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
+            return nplan.fit_outputs(_as_rows(rows), i, ks)
+
+        chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
+        return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles)
+
     slots_all = channel_slots(params)
+
+    def torch_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(rows) if not torch.is_tensor(rows) else rows)
+        taps = DilationTaps(x.to(device=device, dtype=torch.float32), d)
+        c = combination_outputs(taps.alpha, taps.gamma, torch.as_tensor(ks, device=device),
+                                slots_all[i][torch.as_tensor(ks)].to(device), per_row=True, gamma_first=True)
+        return c.cpu().numpy()
+
+    chunk = kernel_chunk_size(params.n_channels, params.length, memory_budget)
+    return _fit_by_kernel_chunks(params, fetch_rows, chunk, torch_outputs, reference_quantiles)
+
+
+def _fit_by_kernel_chunks(
+    params: MiniRocketParameters,
+    fetch_rows: RowFetcher,
+    chunk: int,
+    outputs: Callable[[np.ndarray | torch.Tensor, int, int, np.ndarray], np.ndarray],
+    quantiles: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> MiniRocketParameters:
+    """The bias fit loop shared by both engines: per dilation, ``chunk`` kernels at a time, fetch
+    their drawn rows, take ``outputs(rows, i, d, ks)`` (the full padded outputs, gamma-first order)
+    and store their ``quantiles`` at the kernels' feature slots."""
     levels = params.quantiles
     offsets = params.feature_offsets()
     biases = np.empty(params.n_features_out, dtype=np.float32)
-    chunk = kernel_chunk_size(params.n_channels, params.length, memory_budget)
     for i, (d, nfd) in enumerate(params.per_dilation()):
         for k0 in range(0, NUM_KERNELS, chunk):
             ks = np.arange(k0, min(k0 + chunk, NUM_KERNELS))
-            combs = i * NUM_KERNELS + ks
-            rows = fetch_rows(params.example_indices[combs])
-            x = torch.as_tensor(np.asarray(rows) if not torch.is_tensor(rows) else rows)
-            x = x.to(device=device, dtype=torch.float32)
-            taps = DilationTaps(x, d)
-            c = combination_outputs(
-                taps.alpha,
-                taps.gamma,
-                torch.as_tensor(ks, device=device),
-                slots_all[i][torch.as_tensor(ks)].to(device),
-                per_row=True,
-                gamma_first=True,
-            )
-            del taps
+            c = outputs(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]), i, d, ks)
             feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
-            biases[feat] = reference_quantiles(c.cpu().numpy(), levels[feat])
+            biases[feat] = quantiles(c, levels[feat])
     return params.with_biases(biases)
 
 
@@ -110,24 +125,3 @@ def _as_rows(rows: np.ndarray | torch.Tensor) -> np.ndarray:
     if torch.is_tensor(rows):
         rows = rows.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
     return np.ascontiguousarray(rows, dtype=np.float32)
-
-
-def _fit_biases_native(
-    params: MiniRocketParameters, fetch_rows: RowFetcher, memory_budget: int | None
-) -> MiniRocketParameters:
-    """:func:`fit_biases` on the native CPU kernel: the same outputs (gamma-first order) and the
-    same order statistics, picked by a linear-time selection instead of a partition per row."""
-    nplan = native.NativePlan(params)
-    levels = params.quantiles
-    offsets = params.feature_offsets()
-    biases = np.empty(params.n_features_out, dtype=np.float32)
-    chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
-    for i, (_, nfd) in enumerate(params.per_dilation()):
-        for k0 in range(0, NUM_KERNELS, chunk):
-            ks = np.arange(k0, min(k0 + chunk, NUM_KERNELS))
-            rows = _as_rows(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]))
-            c = nplan.fit_outputs(rows, i, ks)
-            del rows
-            feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
-            biases[feat] = _native_quantiles(c, levels[feat])
-    return params.with_biases(biases)
