@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+from _synthetic import write_zarr_input  # benchmarks/ is on sys.path when run as a script
 
 MB = 10**6
 
@@ -31,19 +31,6 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def _write_store(path: str, n: int, channels: int, length: int, chunk: int) -> None:
-    import zarr
-
-    z = zarr.create_array(path, shape=(n, channels, length), chunks=(chunk, channels, length),
-                          dtype="float32", overwrite=True)
-    t = np.linspace(0, 1, length, dtype=np.float32)
-    for s in range(0, n, chunk):
-        rng = np.random.default_rng(s)
-        k = min(chunk, n - s)
-        z[s : s + k] = np.sin(2 * np.pi * rng.uniform(1, 9, (k, channels, 1)) * t) + rng.standard_normal(
-            (k, channels, length), dtype=np.float32)
-
-
 def child(args: argparse.Namespace) -> None:
     from rocketstream.api.outofcore import fit, transform_to_zarr
 
@@ -51,8 +38,8 @@ def child(args: argparse.Namespace) -> None:
     n = max(args.chunk_size, int(args.size_mb * MB // row))
     work = Path(args.workdir)
     src, warm = str(work / f"in-{n}.zarr"), str(work / "warm.zarr")
-    _write_store(src, n, args.channels, args.length, args.chunk_size)
-    _write_store(warm, 4 * args.chunk_size, args.channels, args.length, args.chunk_size)
+    write_zarr_input(src, n, args.channels, args.length, args.chunk_size)
+    write_zarr_input(warm, 4 * args.chunk_size, args.channels, args.length, args.chunk_size)
     params = fit(src, num_features=args.num_features, random_state=0)
     transform_to_zarr(warm, params, work / "warm-out.zarr", scheduler=args.scheduler, overwrite=True)
     base = _rss()

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _synthetic import write_zarr_input  # benchmarks/ is on sys.path when run as a script
 
 MB = 2**20
 
@@ -56,24 +57,11 @@ class PeakSampler:
         self._thread.join()
 
 
-def _write_input(path: str, n: int, channels: int, length: int, chunk: int) -> None:
-    import zarr
-
-    z = zarr.create_array(path, shape=(n, channels, length), chunks=(chunk, channels, length),
-                          dtype="float32", overwrite=True)
-    t = np.linspace(0, 1, length, dtype=np.float32)
-    for s in range(0, n, chunk):
-        rng = np.random.default_rng(s)
-        k = min(chunk, n - s)
-        z[s : s + k] = np.sin(2 * np.pi * rng.uniform(1, 9, (k, channels, 1)) * t) + rng.standard_normal(
-            (k, channels, length), dtype=np.float32)
-
-
 def soak(args: argparse.Namespace, work: Path) -> None:
     from rocketstream.api.outofcore import fit, run_transform
 
     src, out = str(work / "in.zarr"), work / "out.zarr"
-    _write_input(src, args.samples, args.channels, args.length, args.chunk_size)
+    write_zarr_input(src, args.samples, args.channels, args.length, args.chunk_size)
     params = fit(src, num_features=args.num_features, random_state=0)
     sampler = PeakSampler()
     print(f"soak: {args.samples} x {args.channels} x {args.length} float32, {args.num_features} features, "
