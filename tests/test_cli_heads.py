@@ -34,14 +34,6 @@ def pipeline(tmp_path_factory):
     return x, y, src, root
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
-def test_help(command, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main([command, "--help"])
-    assert exc.value.code == 0
-    assert f"usage: rocketstream {command}" in capsys.readouterr().out
-
-
 def test_train_predict_evaluate_end_to_end(pipeline, tmp_path, capsys):
     x, y, src, root = pipeline
     head, pred = tmp_path / "head.npz", tmp_path / "pred.zarr"

@@ -23,7 +23,8 @@ def dataset(tmp_path_factory):
     return x, write_zarr(root / "data.zarr", x, 30, group_var="X"), root
 
 
-@pytest.mark.parametrize("command", ["fit", "transform", "info"])
+@pytest.mark.parametrize("command", ["info", "demo", "ingest", "fit", "transform", "train", "predict",
+                                     "evaluate"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
