@@ -90,3 +90,14 @@ def test_predict_unequal_lengths_and_lock(vowel_stores, tmp_path):
     predict(str(test), params, head, out, variable="X")
     metrics = evaluate(out, np.array(xr.open_zarr(test).label.values.tolist()), verbose=False)
     assert metrics["accuracy"] >= 0.97
+
+
+def test_cli_fit_unequal_lengths_with_pad_short(vowel_stores, tmp_path):
+    from rocketstream.core import load
+
+    train, _ = vowel_stores
+    model = tmp_path / "m.json"
+    assert main(["fit", str(train), "--variable", "X", "--model", str(model), "--seed", "0",
+                 "--pad-short"]) == 0
+    ref = fit_variable(read_ts(_ts("JapaneseVowels", "TRAIN")).series, random_state=0, pad_short=True)
+    np.testing.assert_array_equal(load(model).biases, ref.biases)

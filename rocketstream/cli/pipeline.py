@@ -38,6 +38,8 @@ def register_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and recorded)")
     p.add_argument("--num-features", type=positive_int, default=10_000, help="features (default 10000)")
+    p.add_argument("--pad-short", action="store_true",
+                   help="unequal-length data: zero-pad series shorter than 9 points up to 9")
     p.add_argument("--max-dilations", type=positive_int, default=32,
                    help="max dilations per kernel (default 32)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
@@ -59,7 +61,7 @@ def run_fit(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     params = fit(args.input, variable=args.variable, num_features=args.num_features,
                  max_dilations_per_kernel=args.max_dilations, random_state=args.seed, device=args.device,
-                 memory_budget=args.memory_budget)
+                 memory_budget=args.memory_budget, pad_short=args.pad_short)
     save(params, out)
     print(f"fitted {params.n_features_out} features on {params.n_fit_examples} x {params.n_channels} x "
           f"{params.length} (seed {params.seed}, {params.extra.get('fit_rows_distinct')} rows read) in "

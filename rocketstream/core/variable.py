@@ -67,7 +67,7 @@ def as_series_list(x: Sequence[np.ndarray] | np.ndarray, lengths: Sequence[int] 
             if not pad_short:
                 raise InputError(
                     f"series {i} of {what} has {s.shape[1]} time points; MiniRocket needs at least "
-                    f"{MIN_LENGTH} (pass pad_short=True to append zeros up to {MIN_LENGTH})")
+                    f"{MIN_LENGTH} (pass pad_short=True, or --pad-short, to append zeros up to {MIN_LENGTH})")
             s = np.pad(s, ((0, 0), (0, MIN_LENGTH - s.shape[1])))
         out.append(s)
     return out
