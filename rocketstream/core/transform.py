@@ -1,7 +1,9 @@
 """Batch MiniRocket transform: (n, channels, length) -> (n, 84 * (num_features // 84)) float32.
 
-Two engines compute the same bits: the native C kernel (:mod:`.native`) on the CPU when it was
-built and ``ROCKETSTREAM_NATIVE`` is not ``0``, and the torch path (any device, the GPU path).
+Three engines compute the same bits: the native C kernel (:mod:`.native`) on the CPU when it was
+built and ``ROCKETSTREAM_NATIVE`` is not ``0``; the fused Triton kernels (:mod:`.triton_engine`) on
+CUDA when triton is installed and ``ROCKETSTREAM_TRITON`` is not ``0``; and the torch path (any
+device: the fallback for both).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import native
+from . import native, triton_engine
 from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
 from .convolution import DilationTaps, combination_outputs
 from .kernels import NUM_KERNELS
@@ -49,6 +51,7 @@ class TransformPlan:
         self.length = int(length or params.length)
         self.all_padded = bool(all_padded)
         self._native: native.NativePlan | None = None
+        self._triton: triton_engine.TritonPlan | None = None
         self._dilations: list[_DilationPlan] | None = None
 
     @property
@@ -98,6 +101,19 @@ class TransformPlan:
             self._native = native.NativePlan(self.params, length=self.length, all_padded=self.all_padded)
         return self._native
 
+    @property
+    def uses_triton(self) -> bool:
+        """Whether :func:`transform` runs this plan on the fused Triton kernels (CUDA only)."""
+        return self.device.type == "cuda" and triton_engine.enabled()
+
+    def triton_plan(self) -> triton_engine.TritonPlan:
+        """The parameters laid out for the Triton kernels (built on first use)."""
+        if self._triton is None:
+            self._triton = triton_engine.TritonPlan(
+                self.params, self.device, length=self.length, all_padded=self.all_padded
+            )
+        return self._triton
+
     def run(self, x: torch.Tensor, kernel_chunk: int = 42) -> torch.Tensor:
         """Transform one micro-batch ``x`` (B, C, L) already on the plan's device."""
         b = x.shape[0]
@@ -138,6 +154,8 @@ def transform(
     n, c, length = x.shape
     if plan.uses_native:
         return _transform_native(x, plan, batch_size, memory_budget)
+    if plan.uses_triton:
+        return triton_engine.transform(x, plan.triton_plan(), batch_size, memory_budget)
     if memory_budget is None and plan.device.type == "cpu":
         memory_budget = CPU_STEP_BUDGET
     auto_batch, kernel_chunk = transform_batch_shape(c, length, memory_budget)

@@ -1,0 +1,96 @@
+"""Triton kernels of the fused transform (imported only by :mod:`.triton_engine`, which imports triton).
+
+Only additions, negations and comparisons touch the data, in the order of :mod:`.convolution`,
+so no contraction into FMA can change a result. ``G = 3x`` comes either from a buffer that torch
+filled with ``3 * x`` (zero-padded by ``pad`` on both sides, so its loads need no bounds checks),
+or, in the low-memory mode, from ``(x + x) + x`` (``x + x`` is exact, so the sum rounds once to
+the same float as ``3 * x``).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _alpha_at(row, t, valid, L, d):
+    """``C_alpha`` of one channel row at positions ``t``: centre tap, then -4d..-d, then +d..+4d."""
+    acc = -tl.load(row + t, mask=valid, other=0.0)
+    for j in tl.static_range(9):
+        if j != 4:
+            u = t + (j - 4) * d
+            inside = valid & (u >= 0) & (u < L)
+            v = tl.load(row + u, mask=inside, other=0.0)
+            acc += tl.where(inside, -v, 0.0)
+    return acc
+
+
+@triton.jit
+def _gamma_at(row, t, valid, L, shift):
+    """``G = 3x`` shifted by ``shift``, zero outside the series."""
+    u = t + shift
+    v = tl.load(row + u, mask=valid & (u >= 0) & (u < L), other=0.0)
+    return (v + v) + v
+
+
+@triton.jit
+def alpha_kernel(x_ptr, alpha_ptr, L, d, n_tiles, BLOCK: tl.constexpr):
+    """``C_alpha`` for every (series, channel) row of ``x`` (rows of length ``L``) at dilation ``d``."""
+    pid = tl.program_id(0)
+    row = (pid // n_tiles).to(tl.int64) * L
+    t = (pid % n_tiles) * BLOCK + tl.arange(0, BLOCK)
+    valid = t < L
+    tl.store(alpha_ptr + row + t, _alpha_at(x_ptr + row, t, valid, L, d), mask=valid)
+
+
+@triton.jit
+def counts_kernel(
+    x_ptr, alpha_ptr, g_ptr, counts_ptr, taps_ptr, chans_ptr, nch_ptr, bias_ptr, lo_ptr, hi_ptr,
+    C, L, pad, d, split_len, n_features, feat_off, nfd,
+    MAXM: tl.constexpr, NFD_PAD: tl.constexpr, BLOCK_T: tl.constexpr, INLINE: tl.constexpr,
+):
+    """PPV counts of kernel ``k`` at dilation ``d`` on series ``b``, over one time split.
+
+    Grid: (84 * splits, batch). Each program sums its channels' outputs tile by tile, compares
+    them with the kernel's ``nfd`` biases, keeps per-lane integer counts and adds their total
+    into ``counts`` (B, F). ``INLINE``: ``C_alpha`` and ``G`` are computed from ``x`` (no buffers);
+    otherwise they are read from ``alpha`` (B, C, L) and ``g`` (B, C, L + 2 * pad).
+    """
+    pid = tl.program_id(0)
+    k = pid % 84
+    split = pid // 84
+    b = tl.program_id(1).to(tl.int64)
+    t_begin = tl.maximum(tl.load(lo_ptr + k), split * split_len)
+    t_end = tl.minimum(tl.load(hi_ptr + k), (split + 1) * split_len)
+    s0 = (tl.load(taps_ptr + 3 * k) - 4) * d
+    s1 = (tl.load(taps_ptr + 3 * k + 1) - 4) * d
+    s2 = (tl.load(taps_ptr + 3 * k + 2) - 4) * d
+    nch = tl.load(nch_ptr + k)
+    f = tl.arange(0, NFD_PAD)
+    fmask = f < nfd
+    bias = tl.load(bias_ptr + k * nfd + f, mask=fmask, other=0.0)
+    lanes = tl.zeros([BLOCK_T, NFD_PAD], dtype=tl.int32)
+    for t0 in range(t_begin, t_end, BLOCK_T):
+        t = t0 + tl.arange(0, BLOCK_T)
+        valid = t < t_end
+        acc = tl.zeros([BLOCK_T], dtype=tl.float32)
+        for m in range(nch):
+            row = b * C + tl.load(chans_ptr + k * MAXM + m)
+            if INLINE:
+                xr = x_ptr + row * L
+                term = _alpha_at(xr, t, valid, L, d)
+                term += _gamma_at(xr, t, valid, L, s0)
+                term += _gamma_at(xr, t, valid, L, s1)
+                term += _gamma_at(xr, t, valid, L, s2)
+            else:
+                gr = g_ptr + row * (L + 2 * pad) + pad + t
+                term = tl.load(alpha_ptr + row * L + t, mask=valid, other=0.0)
+                term += tl.load(gr + s0, mask=valid, other=0.0)
+                term += tl.load(gr + s1, mask=valid, other=0.0)
+                term += tl.load(gr + s2, mask=valid, other=0.0)
+            acc += term
+        acc = tl.where(valid, acc, float("-inf"))  # never above a (finite) bias
+        lanes += (acc[:, None] > bias[None, :]).to(tl.int32)
+    cnt = tl.sum(lanes, axis=0)
+    tl.atomic_add(counts_ptr + b * n_features + feat_off + k * nfd + f, cnt, mask=fmask)

@@ -1,0 +1,200 @@
+"""The CUDA engine: one fused Triton kernel per dilation computes convolution, comparison and count.
+
+Nothing of size (batch, kernels, length) is ever stored: each program keeps one kernel's output
+tile in registers, compares it with the kernel's biases and counts per lane in integers. Per
+micro-batch the GPU holds the input rows, their ``C_alpha`` and zero-padded ``G = 3x`` (both
+dropped, and recomputed inside the kernel, when a single series would not fit the budget) and
+(batch, features) counts.
+The operation order is that of :mod:`.convolution`, so the features are the same bits as the CPU
+engines'. ``ROCKETSTREAM_TRITON=0`` falls back to the torch path. The kernels also run on CPU
+tensors under ``TRITON_INTERPRET=1`` (slow; used by the tests on machines without a GPU).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .kernels import KERNEL_INDICES, NUM_KERNELS
+from .parameters import MiniRocketParameters
+
+ENV_VAR = "ROCKETSTREAM_TRITON"
+#: Working-set budget on the GPU when none is given: this fraction of the free memory.
+FREE_MEMORY_FRACTION = 0.5
+#: At most this many series per launch (the grid's second dimension).
+MAX_BATCH = 65535
+_FLOAT = 4
+
+
+def enabled() -> bool:
+    """Whether triton is importable and not disabled by ``ROCKETSTREAM_TRITON=0``."""
+    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class _Dilation:
+    dilation: int
+    nfd: int
+    offset: int  # first output column of this dilation
+    chans: torch.Tensor  # (84, maxm) int32, each kernel's channels in the drawn order
+    nch: torch.Tensor  # (84,) int32
+    biases: torch.Tensor  # (84 * nfd,) float32
+    lo: torch.Tensor  # (84,) int32, each kernel's output window [lo, hi)
+    hi: torch.Tensor
+
+
+class TritonPlan:
+    """Parameters laid out on one device for the fused kernels (build once, reuse per batch)."""
+
+    def __init__(self, params: MiniRocketParameters, device: torch.device, *, length: int,
+                 all_padded: bool) -> None:
+        self.params = params
+        self.device = device
+        self.length = length
+        self.taps = torch.as_tensor(KERNEL_INDICES, dtype=torch.int32, device=device).reshape(-1)
+        combos = params.combination_channels()
+        maxm = max(len(c) for c in combos)
+        offsets = params.feature_offsets()
+        denominators = np.empty(params.n_features_out, dtype=np.float64)
+        self.dilations: list[_Dilation] = []
+        for i, (d, nfd) in enumerate(params.per_dilation()):
+            chans = np.zeros((NUM_KERNELS, maxm), dtype=np.int32)
+            nch = np.zeros(NUM_KERNELS, dtype=np.int32)
+            for k, c in enumerate(combos[i * NUM_KERNELS : (i + 1) * NUM_KERNELS]):
+                chans[k, : len(c)] = c
+                nch[k] = len(c)
+            ks = np.arange(NUM_KERNELS)
+            padded = np.ones(NUM_KERNELS, bool) if all_padded else (i + ks) % 2 == 0
+            lo = np.where(padded, 0, 4 * d).astype(np.int32)
+            hi = np.where(padded, length, length - 4 * d).astype(np.int32)
+            cols = slice(offsets[i], offsets[i] + NUM_KERNELS * nfd)
+            denominators[cols] = np.repeat(hi - lo, nfd)
+
+            def dev(a: np.ndarray) -> torch.Tensor:
+                return torch.as_tensor(np.ascontiguousarray(a), device=device)
+
+            self.dilations.append(_Dilation(
+                int(d), int(nfd), int(offsets[i]), dev(chans), dev(nch),
+                dev(params.biases[cols].astype(np.float32)), dev(lo), dev(hi),
+            ))
+        self.maxm = maxm
+        self.pad = 4 * int(max(dl.dilation for dl in self.dilations))
+        self.nfd_pad = int(triton_next_pow2(max(dl.nfd for dl in self.dilations)))
+        self.denominators = torch.as_tensor(denominators, device=device)
+
+    def counts(self, x: torch.Tensor, *, inline: bool = False, block_t: int | None = None,
+               num_warps: int = 4, splits: int | None = None) -> torch.Tensor:
+        """Integer PPV counts (B, F) of one micro-batch ``x`` (B, C, L) on the plan's device.
+
+        ``inline`` computes ``C_alpha`` and ``G`` inside the kernel (no buffers: the low-memory
+        mode); the other options tune the launch and never change the result.
+        """
+        from . import _triton_kernels as tk
+
+        b, c, length = x.shape
+        n_features = self.params.n_features_out
+        counts = torch.zeros(b, n_features, dtype=torch.int32, device=self.device)
+        block_t = block_t or default_block_t(self.nfd_pad, length)
+        if splits is None:
+            splits = time_splits(b, length, block_t, self.device)
+        split_len = _ceil_div(_ceil_div(length, splits), block_t) * block_t
+        splits = _ceil_div(length, split_len)
+        pad = self.pad
+        if inline:
+            alpha = g = x  # unused
+        else:
+            alpha = torch.empty_like(x)
+            g = torch.nn.functional.pad(x * 3, (pad, pad))
+        block_a = min(1024, triton_next_pow2(length))
+        n_tiles = _ceil_div(length, block_a)
+        launch = {} if self.device.type == "cpu" else {"num_warps": num_warps}
+        for dl in self.dilations:
+            if not inline:
+                tk.alpha_kernel[(n_tiles * b * c,)](x, alpha, length, dl.dilation, n_tiles, BLOCK=block_a)
+            tk.counts_kernel[(NUM_KERNELS * splits, b)](
+                x, alpha, g, counts, self.taps, dl.chans, dl.nch, dl.biases, dl.lo, dl.hi,
+                c, length, pad, dl.dilation, split_len, n_features, dl.offset, dl.nfd,
+                MAXM=self.maxm, NFD_PAD=self.nfd_pad, BLOCK_T=block_t, INLINE=inline, **launch,
+            )
+        return counts
+
+    def ppv(self, counts: torch.Tensor) -> torch.Tensor:
+        """PPV features from counts: ``float32(count / n)`` with the division in float64."""
+        return (counts.to(torch.float64) / self.denominators).to(torch.float32)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def triton_next_pow2(n: int) -> int:
+    """The smallest power of two >= ``n`` (>= 1)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def default_block_t(nfd_pad: int, length: int) -> int:
+    """Time points per tile: about 4096 comparisons per tile, between 64 and 1024 points."""
+    return int(max(64, min(1024, 4096 // nfd_pad, triton_next_pow2(length))))
+
+
+def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> int:
+    """Split each series' time axis so that small batches of long series still fill the GPU."""
+    if device.type != "cuda":
+        return 1
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    wanted = _ceil_div(8 * sms, NUM_KERNELS * batch)
+    return int(max(1, min(wanted, _ceil_div(length, 4 * block_t))))
+
+
+def batch_rows(n_channels: int, length: int, pad: int, n_features: int, budget: int) -> tuple[int, bool]:
+    """``(series per micro-batch, inline)`` so one step's GPU working set fits ``budget``.
+
+    A step holds the input rows, their ``C_alpha``, ``G`` padded by ``pad`` on each side, and the
+    counts and features of each series. When not even one series fits, the kernel recomputes
+    ``C_alpha`` and ``G`` from the input instead (``inline``): then only the input is held.
+    """
+    per_series = n_channels * (3 * length + 2 * pad) * _FLOAT + 2 * n_features * _FLOAT
+    rows = budget // per_series
+    if rows >= 1:
+        return int(min(rows, MAX_BATCH)), False
+    return 1, True
+
+
+def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
+    """The working-set budget: ``memory_budget`` or half the device's free memory."""
+    if memory_budget is not None:
+        return int(memory_budget)
+    if device.type != "cuda":
+        return 256 * 2**20
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(free * FREE_MEMORY_FRACTION)
+
+
+def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget: int | None = None,
+              **tuning) -> torch.Tensor:
+    """Features (n, F) float32 on the plan's device; only one micro-batch at a time is on it."""
+    n, c, length = x.shape
+    params = plan.params
+    if (c, length) != (params.n_channels, plan.length):
+        raise ValueError(
+            f"input has {c} channels of length {length}, the model expects "
+            f"{params.n_channels} of length {plan.length}"
+        )
+    budget = gpu_budget(plan.device, memory_budget)
+    rows, inline = batch_rows(c, length, plan.pad, params.n_features_out, budget)
+    rows = min(batch_size or rows, MAX_BATCH)
+    tuning.setdefault("inline", inline)
+    out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=plan.device)
+    for s in range(0, n, rows):
+        xb = torch.as_tensor(x[s : s + rows]).to(device=plan.device, dtype=torch.float32).contiguous()
+        out[s : s + len(xb)] = plan.ppv(plan.counts(xb, **tuning))
+    return out

@@ -1,0 +1,113 @@
+"""The fused Triton engine (the CUDA path), run on CPU tensors by Triton's interpreter.
+
+Its features must be the same bits as the native engine's (itself bitwise equal to aeon 1.6).
+On a CUDA machine tests/test_gpu.py runs the same kernels compiled.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rocketstream.core import TransformPlan, fit, transform
+from rocketstream.core import triton_engine as te
+
+HELPER = Path(__file__).parent / "helpers" / "triton_interpret.py"
+LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
+
+
+def _require_triton() -> None:
+    if importlib.util.find_spec("triton") is None:
+        if LINUX_X86:
+            pytest.fail("triton is not installed; scripts/setup.sh installs it for these tests")
+        pytest.skip("triton has no wheels for this platform")
+
+
+@pytest.fixture(scope="module")
+def interpreted(tmp_path_factory):
+    _require_triton()
+    out = tmp_path_factory.mktemp("triton") / "features.npz"
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run([sys.executable, str(HELPER), str(out)], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(out)
+
+
+def _case_names() -> list[str]:
+    return ["univariate", "micro_batches", "inline_time_splits", "multivariate", "multivariate_inline",
+            "variable_length_rule"]
+
+
+@pytest.mark.parametrize("name", _case_names())
+def test_interpreted_kernels_match_native_bitwise(interpreted, name):
+    sys.path.insert(0, str(HELPER.parent))
+    from triton_interpret import cases
+
+    case = cases()[name]
+    params = case["params"]
+    opts = {"length": params.length, "all_padded": False, **case.get("plan", {})}
+    ref = transform(case["x"], params, plan=TransformPlan(params, "cpu", **opts)).numpy()
+    ours = interpreted[name]
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_case_list_is_complete():
+    sys.path.insert(0, str(HELPER.parent))
+    from triton_interpret import cases
+
+    assert sorted(cases()) == sorted(_case_names())
+
+
+def test_batch_rows_fit_the_budget():
+    rows, inline = te.batch_rows(3, 1000, 496, 9996, 256 * 2**20)
+    per_series = 3 * (1000 + 1000 + 1000 + 2 * 496) * 4 + 2 * 9996 * 4  # x, C_alpha, padded G; F
+    assert not inline and rows == (256 * 2**20) // per_series
+    assert te.batch_rows(1, 10**6, 4 * 124_999, 9996, 2**40) == (te.MAX_BATCH, False)
+    # one series does not fit: C_alpha and G are recomputed in the kernel instead of stored
+    assert te.batch_rows(1, 10**8, 4 * 12_499_999, 9996, 2**28) == (1, True)
+
+
+def test_tiles_and_splits():
+    assert te.triton_next_pow2(1) == 1 and te.triton_next_pow2(5) == 8 and te.triton_next_pow2(8) == 8
+    assert te.default_block_t(4, 1000) == 1024
+    assert te.default_block_t(128, 10**6) == 64
+    assert te.default_block_t(1, 20) == 64
+    assert te.time_splits(1, 10**6, 1024, torch.device("cpu")) == 1
+
+
+def test_plan_layout_windows_and_denominators(gunpoint):
+    params = fit(gunpoint[0], num_features=420, max_dilations_per_kernel=2, random_state=0)
+    plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
+    d0, d1 = plan.dilations
+    assert (d0.dilation, d1.dilation) == (1, 18) and (d0.nfd, d1.nfd) == (3, 2) and plan.nfd_pad == 4
+    assert plan.pad == 72
+    # kernel k at dilation index i is padded (whole output) iff i + k is even
+    assert d1.lo[1].item() == 0 and d1.hi[1].item() == 150
+    assert d1.lo[0].item() == 72 and d1.hi[0].item() == 150 - 72
+    assert plan.denominators[d1.offset].item() == 150 - 2 * 72  # kernel 0: valid region
+    padded = te.TritonPlan(params, torch.device("cpu"), length=120, all_padded=True)
+    assert all((d.lo == 0).all() and (d.hi == 120).all() for d in padded.dilations)
+
+
+def test_engine_is_chosen_only_on_cuda(gunpoint, monkeypatch):
+    params = fit(gunpoint[0], num_features=168, random_state=0)
+    assert not TransformPlan(params, "cpu").uses_triton
+    monkeypatch.setenv(te.ENV_VAR, "0")
+    assert not te.enabled()
+
+
+def test_channel_or_length_mismatch_is_refused(gunpoint):
+    params = fit(gunpoint[0], num_features=168, random_state=0)
+    plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
+    with pytest.raises(ValueError, match="expects 1 of length 150"):
+        te.transform(np.zeros((1, 1, 140), np.float32), plan)
