@@ -79,9 +79,10 @@ def test_batch_rows_fit_the_budget():
 
 def test_tiles_and_splits():
     assert te.triton_next_pow2(1) == 1 and te.triton_next_pow2(5) == 8 and te.triton_next_pow2(8) == 8
-    assert te.default_block_t(4, 1000) == 1024
-    assert te.default_block_t(128, 10**6) == 64
-    assert te.default_block_t(1, 20) == 64
+    assert te.default_block_t(4, 1000) == 512
+    assert te.default_block_t(4, 1000, inline=True) == 128
+    assert te.default_block_t(128, 10**6) == 32
+    assert te.default_block_t(1, 20) == 32
     assert te.time_splits(1, 10**6, 1024, torch.device("cpu")) == 1
 
 

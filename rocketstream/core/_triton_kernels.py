@@ -35,6 +35,45 @@ def _gamma_at(row, t, valid, L, shift):
 
 
 @triton.jit
+def _tile(lanes, t0, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
+          x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM: tl.constexpr, INLINE: tl.constexpr, MASKED: tl.constexpr):
+    """Add one tile's comparisons to the per-lane counts: kernel ``k``'s output at ``t0 + ar``.
+
+    Channels are summed in the drawn order, each as ``((C_alpha + G_i0) + G_i1) + G_i2``. Only the
+    last tile is ``MASKED`` (lanes at or past ``t_end`` load nothing and never count).
+    """
+    t = t0 + ar
+    valid = t < t_end
+    acc = tl.zeros(ar.shape, dtype=tl.float32)
+    for m in range(nch):
+        row = b * C + tl.load(chans_ptr + k * MAXM + m)
+        if INLINE:
+            xr = x_ptr + row * L
+            term = _alpha_at(xr, t, valid, L, d)
+            term += _gamma_at(xr, t, valid, L, s0)
+            term += _gamma_at(xr, t, valid, L, s1)
+            term += _gamma_at(xr, t, valid, L, s2)
+        else:
+            # scalar (uniform) address arithmetic first, the per-lane offsets last
+            ap = alpha_ptr + (row * L + t0) + ar
+            gp = g_ptr + (row * (L + 2 * pad) + pad + t0) + ar
+            if MASKED:
+                term = tl.load(ap, mask=valid)
+                term += tl.load(gp + s0, mask=valid)
+                term += tl.load(gp + s1, mask=valid)
+                term += tl.load(gp + s2, mask=valid)
+            else:
+                term = tl.load(ap)
+                term += tl.load(gp + s0)
+                term += tl.load(gp + s1)
+                term += tl.load(gp + s2)
+        acc += term
+    if MASKED:
+        acc = tl.where(valid, acc, float("-inf"))  # never above a (finite) bias
+    return lanes + (acc > bias[None, :]).to(tl.float32)
+
+
+@triton.jit
 def alpha_kernel(x_ptr, alpha_ptr, L, d, n_tiles, BLOCK: tl.constexpr):
     """``C_alpha`` for every (series, channel) row of ``x`` (rows of length ``L``) at dilation ``d``."""
     pid = tl.program_id(0)
@@ -53,7 +92,7 @@ def counts_kernel(
     """PPV counts of kernel ``k`` at dilation ``d`` on series ``b``, over one time split.
 
     Grid: (84 * splits, batch). Each program sums its channels' outputs tile by tile, compares
-    them with the kernel's ``nfd`` biases, keeps per-lane integer counts and adds their total
+    them with the kernel's ``nfd`` biases, keeps per-lane counts and adds their integer total
     into ``counts`` (B, F). ``INLINE``: ``C_alpha`` and ``G`` are computed from ``x`` (no buffers);
     otherwise they are read from ``alpha`` (B, C, L) and ``g`` (B, C, L + 2 * pad).
     """
@@ -70,27 +109,17 @@ def counts_kernel(
     f = tl.arange(0, NFD_PAD)
     fmask = f < nfd
     bias = tl.load(bias_ptr + k * nfd + f, mask=fmask, other=0.0)
-    lanes = tl.zeros([BLOCK_T, NFD_PAD], dtype=tl.int32)
-    for t0 in range(t_begin, t_end, BLOCK_T):
-        t = t0 + tl.arange(0, BLOCK_T)
-        valid = t < t_end
-        acc = tl.zeros([BLOCK_T], dtype=tl.float32)
-        for m in range(nch):
-            row = b * C + tl.load(chans_ptr + k * MAXM + m)
-            if INLINE:
-                xr = x_ptr + row * L
-                term = _alpha_at(xr, t, valid, L, d)
-                term += _gamma_at(xr, t, valid, L, s0)
-                term += _gamma_at(xr, t, valid, L, s1)
-                term += _gamma_at(xr, t, valid, L, s2)
-            else:
-                gr = g_ptr + row * (L + 2 * pad) + pad + t
-                term = tl.load(alpha_ptr + row * L + t, mask=valid, other=0.0)
-                term += tl.load(gr + s0, mask=valid, other=0.0)
-                term += tl.load(gr + s1, mask=valid, other=0.0)
-                term += tl.load(gr + s2, mask=valid, other=0.0)
-            acc += term
-        acc = tl.where(valid, acc, float("-inf"))  # never above a (finite) bias
-        lanes += (acc[:, None] > bias[None, :]).to(tl.int32)
-    cnt = tl.sum(lanes, axis=0)
+    # per-lane counts in float32 (FSET + FADD per comparison): exact while a lane counts below
+    # 2**24, which the caller guarantees by capping the tiles per program
+    lanes = tl.zeros([BLOCK_T, NFD_PAD], dtype=tl.float32)
+    ar = tl.arange(0, BLOCK_T)[:, None]  # (BLOCK_T, 1): the layout of the comparisons
+    n_full = tl.maximum(t_end - t_begin, 0) // BLOCK_T
+    for i in range(n_full):  # whole tiles: no masks
+        lanes = _tile(lanes, t_begin + i * BLOCK_T, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
+                      x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, False)
+    t_tail = t_begin + n_full * BLOCK_T
+    if t_tail < t_end:
+        lanes = _tile(lanes, t_tail, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
+                      x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, True)
+    cnt = tl.sum(lanes.to(tl.int32), axis=0)
     tl.atomic_add(counts_ptr + b * n_features + feat_off + k * nfd + f, cnt, mask=fmask)

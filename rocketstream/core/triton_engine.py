@@ -27,6 +27,10 @@ FREE_MEMORY_FRACTION = 0.5
 #: At most this many series per launch (the grid's second dimension).
 MAX_BATCH = 65535
 _FLOAT = 4
+#: Time points per program of the C_alpha kernel.
+ALPHA_BLOCK = 512
+#: Per-lane counts are float32 in the kernel: a program may visit fewer tiles than this.
+MAX_LANE_TILES = 2**24
 
 
 def enabled() -> bool:
@@ -103,9 +107,11 @@ class TritonPlan:
         b, c, length = x.shape
         n_features = self.params.n_features_out
         counts = torch.zeros(b, n_features, dtype=torch.int32, device=self.device)
-        block_t = block_t or default_block_t(self.nfd_pad, length)
+        block_t = block_t or default_block_t(self.nfd_pad, length, inline)
         if splits is None:
             splits = time_splits(b, length, block_t, self.device)
+        # a program's per-lane float32 counts stay exact below 2**24 tiles
+        splits = max(splits, _ceil_div(length, block_t * (MAX_LANE_TILES - 1)))
         split_len = _ceil_div(_ceil_div(length, splits), block_t) * block_t
         splits = _ceil_div(length, split_len)
         pad = self.pad
@@ -114,7 +120,7 @@ class TritonPlan:
         else:
             alpha = torch.empty_like(x)
             g = torch.nn.functional.pad(x * 3, (pad, pad))
-        block_a = min(1024, triton_next_pow2(length))
+        block_a = min(ALPHA_BLOCK, triton_next_pow2(length))
         n_tiles = _ceil_div(length, block_a)
         launch = {} if self.device.type == "cpu" else {"num_warps": num_warps}
         for dl in self.dilations:
@@ -141,9 +147,12 @@ def triton_next_pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def default_block_t(nfd_pad: int, length: int) -> int:
-    """Time points per tile: about 4096 comparisons per tile, between 64 and 1024 points."""
-    return int(max(64, min(1024, 4096 // nfd_pad, triton_next_pow2(length))))
+def default_block_t(nfd_pad: int, length: int, inline: bool = False) -> int:
+    """Time points per tile: four per thread of 4 warps, fewer when each compares with many biases
+    (about 2048 per-lane counters) or recomputes its taps (``inline``); ptxas reports no spills
+    at these sizes for sm_90."""
+    cap = 128 if inline else 512
+    return int(max(32, min(cap, 2048 // nfd_pad, triton_next_pow2(length))))
 
 
 def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> int:
