@@ -70,9 +70,11 @@ def test_case_list_is_complete():
 
 def test_batch_rows_fit_the_budget():
     rows, inline = te.batch_rows(3, 1000, 496, 9996, 256 * 2**20)
-    per_series = 3 * (1000 + 1000 + 1000 + 2 * 496) * 4 + 2 * 9996 * 4  # x, C_alpha, padded G; F
+    per_series = 3 * (1000 + 1000 + 1000 + 2 * 496) * 4 + 16 * 9996  # x, C_alpha, padded G; features
     assert not inline and rows == (256 * 2**20) // per_series
     assert te.batch_rows(1, 10**6, 4 * 124_999, 9996, 2**40) == (te.MAX_BATCH, False)
+    # the C_alpha launch has at most 2**31 - 1 programs
+    assert te.batch_rows(1000, 10**6, 4 * 124_999, 9996, 2**50)[0] == (2**31 - 1) // (1954 * 1000)
     # one series does not fit: C_alpha and G are recomputed in the kernel instead of stored
     assert te.batch_rows(1, 10**8, 4 * 12_499_999, 9996, 2**28) == (1, True)
 
@@ -80,7 +82,9 @@ def test_batch_rows_fit_the_budget():
 def test_tiles_and_splits():
     assert te.triton_next_pow2(1) == 1 and te.triton_next_pow2(5) == 8 and te.triton_next_pow2(8) == 8
     assert te.default_block_t(4, 1000) == 512
+    assert te.default_block_t(32, 1000) == 64  # 16 counters a thread at 4 warps
     assert te.default_block_t(4, 1000, inline=True) == 128
+    assert te.default_block_t(8, 10**6, cap=1024) == 512
     assert te.default_block_t(128, 10**6) == 32
     assert te.default_block_t(1, 20) == 32
     assert te.time_splits(1, 10**6, 1024, torch.device("cpu")) == 1
@@ -90,7 +94,8 @@ def test_plan_layout_windows_and_denominators(gunpoint):
     params = fit(gunpoint[0], num_features=420, max_dilations_per_kernel=2, random_state=0)
     plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
     d0, d1 = plan.dilations
-    assert (d0.dilation, d1.dilation) == (1, 18) and (d0.nfd, d1.nfd) == (3, 2) and plan.nfd_pad == 4
+    assert (d0.dilation, d1.dilation) == (1, 18) and (d0.nfd, d1.nfd) == (3, 2)
+    assert (d0.nfd_pad, d1.nfd_pad) == (4, 2)  # bias lanes per dilation
     assert plan.pad == 72
     # kernel k at dilation index i is padded (whole output) iff i + k is even
     assert d1.lo[1].item() == 0 and d1.hi[1].item() == 150

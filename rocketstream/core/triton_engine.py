@@ -22,8 +22,10 @@ from .kernels import KERNEL_INDICES, NUM_KERNELS
 from .parameters import MiniRocketParameters
 
 ENV_VAR = "ROCKETSTREAM_TRITON"
-#: Working-set budget on the GPU when none is given: this fraction of the free memory.
-FREE_MEMORY_FRACTION = 0.5
+#: Working-set budget on the GPU when none is given: this fraction of the free memory, at most
+#: MAX_DEFAULT_BUDGET (enough to fill an H100; leaves room for other threads sharing the device).
+FREE_MEMORY_FRACTION = 0.25
+MAX_DEFAULT_BUDGET = 4 * 2**30
 #: At most this many series per launch (the grid's second dimension).
 MAX_BATCH = 65535
 _FLOAT = 4
@@ -48,6 +50,7 @@ def enabled() -> bool:
 class _Dilation:
     dilation: int
     nfd: int
+    nfd_pad: int  # nfd rounded up to a power of two: the kernel's bias lanes
     offset: int  # first output column of this dilation
     chans: torch.Tensor  # (84, maxm) int32, each kernel's channels in the drawn order
     nch: torch.Tensor  # (84,) int32
@@ -87,12 +90,11 @@ class TritonPlan:
                 return torch.as_tensor(np.ascontiguousarray(a), device=device)
 
             self.dilations.append(_Dilation(
-                int(d), int(nfd), int(offsets[i]), dev(chans), dev(nch),
+                int(d), int(nfd), triton_next_pow2(nfd), int(offsets[i]), dev(chans), dev(nch),
                 dev(params.biases[cols].astype(np.float32)), dev(lo), dev(hi),
             ))
         self.maxm = maxm
         self.pad = 4 * int(max(dl.dilation for dl in self.dilations))
-        self.nfd_pad = int(triton_next_pow2(max(dl.nfd for dl in self.dilations)))
         self.denominators = torch.as_tensor(denominators, device=device)
 
     def counts(self, x: torch.Tensor, *, inline: bool = False, block_t: int | None = None,
@@ -100,36 +102,37 @@ class TritonPlan:
         """Integer PPV counts (B, F) of one micro-batch ``x`` (B, C, L) on the plan's device.
 
         ``inline`` computes ``C_alpha`` and ``G`` inside the kernel (no buffers: the low-memory
-        mode); the other options tune the launch and never change the result.
+        mode); the other options tune the launch and never change the result: ``block_t`` caps
+        the time points per tile (see :func:`default_block_t`), ``splits`` the time splits.
         """
         from . import _triton_kernels as tk
 
         b, c, length = x.shape
         n_features = self.params.n_features_out
         counts = torch.zeros(b, n_features, dtype=torch.int32, device=self.device)
-        block_t = block_t or default_block_t(self.nfd_pad, length, inline)
-        if splits is None:
-            splits = time_splits(b, length, block_t, self.device)
-        # a program's per-lane float32 counts stay exact below 2**24 tiles
-        splits = max(splits, _ceil_div(length, block_t * (MAX_LANE_TILES - 1)))
-        split_len = _ceil_div(_ceil_div(length, splits), block_t) * block_t
-        splits = _ceil_div(length, split_len)
         pad = self.pad
         if inline:
             alpha = g = x  # unused
         else:
             alpha = torch.empty_like(x)
-            g = torch.nn.functional.pad(x * 3, (pad, pad))
+            g = x.new_zeros(b, c, length + 2 * pad)
+            torch.mul(x, 3, out=g[..., pad : pad + length])
         block_a = min(ALPHA_BLOCK, triton_next_pow2(length))
         n_tiles = _ceil_div(length, block_a)
         launch = {} if self.device.type == "cpu" else {"num_warps": num_warps}
         for dl in self.dilations:
+            bt = default_block_t(dl.nfd_pad, length, inline, block_t)
+            n_split = splits or time_splits(b, length, bt, self.device)
+            # a program's per-lane float32 counts stay exact below 2**24 tiles
+            n_split = max(n_split, _ceil_div(length, bt * (MAX_LANE_TILES - 1)))
+            split_len = _ceil_div(_ceil_div(length, n_split), bt) * bt
+            n_split = _ceil_div(length, split_len)
             if not inline:
                 tk.alpha_kernel[(n_tiles * b * c,)](x, alpha, length, dl.dilation, n_tiles, BLOCK=block_a)
-            tk.counts_kernel[(NUM_KERNELS * splits, b)](
+            tk.counts_kernel[(NUM_KERNELS * n_split, b)](
                 x, alpha, g, counts, self.taps, dl.chans, dl.nch, dl.biases, dl.lo, dl.hi,
                 c, length, pad, dl.dilation, split_len, n_features, dl.offset, dl.nfd,
-                MAXM=self.maxm, NFD_PAD=self.nfd_pad, BLOCK_T=block_t, INLINE=inline, **launch,
+                MAXM=self.maxm, NFD_PAD=dl.nfd_pad, BLOCK_T=bt, INLINE=inline, **launch,
             )
         return counts
 
@@ -147,12 +150,12 @@ def triton_next_pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def default_block_t(nfd_pad: int, length: int, inline: bool = False) -> int:
-    """Time points per tile: four per thread of 4 warps, fewer when each compares with many biases
-    (about 2048 per-lane counters) or recomputes its taps (``inline``); ptxas reports no spills
-    at these sizes for sm_90."""
-    cap = 128 if inline else 512
-    return int(max(32, min(cap, 2048 // nfd_pad, triton_next_pow2(length))))
+def default_block_t(nfd_pad: int, length: int, inline: bool = False, cap: int | None = None) -> int:
+    """Time points per tile: ``cap`` (512; 128 when the taps are recomputed ``inline``), fewer
+    when each point meets many biases, so that a tile holds about ``4 * cap`` per-lane counters
+    (16 a thread at 4 warps). ptxas reports no spills at these sizes for sm_90."""
+    cap = cap or (128 if inline else 512)
+    return int(max(32, min(cap, 4 * cap // nfd_pad, triton_next_pow2(length))))
 
 
 def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> int:
@@ -167,25 +170,27 @@ def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> 
 def batch_rows(n_channels: int, length: int, pad: int, n_features: int, budget: int) -> tuple[int, bool]:
     """``(series per micro-batch, inline)`` so one step's GPU working set fits ``budget``.
 
-    A step holds the input rows, their ``C_alpha``, ``G`` padded by ``pad`` on each side, and the
-    counts and features of each series. When not even one series fits, the kernel recomputes
-    ``C_alpha`` and ``G`` from the input instead (``inline``): then only the input is held.
+    A step holds the input rows, their ``C_alpha``, ``G`` padded by ``pad`` on each side, and per
+    series int32 counts, their float64 quotient and the float32 features (16 bytes a feature).
+    When not even one series fits, the kernel recomputes ``C_alpha`` and ``G`` from the input
+    instead (``inline``): then only the input is held. The C_alpha launch's grid bounds the rows too.
     """
-    per_series = n_channels * (3 * length + 2 * pad) * _FLOAT + 2 * n_features * _FLOAT
-    rows = budget // per_series
-    if rows >= 1:
-        return int(min(rows, MAX_BATCH)), False
+    per_series = n_channels * (3 * length + 2 * pad) * _FLOAT + 16 * n_features
+    grid_rows = (2**31 - 1) // (_ceil_div(length, ALPHA_BLOCK) * n_channels)
+    rows = min(budget // per_series, MAX_BATCH, grid_rows)
+    if budget // per_series >= 1:
+        return int(max(rows, 1)), False
     return 1, True
 
 
 def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
-    """The working-set budget: ``memory_budget`` or half the device's free memory."""
+    """The working-set budget: ``memory_budget``, or a quarter of the free memory up to 4 GiB."""
     if memory_budget is not None:
         return int(memory_budget)
     if device.type != "cuda":
         return 256 * 2**20
     free, _ = torch.cuda.mem_get_info(device)
-    return int(free * FREE_MEMORY_FRACTION)
+    return int(min(free * FREE_MEMORY_FRACTION, MAX_DEFAULT_BUDGET))
 
 
 def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget: int | None = None,
