@@ -79,6 +79,22 @@ def test_tiny_budget_long_series_no_oom_and_exact():
     np.testing.assert_array_equal(ours, ref)
 
 
+def test_out_of_memory_is_retried_with_smaller_batches(gunpoint):
+    xtr, _, xte, _ = gunpoint
+    params = fit(xtr, random_state=3)
+    x = np.concatenate([xte] * 20)  # 3000 series: about 0.5 GB of working set in one batch
+    ref = transform(x, params, device="cpu").numpy()
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info()
+    blocker = torch.empty(free - 400 * 2**20, dtype=torch.uint8, device="cuda")  # leave 400 MiB
+    try:
+        ours = transform(x, params, device="cuda", memory_budget=2**40).cpu().numpy()
+    finally:
+        del blocker
+        torch.cuda.empty_cache()
+    np.testing.assert_array_equal(ours, ref)
+
+
 def test_many_series_in_micro_batches(gunpoint):
     xtr, _, xte, _ = gunpoint
     params = fit(xtr, random_state=2)

@@ -117,3 +117,47 @@ def test_channel_or_length_mismatch_is_refused(gunpoint):
     plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
     with pytest.raises(ValueError, match="expects 1 of length 150"):
         te.transform(np.zeros((1, 1, 140), np.float32), plan)
+
+
+class _OutOfMemoryAbove:
+    """Fault injection for the retry logic (a real GPU cannot be filled on a CPU machine): the
+    plan's counts raise CUDA's out-of-memory error for batches above ``rows`` series, or for any
+    batch unless the taps are recomputed in the kernel (``inline_only``)."""
+
+    def __init__(self, plan, rows: int, inline_only: bool = False) -> None:
+        self.counts, self.rows, self.inline_only, self.calls = plan.counts, rows, inline_only, []
+
+    def __call__(self, xb, **tuning):
+        self.calls.append((len(xb), tuning["inline"]))
+        if len(xb) > self.rows or (self.inline_only and not tuning["inline"]):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return torch.zeros(len(xb), 84, dtype=torch.int32)
+
+
+def _tiny_plan():
+    from rocketstream.core import plan
+
+    params = plan(8, 1, 50, num_features=84, random_state=0)
+    params = params.with_biases(np.zeros(params.n_features_out, np.float32))
+    return te.TritonPlan(params, torch.device("cpu"), length=50, all_padded=False)
+
+
+def test_out_of_memory_halves_the_batch_then_recomputes_taps(monkeypatch):
+    plan = _tiny_plan()
+    fake = _OutOfMemoryAbove(plan, rows=2)
+    monkeypatch.setattr(plan, "counts", fake)
+    out = te.transform(np.zeros((7, 1, 50), np.float32), plan, batch_size=8)
+    assert out.shape == (7, 84) and not out.any()
+    assert [r for r, _ in fake.calls] == [7, 4, 2, 2, 2, 1]  # 8 -> 4 -> 2 rows, then the tail
+    fake = _OutOfMemoryAbove(plan, rows=1, inline_only=True)
+    monkeypatch.setattr(plan, "counts", fake)
+    te.transform(np.zeros((2, 1, 50), np.float32), plan, batch_size=2)
+    assert fake.calls == [(2, False), (1, False), (1, True), (1, True)]
+
+
+def test_a_series_that_never_fits_names_its_size_and_the_fix(monkeypatch):
+    plan = _tiny_plan()
+    monkeypatch.setattr(plan, "counts", _OutOfMemoryAbove(plan, rows=0))
+    message = r"one series of 1 x 50 float32 needs .*device='cpu'"
+    with pytest.raises(torch.cuda.OutOfMemoryError, match=message):
+        te.transform(np.zeros((3, 1, 50), np.float32), plan)

@@ -195,7 +195,12 @@ def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
 
 def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget: int | None = None,
               **tuning) -> torch.Tensor:
-    """Features (n, F) float32 on the plan's device; only one micro-batch at a time is on it."""
+    """Features (n, F) float32 on the plan's device; only one micro-batch at a time is on it.
+
+    If the device runs out of memory anyway (other work on it), the micro-batch is halved and
+    retried, down to one series with its taps recomputed in the kernel; only a single series
+    that does not fit on the device raises, with the size it needs.
+    """
     n, c, length = x.shape
     params = plan.params
     if (c, length) != (params.n_channels, plan.length):
@@ -208,7 +213,26 @@ def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget:
     rows = min(batch_size or rows, MAX_BATCH)
     tuning.setdefault("inline", inline)
     out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=plan.device)
-    for s in range(0, n, rows):
-        xb = torch.as_tensor(x[s : s + rows]).to(device=plan.device, dtype=torch.float32).contiguous()
-        out[s : s + len(xb)] = plan.ppv(plan.counts(xb, **tuning))
+    s = 0
+    while s < n:
+        try:
+            xb = torch.as_tensor(x[s : s + rows]).to(device=plan.device, dtype=torch.float32).contiguous()
+            out[s : s + len(xb)] = plan.ppv(plan.counts(xb, **tuning))
+        except torch.cuda.OutOfMemoryError as exc:
+            xb = None
+            if plan.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if rows > 1:
+                rows //= 2
+            elif not tuning["inline"]:
+                tuning["inline"] = True
+            else:
+                need = c * length * _FLOAT + 16 * params.n_features_out
+                raise torch.cuda.OutOfMemoryError(
+                    f"one series of {c} x {length} float32 needs {need / 2**30:.2f} GiB on {plan.device} "
+                    "and does not fit; free GPU memory or transform on the CPU (device='cpu': the "
+                    "native engine streams any length)"
+                ) from exc
+            continue
+        s += len(xb)
     return out
