@@ -17,6 +17,7 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
 fi
 if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] && ! "$VPY" -c "import triton" >/dev/null 2>&1; then
   "$VPY" -m pip install -q "${TRITON_SPEC:-triton==3.6.0}" 2>&1 | grep -v "^WARNING: Location" || true
+  "$VPY" -c "import triton" || { echo "triton failed to install" >&2; exit 1; }
 fi
 "$VPY" -m pip install -q -e ".[test]" 2>&1 | grep -vE "^WARNING: Location|BuildBackendWarning" || true
 "$VPY" -c "import rocketstream, aeon, zarr, dask, xarray" || { echo "install failed" >&2; exit 1; }

