@@ -1,10 +1,10 @@
 """The CUDA engine: one fused Triton kernel per dilation computes convolution, comparison and count.
 
 Nothing of size (batch, kernels, length) is ever stored: each program keeps one kernel's output
-tile in registers, compares it with the kernel's biases and counts per lane in integers. Per
-micro-batch the GPU holds the input rows, their ``C_alpha`` and zero-padded ``G = 3x`` (both
-dropped, and recomputed inside the kernel, when a single series would not fit the budget) and
-(batch, features) counts.
+tile in registers, compares it with the kernel's biases and counts per lane (small whole numbers,
+exact in float32), then adds its integer totals. Per micro-batch the GPU holds the input rows,
+their ``C_alpha`` and zero-padded ``G = 3x`` (both dropped, and recomputed inside the kernel, when
+a single series would not fit the budget) and (batch, features) counts.
 The operation order is that of :mod:`.convolution`, so the features are the same bits as the CPU
 engines'. ``ROCKETSTREAM_TRITON=0`` falls back to the torch path. The kernels also run on CPU
 tensors under ``TRITON_INTERPRET=1`` (slow; used by the tests on machines without a GPU).
