@@ -73,7 +73,7 @@ def _tile(lanes, t0, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
     return lanes + (acc > bias[None, :]).to(tl.float32)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["d"])
 def alpha_kernel(x_ptr, alpha_ptr, L, d, n_tiles, BLOCK: tl.constexpr):
     """``C_alpha`` for every (series, channel) row of ``x`` (rows of length ``L``) at dilation ``d``."""
     pid = tl.program_id(0)
@@ -83,7 +83,9 @@ def alpha_kernel(x_ptr, alpha_ptr, L, d, n_tiles, BLOCK: tl.constexpr):
     tl.store(alpha_ptr + row + t, _alpha_at(x_ptr + row, t, valid, L, d), mask=valid)
 
 
-@triton.jit
+# arguments that change from one dilation to the next are not specialised (on == 1 or on
+# divisibility by 16), so a model compiles one variant per bias-lane count, not per dilation
+@triton.jit(do_not_specialize=["d", "split_len", "feat_off", "nfd"])
 def counts_kernel(
     x_ptr, alpha_ptr, g_ptr, counts_ptr, taps_ptr, chans_ptr, nch_ptr, bias_ptr, lo_ptr, hi_ptr,
     C, L, pad, d, split_len, n_features, feat_off, nfd,
