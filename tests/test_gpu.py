@@ -54,7 +54,8 @@ def test_torch_fallback_on_cuda_is_bitwise_equal(gunpoint, monkeypatch):
 
 
 @pytest.mark.parametrize("tuning", [
-    dict(inline=True), dict(splits=7), dict(block_t=64, num_warps=2), dict(block_t=1024, num_warps=8),
+    dict(inline=True), dict(splits=4, block_t=32), dict(block_t=64, num_warps=2),
+    dict(block_t=1024, num_warps=8),
 ])
 def test_engine_variants_are_bitwise_equal(basicmotions, tuning):
     xtr, _, xte, _ = basicmotions
