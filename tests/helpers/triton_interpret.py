@@ -30,10 +30,11 @@ def cases() -> dict[str, dict]:
     multi = fit(motions, num_features=168, max_dilations_per_kernel=2, random_state=5)
     return {
         "univariate": dict(x=gun[:2], params=uni, engine={}),
-        "micro_batches": dict(x=gun[2:5], params=uni, engine=dict(batch_size=1)),
+        # tiles of 32 points: whole (unmasked) tiles and a masked tail
+        "micro_batches": dict(x=gun[2:5], params=uni, engine=dict(batch_size=1, block_t=32)),
         "inline_time_splits": dict(
             x=gun[:2], params=uni, engine=dict(inline=True, splits=3, block_t=64)),
-        "multivariate": dict(x=motions[:2], params=multi, engine={}),
+        "multivariate": dict(x=motions[:2], params=multi, engine=dict(block_t=32, splits=2)),
         "multivariate_inline": dict(x=motions[:1], params=multi, engine=dict(inline=True, splits=2)),
         "variable_length_rule": dict(
             x=np.ascontiguousarray(gun[:2, :, :120]), params=uni, plan=dict(length=120, all_padded=True),
