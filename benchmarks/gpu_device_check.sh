@@ -17,6 +17,9 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 gcc -O3 -fno-fast-math -ffp-contract=off -std=c99 -fvisibility=hidden -fPIC -shared \
   rocketstream/core/_native/minirocket.c -o rocketstream/core/_native/_minirocket.so \
   || echo "no C compiler: CPU references use the torch path"
-python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log" | tail -25
-python3 benchmarks/gpu_throughput.py --json "$OUT/gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" \
-  | grep -v USDT | tail -45
+# each stage has its own time limit, so one that hangs cannot take the other's results with it;
+# the benchmark saves its JSON after every section
+timeout "${TEST_LIMIT_S:-240}" python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 \
+  | tee "$OUT/test_gpu.log" | tail -25
+timeout "${BENCH_LIMIT_S:-330}" python3 benchmarks/gpu_throughput.py --json "$OUT/gpu.json" ${BENCH_ARGS:-} 2>&1 \
+  | tee "$OUT/bench.log" | grep -v USDT | tail -45

@@ -120,7 +120,8 @@ def _cpu():
     return torch.device("cpu")
 
 
-def run_ours(x: np.ndarray, reps: int) -> dict:
+def run_ours(x: np.ndarray, reps: int, fitted: dict) -> dict:
+    """Our fit and transform; the fitted parameters are left in ``fitted["params"]``."""
     import torch
 
     from rocketstream.core import TransformPlan, fit, transform
@@ -146,7 +147,8 @@ def run_ours(x: np.ndarray, reps: int) -> dict:
     res["bitwise_equal_rows"] = check
     res["differing_features"] = int((out[:check].cpu().numpy() != cpu).sum())
     res["comparisons_per_series"] = comparisons_per_series(params)
-    return res, params
+    fitted["params"] = params
+    return res
 
 
 def run_torch_fallback(x: np.ndarray, params, rows: int) -> dict:
@@ -286,6 +288,10 @@ def gpu_peak() -> dict:
     return info
 
 
+#: Where every finished section is saved at once (``--json``), so a run cut short keeps its numbers.
+_SAVE: tuple[str, dict] | None = None
+
+
 def _section(results: dict, key: str, fn, *args):
     t = time.perf_counter()
     try:
@@ -294,6 +300,9 @@ def _section(results: dict, key: str, fn, *args):
         results[key] = {"error": traceback.format_exc()[-1500:]}
     print(f"[{time.perf_counter() - t:6.1f} s] {key}: {json.dumps(results[key], default=str)[:400]}",
           flush=True)
+    if _SAVE is not None:
+        with open(_SAVE[0], "w") as f:
+            json.dump(_SAVE[1], f, indent=1, default=str)
     return results[key]
 
 
@@ -314,11 +323,13 @@ def main() -> None:
         return
     import torch
 
-    global DEVICE
+    global DEVICE, _SAVE
     DEVICE = args.device
     if DEVICE == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device: this benchmark needs one (cpu_throughput.py covers the CPU)")
     results: dict = {"torch": torch.__version__, "jobs": args.jobs}
+    if args.json:
+        _SAVE = (args.json, results)
     try:
         import triton
 
@@ -336,10 +347,9 @@ def main() -> None:
         x = _data(shape)
         r: dict = {}
         results[name] = r
-        ours = _section(r, "ours", run_ours, x, args.reps)
-        params = ours[1] if isinstance(ours, tuple) else None
-        if params is not None:
-            r["ours"] = ours[0]
+        fitted: dict = {}
+        _section(r, "ours", run_ours, x, args.reps, fitted)
+        params = fitted.get("params")
         if not args.no_aeon:
             _section(r, "aeon", run_aeon, shape, args.jobs, 2)
         if not args.no_tsai:
@@ -355,9 +365,6 @@ def main() -> None:
             torch.cuda.empty_cache()
     for length in longs:
         _section(results, f"long_{length}", run_long, length)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1, default=str)
     _print_summary(results, summary)
 
 
