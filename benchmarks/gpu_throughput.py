@@ -33,7 +33,7 @@ QUICK_LONG = [10**6]
 #: ``--device cpu`` runs every step on the CPU engines: a logic check of this script, not a benchmark.
 DEVICE = "cuda"
 SWEEP = [dict(block_t=b, num_warps=w) for b in (256, 512, 1024) for w in (2, 4, 8)]
-SWEEP.append(dict(inline=True))
+SWEEP += [dict(k_group=g) for g in (2, 6, 14)] + [dict(inline=True)]
 
 
 def _data(shape) -> np.ndarray:

@@ -55,7 +55,7 @@ def test_torch_fallback_on_cuda_is_bitwise_equal(gunpoint, monkeypatch):
 
 @pytest.mark.parametrize("tuning", [
     dict(inline=True), dict(splits=4, block_t=32), dict(block_t=64, num_warps=2),
-    dict(block_t=1024, num_warps=8),
+    dict(block_t=1024, num_warps=8), dict(k_group=6), dict(k_group=84, splits=3, block_t=32),
 ])
 def test_engine_variants_are_bitwise_equal(basicmotions, tuning):
     xtr, _, xte, _ = basicmotions

@@ -51,7 +51,7 @@ def test_counts_kernel_compiles_for_hopper_without_spills(nfd_pad, inline, tmp_p
     from rocketstream.core import _triton_kernels as tk
 
     block_t = te.default_block_t(nfd_pad, 10**6, inline)
-    consts = {"MAXM": 3, "NFD_PAD": nfd_pad, "BLOCK_T": block_t, "INLINE": inline}
+    consts = {"MAXM": 3, "NFD_PAD": nfd_pad, "BLOCK_T": block_t, "INLINE": inline, "K_GROUP": 1}
     k = _compile_sm90(tk.counts_kernel, consts, 4)
     assert "atom.global" in k.asm["ptx"] or "red.global" in k.asm["ptx"]
     _assert_no_multiplies(k.asm["ptx"])

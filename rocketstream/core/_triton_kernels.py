@@ -90,38 +90,42 @@ def counts_kernel(
     x_ptr, alpha_ptr, g_ptr, counts_ptr, taps_ptr, chans_ptr, nch_ptr, bias_ptr, lo_ptr, hi_ptr,
     C, L, pad, d, split_len, n_features, feat_off, nfd,
     MAXM: tl.constexpr, NFD_PAD: tl.constexpr, BLOCK_T: tl.constexpr, INLINE: tl.constexpr,
+    K_GROUP: tl.constexpr,
 ):
-    """PPV counts of kernel ``k`` at dilation ``d`` on series ``b``, over one time split.
+    """PPV counts of ``K_GROUP`` kernels at dilation ``d`` on series ``b``, over one time split.
 
-    Grid: (84 * splits, batch). Each program sums its channels' outputs tile by tile, compares
-    them with the kernel's ``nfd`` biases, keeps per-lane counts and adds their integer total
-    into ``counts`` (B, F). ``INLINE``: ``C_alpha`` and ``G`` are computed from ``x`` (no buffers);
-    otherwise they are read from ``alpha`` (B, C, L) and ``g`` (B, C, L + 2 * pad).
+    Grid: (84 / K_GROUP * splits, batch). For each of its kernels in turn (one after the other,
+    so that the series' rows are re-read from L1), a program sums the kernel's channel outputs tile
+    by tile, compares them with the kernel's ``nfd`` biases, keeps per-lane counts and adds their
+    integer total into ``counts`` (B, F). ``INLINE``: ``C_alpha`` and ``G`` are computed from ``x``
+    (no buffers); otherwise they are read from ``alpha`` (B, C, L) and ``g`` (B, C, L + 2 * pad).
     """
     pid = tl.program_id(0)
-    k = pid % 84
-    split = pid // 84
+    groups = 84 // K_GROUP
+    split = pid // groups
     b = tl.program_id(1).to(tl.int64)
-    t_begin = tl.maximum(tl.load(lo_ptr + k), split * split_len)
-    t_end = tl.minimum(tl.load(hi_ptr + k), (split + 1) * split_len)
-    s0 = (tl.load(taps_ptr + 3 * k) - 4) * d
-    s1 = (tl.load(taps_ptr + 3 * k + 1) - 4) * d
-    s2 = (tl.load(taps_ptr + 3 * k + 2) - 4) * d
-    nch = tl.load(nch_ptr + k)
     f = tl.arange(0, NFD_PAD)
     fmask = f < nfd
-    bias = tl.load(bias_ptr + k * nfd + f, mask=fmask, other=0.0)
-    # per-lane counts in float32 (FSET + FADD per comparison): exact while a lane counts below
-    # 2**24, which the caller guarantees by capping the tiles per program
-    lanes = tl.zeros([BLOCK_T, NFD_PAD], dtype=tl.float32)
     ar = tl.arange(0, BLOCK_T)[:, None]  # (BLOCK_T, 1): the layout of the comparisons
-    n_full = tl.maximum(t_end - t_begin, 0) // BLOCK_T
-    for i in range(n_full):  # whole tiles: no masks
-        lanes = _tile(lanes, t_begin + i * BLOCK_T, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
-                      x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, False)
-    t_tail = t_begin + n_full * BLOCK_T
-    if t_tail < t_end:
-        lanes = _tile(lanes, t_tail, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2, bias,
-                      x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, True)
-    cnt = tl.sum(lanes.to(tl.int32), axis=0)
-    tl.atomic_add(counts_ptr + b * n_features + feat_off + k * nfd + f, cnt, mask=fmask)
+    for j in range(K_GROUP):
+        k = (pid % groups) * K_GROUP + j
+        t_begin = tl.maximum(tl.load(lo_ptr + k), split * split_len)
+        t_end = tl.minimum(tl.load(hi_ptr + k), (split + 1) * split_len)
+        s0 = (tl.load(taps_ptr + 3 * k) - 4) * d
+        s1 = (tl.load(taps_ptr + 3 * k + 1) - 4) * d
+        s2 = (tl.load(taps_ptr + 3 * k + 2) - 4) * d
+        nch = tl.load(nch_ptr + k)
+        bias = tl.load(bias_ptr + k * nfd + f, mask=fmask, other=0.0)
+        # per-lane counts in float32 (FSET + FADD per comparison): exact while a lane counts below
+        # 2**24, which the caller guarantees by capping the tiles per program
+        lanes = tl.zeros([BLOCK_T, NFD_PAD], dtype=tl.float32)
+        n_full = tl.maximum(t_end - t_begin, 0) // BLOCK_T
+        for i in range(n_full):  # whole tiles: no masks
+            lanes = _tile(lanes, t_begin + i * BLOCK_T, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2,
+                          bias, x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, False)
+        t_tail = t_begin + n_full * BLOCK_T
+        if t_tail < t_end:
+            lanes = _tile(lanes, t_tail, t_end, ar, b, C, L, pad, d, k, nch, s0, s1, s2,
+                          bias, x_ptr, alpha_ptr, g_ptr, chans_ptr, MAXM, INLINE, True)
+        cnt = tl.sum(lanes.to(tl.int32), axis=0)
+        tl.atomic_add(counts_ptr + b * n_features + feat_off + k * nfd + f, cnt, mask=fmask)

@@ -98,13 +98,16 @@ class TritonPlan:
         self.denominators = torch.as_tensor(denominators, device=device)
 
     def counts(self, x: torch.Tensor, *, inline: bool = False, block_t: int | None = None,
-               num_warps: int = 4, splits: int | None = None) -> torch.Tensor:
+               num_warps: int = 4, splits: int | None = None, k_group: int = 1) -> torch.Tensor:
         """Integer PPV counts (B, F) of one micro-batch ``x`` (B, C, L) on the plan's device.
 
         ``inline`` computes ``C_alpha`` and ``G`` inside the kernel (no buffers: the low-memory
         mode); the other options tune the launch and never change the result: ``block_t`` caps
-        the time points per tile (see :func:`default_block_t`), ``splits`` the time splits.
+        the time points per tile (see :func:`default_block_t`), ``splits`` the time splits,
+        ``k_group`` (a divisor of 84) the kernels one program runs one after the other.
         """
+        if NUM_KERNELS % k_group:
+            raise ValueError(f"k_group must divide {NUM_KERNELS}, got {k_group}")
         from . import _triton_kernels as tk
 
         b, c, length = x.shape
@@ -129,10 +132,10 @@ class TritonPlan:
             n_split = _ceil_div(length, split_len)
             if not inline:
                 tk.alpha_kernel[(n_tiles * b * c,)](x, alpha, length, dl.dilation, n_tiles, BLOCK=block_a)
-            tk.counts_kernel[(NUM_KERNELS * n_split, b)](
+            tk.counts_kernel[(NUM_KERNELS // k_group * n_split, b)](
                 x, alpha, g, counts, self.taps, dl.chans, dl.nch, dl.biases, dl.lo, dl.hi,
                 c, length, pad, dl.dilation, split_len, n_features, dl.offset, dl.nfd,
-                MAXM=self.maxm, NFD_PAD=dl.nfd_pad, BLOCK_T=bt, INLINE=inline, **launch,
+                MAXM=self.maxm, NFD_PAD=dl.nfd_pad, BLOCK_T=bt, INLINE=inline, K_GROUP=k_group, **launch,
             )
         return counts
 

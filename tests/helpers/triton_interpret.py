@@ -33,8 +33,8 @@ def cases() -> dict[str, dict]:
         # tiles of 32 points: whole (unmasked) tiles and a masked tail
         "micro_batches": dict(x=gun[2:5], params=uni, engine=dict(batch_size=1, block_t=32)),
         "inline_time_splits": dict(
-            x=gun[:2], params=uni, engine=dict(inline=True, splits=3, block_t=64)),
-        "multivariate": dict(x=motions[:2], params=multi, engine=dict(block_t=32, splits=2)),
+            x=gun[:2], params=uni, engine=dict(inline=True, splits=3, block_t=64, k_group=6)),
+        "multivariate": dict(x=motions[:2], params=multi, engine=dict(block_t=32, splits=2, k_group=4)),
         "multivariate_inline": dict(x=motions[:1], params=multi, engine=dict(inline=True, splits=2)),
         "variable_length_rule": dict(
             x=np.ascontiguousarray(gun[:2, :, :120]), params=uni, plan=dict(length=120, all_padded=True),
