@@ -104,6 +104,11 @@ def test_plan_layout_windows_and_denominators(gunpoint):
     assert all((d.lo == 0).all() and (d.hi == 120).all() for d in padded.dilations)
 
 
+def test_triton_versions_before_3_fall_back_to_torch():
+    assert te._version_tuple("3.6.0") == (3, 6) and te._version_tuple("3.0.0+git1234") == (3, 0)
+    assert te._version_tuple("2.3.1") < te.MIN_TRITON <= te._version_tuple("3.0.0rc1")
+
+
 def test_engine_is_chosen_only_on_cuda(gunpoint, monkeypatch):
     params = fit(gunpoint[0], num_features=168, random_state=0)
     assert not TransformPlan(params, "cpu").uses_triton

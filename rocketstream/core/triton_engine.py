@@ -35,15 +35,27 @@ ALPHA_BLOCK = 512
 MAX_LANE_TILES = 2**24
 
 
+#: Oldest triton the kernels are written for (3.x: ``do_not_specialize`` by name, int64 program ids).
+MIN_TRITON = (3, 0)
+
+
 def enabled() -> bool:
-    """Whether triton is importable and not disabled by ``ROCKETSTREAM_TRITON=0``."""
+    """Whether triton >= 3.0 is importable and not disabled by ``ROCKETSTREAM_TRITON=0``."""
     if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     try:
-        import triton  # noqa: F401
+        import triton
     except ImportError:
         return False
-    return True
+    return _version_tuple(triton.__version__) >= MIN_TRITON
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
 
 
 @dataclass
