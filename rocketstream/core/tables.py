@@ -24,3 +24,19 @@ def channel_slots(params: MiniRocketParameters) -> list[torch.Tensor]:
             table[k, : len(c)] = c
         tables.append(torch.from_numpy(table))
     return tables
+
+
+def kernel_windows(dilation_index: int, dilation: int, length: int,
+                   all_padded: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per kernel, the output window ``[lo, hi)`` (int32 (84,) each) that its PPVs count over.
+
+    Kernel ``k`` at dilation index ``i`` uses the whole padded output when ``i + k`` is even, else
+    the valid region ``[4d, L - 4d)``; under the variable-length rule (``all_padded``) every kernel
+    uses the whole output.
+    """
+    ks = np.arange(NUM_KERNELS)
+    padded = np.ones(NUM_KERNELS, bool) if all_padded else (dilation_index + ks) % 2 == 0
+    pad = 4 * int(dilation)
+    lo = np.where(padded, 0, pad).astype(np.int32)
+    hi = np.where(padded, length, length - pad).astype(np.int32)
+    return lo, hi

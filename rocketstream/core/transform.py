@@ -16,9 +16,8 @@ import torch
 from . import native, triton_engine
 from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
 from .convolution import DilationTaps, combination_outputs
-from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
-from .tables import channel_slots
+from .tables import channel_slots, kernel_windows
 
 
 @dataclass
@@ -69,13 +68,10 @@ class TransformPlan:
         length = self.length
         dilations: list[_DilationPlan] = []
         for i, (d, nfd) in enumerate(params.per_dilation()):
-            pad = 4 * d
             groups = []
-            windows = ((0, (0, length)), (1, (pad, length - pad)))
-            for parity, (start, stop) in windows[:1] if self.all_padded else windows:
-                ks = np.arange(NUM_KERNELS)
-                if not self.all_padded:
-                    ks = ks[(i + ks) % 2 == parity]
+            lo, hi = kernel_windows(i, d, length, self.all_padded)
+            for start, stop in sorted(set(zip(lo.tolist(), hi.tolist(), strict=True))):
+                ks = np.flatnonzero((lo == start) & (hi == stop))
                 pos = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
                 groups.append(
                     _KernelGroup(

@@ -20,6 +20,7 @@ import torch
 
 from .kernels import KERNEL_INDICES, NUM_KERNELS
 from .parameters import MiniRocketParameters
+from .tables import channel_slots, kernel_windows
 
 ENV_VAR = "ROCKETSTREAM_TRITON"
 #: Working-set budget on the GPU when none is given: this fraction of the free memory, at most
@@ -80,21 +81,17 @@ class TritonPlan:
         self.device = device
         self.length = length
         self.taps = torch.as_tensor(KERNEL_INDICES, dtype=torch.int32, device=device).reshape(-1)
-        combos = params.combination_channels()
-        maxm = max(len(c) for c in combos)
+        slots = [s.numpy() for s in channel_slots(params)]  # padded with C past each kernel's channels
+        maxm = max(s.shape[1] for s in slots)
         offsets = params.feature_offsets()
         denominators = np.empty(params.n_features_out, dtype=np.float64)
         self.dilations: list[_Dilation] = []
         for i, (d, nfd) in enumerate(params.per_dilation()):
+            real = slots[i] != params.n_channels
+            nch = real.sum(axis=1).astype(np.int32)
             chans = np.zeros((NUM_KERNELS, maxm), dtype=np.int32)
-            nch = np.zeros(NUM_KERNELS, dtype=np.int32)
-            for k, c in enumerate(combos[i * NUM_KERNELS : (i + 1) * NUM_KERNELS]):
-                chans[k, : len(c)] = c
-                nch[k] = len(c)
-            ks = np.arange(NUM_KERNELS)
-            padded = np.ones(NUM_KERNELS, bool) if all_padded else (i + ks) % 2 == 0
-            lo = np.where(padded, 0, 4 * d).astype(np.int32)
-            hi = np.where(padded, length, length - 4 * d).astype(np.int32)
+            chans[:, : slots[i].shape[1]] = np.where(real, slots[i], 0)
+            lo, hi = kernel_windows(i, d, length, all_padded)
             cols = slice(offsets[i], offsets[i] + NUM_KERNELS * nfd)
             denominators[cols] = np.repeat(hi - lo, nfd)
 
