@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.triton_interpret import cases
 
 from rocketstream.core import TransformPlan, fit, transform
 from rocketstream.core import triton_engine as te
@@ -48,9 +49,6 @@ def _case_names() -> list[str]:
 
 @pytest.mark.parametrize("name", _case_names())
 def test_interpreted_kernels_match_native_bitwise(interpreted, name):
-    sys.path.insert(0, str(HELPER.parent))
-    from triton_interpret import cases
-
     case = cases()[name]
     params = case["params"]
     opts = {"length": params.length, "all_padded": False, **case.get("plan", {})}
@@ -61,9 +59,6 @@ def test_interpreted_kernels_match_native_bitwise(interpreted, name):
 
 
 def test_case_list_is_complete():
-    sys.path.insert(0, str(HELPER.parent))
-    from triton_interpret import cases
-
     assert sorted(cases()) == sorted(_case_names())
 
 
