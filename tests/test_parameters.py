@@ -1,13 +1,21 @@
 import numpy as np
 import pytest
 
-from rocketstream.core import fit_dilations, plan, quantile_levels, resolve_seed
+from rocketstream.core import (
+    dilation_tables,
+    fit_dilations,
+    from_dict,
+    plan,
+    quantile_levels,
+    resolve_seed,
+    to_dict,
+)
 
-# (length, dilations tail, features per dilation) from the reference's worked table
+# (length, dilations tail, features per dilation) from the reference's worked table: only lengths whose
+# table is the same on every platform (see test_platform_dependent_lengths_are_named)
 TABLE = [
     (9, [1], [119]),
     (24, [1, 2], [79, 40]),
-    (25, [1, 2, 3], [75, 41, 3]),  # the reference doc's table says [1,2],[75,44]; aeon agrees here
     (84, list(range(1, 11)), [38, 19, 15, 12, 8, 7, 7, 7, 3, 3]),
     (100, list(range(1, 13)), [34, 19, 15, 8, 12, 4, 8, 7, 3, 3, 3, 3]),
     (150, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 18],
@@ -20,6 +28,7 @@ TABLE = [
 
 @pytest.mark.parametrize("length,dilations,nfd", TABLE)
 def test_fit_dilations_reference_table(length, dilations, nfd):
+    assert len(dilation_tables(length)) == 1, "a platform-dependent length cannot be hard-coded"
     dil, got = fit_dilations(length)
     assert got.tolist() == nfd
     assert got.sum() == 119
@@ -37,6 +46,53 @@ def test_fit_dilations_match_aeon_over_lengths(max_dil):
             d_ref, n_ref = _fit_dilations(length, nf, max_dil)
             d, n = fit_dilations(length, nf, max_dil)
             assert d.tolist() == d_ref.tolist() and n.tolist() == n_ref.tolist(), (length, nf)
+
+
+# where (L - 1) / 8 is an integer that is not a power of two, 2**log2((L-1)/8) truncates to (L-1)/8 or
+# one less depending on the platform's pow (2.9999999999999996 for L=25 on an AMD EPYC with AVX-512)
+PLATFORM_DEPENDENT = [8 * m + 1 for m in range(3, 38) if m & (m - 1)]
+
+
+def test_platform_dependent_lengths_are_named():
+    assert [n for n in range(9, 300) if len(dilation_tables(n)) > 1] == PLATFORM_DEPENDENT
+    assert PLATFORM_DEPENDENT[:4] == [25, 41, 49, 57]
+
+
+@pytest.mark.parametrize("length", PLATFORM_DEPENDENT[:6])
+def test_platform_dependent_lengths_match_aeon_here(length):
+    """On the machine that runs the test: ours equals aeon's, and is one of the possible tables."""
+    from aeon.transformations.collection.convolution_based._minirocket import _fit_dilations
+
+    d_ref, n_ref = _fit_dilations(length, 10_000, 32)
+    d, n = fit_dilations(length)
+    assert d.tolist() == d_ref.tolist() and n.tolist() == n_ref.tolist()
+    tables = [(a.tolist(), b.tolist()) for a, b in dilation_tables(length)]
+    assert (d.tolist(), n.tolist()) in tables
+    if length == 25:
+        assert sorted(tables) == [([1, 2], [75, 44]), ([1, 2, 3], [75, 41, 3])]
+
+
+def test_model_from_another_platform_loads():
+    """A length-25 model fitted where pow gives the other table still loads (its dilations are kept)."""
+    from dataclasses import replace
+
+    p = plan(10, 1, 25, random_state=0)
+    here = fit_dilations(25)
+    other = next(t for t in dilation_tables(25) if not np.array_equal(t[0], here[0]))
+    other_plan = plan(10, 1, 25, random_state=0)
+    n_comb = 84 * len(other[0])
+    rng = np.random.RandomState(0)
+    moved = replace(other_plan, dilations=other[0], features_per_dilation=other[1],
+                    channels_per_combination=np.ones(n_comb, np.int32),
+                    channel_indices=np.zeros(n_comb, np.int32),
+                    example_indices=rng.randint(10, size=n_comb).astype(np.int64),
+                    biases=np.zeros(p.n_features_out, np.float32))
+    back = from_dict(to_dict(moved))
+    assert back.dilations.tolist() == other[0].tolist()
+    edited = replace(moved, dilations=np.array([1, 4], np.int32), features_per_dilation=np.array([75, 44],
+                                                                                                 np.int32))
+    with pytest.raises(ValueError, match="dilations do not follow"):
+        from_dict(to_dict(edited))
 
 
 def test_fit_dilations_matches_aeon_small_case():

@@ -3,7 +3,14 @@
 from .biases import fit_biases, reference_quantiles
 from .fit import fit
 from .kernels import KERNEL_INDICES, MIN_LENGTH, NUM_KERNELS
-from .parameters import MiniRocketParameters, fit_dilations, plan, quantile_levels, resolve_seed
+from .parameters import (
+    MiniRocketParameters,
+    dilation_tables,
+    fit_dilations,
+    plan,
+    quantile_levels,
+    resolve_seed,
+)
 from .serialization import ModelFileError, from_dict, load, save, to_dict
 from .transform import TransformPlan, transform
 from .validation import InputError, as_float32_array, check_against_model
@@ -18,6 +25,7 @@ __all__ = [
     "TransformPlan",
     "as_float32_array",
     "check_against_model",
+    "dilation_tables",
     "fit",
     "fit_biases",
     "fit_dilations",

@@ -17,14 +17,11 @@ _GOLDEN_RATIO = (np.sqrt(5.0) + 1.0) / 2.0
 _MAX_SEED = 2**32 - 1
 
 
-def fit_dilations(
-    length: int, num_features: int = 10_000, max_dilations_per_kernel: int = 32
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(dilations, features_per_dilation)`` (int32) for series of ``length`` points.
-
-    Dilations are spaced exponentially between 1 and ``(length - 1) / 8``; the feature counts
-    are spread over them and the remainder handed out round-robin from the smallest dilation.
-    """
+def _dilation_schedule(
+    length: int, num_features: int, max_dilations_per_kernel: int
+) -> tuple[np.ndarray, int, float]:
+    """The exponentially spaced values ``2**linspace(0, log2((length-1)/8), n)`` (this platform's
+    ``pow``), the features per kernel and the multiplier of the reference rule."""
     if length < MIN_LENGTH:
         raise ValueError(f"series length must be at least {MIN_LENGTH}, got {length}")
     per_kernel = num_features // NUM_KERNELS
@@ -33,15 +30,57 @@ def fit_dilations(
     if max_dilations_per_kernel < 1:
         raise ValueError(f"max_dilations_per_kernel must be >= 1, got {max_dilations_per_kernel}")
     n_dil = min(per_kernel, max_dilations_per_kernel)
-    multiplier = per_kernel / n_dil
     max_exponent = np.log2((length - 1) / (KERNEL_LENGTH - 1))
-    raw = np.logspace(0, max_exponent, n_dil, base=2).astype(np.int32)
-    dilations, counts = np.unique(raw, return_counts=True)
+    return np.logspace(0, max_exponent, n_dil, base=2), per_kernel, per_kernel / n_dil
+
+
+def _table(raw: np.ndarray, per_kernel: int, multiplier: float) -> tuple[np.ndarray, np.ndarray]:
+    dilations, counts = np.unique(raw.astype(np.int32), return_counts=True)
     per_dilation = (counts * multiplier).astype(np.int32)
     remainder = per_kernel - int(per_dilation.sum())
     for i in range(remainder):
         per_dilation[i % len(per_dilation)] += 1
     return dilations.astype(np.int32), per_dilation.astype(np.int32)
+
+
+def fit_dilations(
+    length: int, num_features: int = 10_000, max_dilations_per_kernel: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(dilations, features_per_dilation)`` (int32) for series of ``length`` points.
+
+    Dilations are spaced exponentially between 1 and ``(length - 1) / 8``; the feature counts
+    are spread over them and the remainder handed out round-robin from the smallest dilation.
+    Where a spaced value is an integer in exact arithmetic, truncation depends on the platform's
+    ``pow`` (as it does in the reference): see :func:`dilation_tables`.
+    """
+    raw, per_kernel, multiplier = _dilation_schedule(length, num_features, max_dilations_per_kernel)
+    return _table(raw, per_kernel, multiplier)
+
+
+def dilation_tables(
+    length: int, num_features: int = 10_000, max_dilations_per_kernel: int = 32
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every ``(dilations, features_per_dilation)`` the reference rule gives on *some* platform.
+
+    A spaced value within 1e-9 of an integer ``m`` (other than an exact power of two reached with an
+    integer exponent, which every ``pow`` returns exactly) truncates to ``m`` or ``m - 1`` depending on
+    the last bit of the platform's ``pow``; e.g. length 25 gives ``2**log2(3)``, which is 3.0 on some
+    machines and 2.9999999999999996 on others. One table means the length is platform-independent.
+    """
+    raw, per_kernel, multiplier = _dilation_schedule(length, num_features, max_dilations_per_kernel)
+    near = np.rint(raw)
+    exponents = np.log2(np.maximum(near, 1.0))
+    exact = (exponents == np.rint(exponents)) & (near == 2.0 ** np.rint(exponents))
+    ambiguous = np.flatnonzero((np.abs(raw - near) <= 1e-9 * near) & ~exact)[:8]
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    for bits in range(2 ** len(ambiguous)):
+        variant = np.floor(raw)
+        for j, idx in enumerate(ambiguous):
+            variant[idx] = near[idx] - 1 if (bits >> j) & 1 else near[idx]
+        table = _table(variant, per_kernel, multiplier)
+        if not any(np.array_equal(table[0], t[0]) and np.array_equal(table[1], t[1]) for t in tables):
+            tables.append(table)
+    return tables
 
 
 def quantile_levels(n: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .kernels import NUM_KERNELS
-from .parameters import MiniRocketParameters, fit_dilations
+from .parameters import MiniRocketParameters, dilation_tables
 
 FORMAT = "rocketstream.minirocket-parameters"
 FORMAT_VERSION = 1
@@ -95,10 +95,12 @@ def from_dict(obj: dict[str, Any]) -> MiniRocketParameters:
 
 def _check_consistent(p: MiniRocketParameters) -> None:
     """Schema checks beyond the checksum: derived arrays must agree with the scalars."""
-    try:
-        dil, nfd = fit_dilations(p.length, p.num_features, p.max_dilations_per_kernel)
+    try:  # a model fitted on another platform may hold that platform's table (see dilation_tables)
+        tables = dilation_tables(p.length, p.num_features, p.max_dilations_per_kernel)
     except ValueError as exc:
         raise ModelFileError(f"inconsistent model: {exc}") from None
+    dil, nfd = next(((d, f) for d, f in tables if np.array_equal(d, p.dilations)
+                     and np.array_equal(f, p.features_per_dilation)), tables[0])
     n_comb = NUM_KERNELS * len(dil)
     problems = []
     if not (np.array_equal(dil, p.dilations) and np.array_equal(nfd, p.features_per_dilation)):
