@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .argtypes import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input format (default: from the file suffix)")
     p.add_argument("--variable", help="data variable/array name (npz, netCDF)")
     p.add_argument("--labels", dest="label_variable", help="label variable/array name (npz, netCDF)")
-    p.add_argument("--chunk-size", type=int, help="samples per Zarr chunk (default: about 32 MiB chunks)")
+    p.add_argument("--chunk-size", type=positive_int,
+                   help="samples per Zarr chunk (default: about 32 MiB chunks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=run)

@@ -3,23 +3,28 @@
 Layout: ``X`` (sample, channel, time) float32 padded with zeros after each series' length;
 ``length`` (sample) int64; coordinate ``label`` (sample) when labels exist. The store is written
 to a temporary sibling directory and renamed into place only when complete, so an interrupted
-or failed ingest never leaves a store that looks finished.
+or failed ingest never leaves a store that looks finished; the temporaries of a killed ingest are
+removed by the next ingest to the same output (:mod:`rocketstream.storage.tempfiles`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import __version__
 from .readers import Collection, IngestError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 INGEST_ATTR = "rocketstream_ingest"
 
@@ -43,10 +48,18 @@ def default_chunk(n_channels: int, length: int, target_bytes: int = 32 * 2**20) 
 
 def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: int | None = None,
                      overwrite: bool = False, source: str | None = None, progress: bool = False) -> Path:
-    """Write ``col`` to the Zarr store ``output`` (a local directory); returns its path."""
+    """Write ``col`` to the Zarr store ``output`` (a local directory); returns its path.
+
+    Temporary siblings left by killed ingests to ``output`` are removed first; every chunk is written,
+    even one that is all zeros (the fill value), so an absent chunk always means a damaged store.
+    """
     import xarray as xr
 
+    from ..storage.tempfiles import remove_stale_siblings, temp_sibling
+
+    chunk_size = _check_chunk_size(chunk_size)
     output = Path(output)
+    remove_stale_siblings(output)
     if output.exists() and not overwrite:
         raise FileExistsError(f"output {output} already exists; pass --overwrite to replace it")
     if any(not np.isfinite(s).all() for s in col.series):
@@ -54,7 +67,7 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
         raise IngestError(f"series {bad} has missing (NaN/'?') or infinite values; fill them before ingest")
     x = padded_array(col)
     n, c, length = x.shape
-    chunk = int(chunk_size or default_chunk(c, length))
+    chunk = chunk_size or default_chunk(c, length)
     coords = {"sample": np.arange(n)}
     if col.labels is not None:
         labels = np.asarray(col.labels)
@@ -69,25 +82,48 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
         "padding": "zeros after each series' length (see the length variable)", "complete": True,
     }
     encoding = {"X": {"chunks": (chunk, c, length)}, "length": {"chunks": (chunk,)}}
-    tmp = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = temp_sibling(output)
     try:
         if progress:
-            from tqdm.auto import tqdm
-
-            template = ds.chunk({"sample": chunk})
-            with _quiet_consolidation():
-                template.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True)
-            for s in tqdm(range(0, n, chunk), desc="ingest", unit="chunk"):
-                part = ds.isel(sample=slice(s, s + chunk)).drop_vars(["label"], errors="ignore")
-                part.to_zarr(tmp, region={"sample": slice(s, s + len(part.sample))})
+            _write_with_progress(ds, tmp, encoding, chunk)
         else:
             with _quiet_consolidation():
-                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True)
+                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True, write_empty_chunks=True)
         _replace(tmp, output)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+def _write_with_progress(ds: xr.Dataset, tmp: Path, encoding: dict, chunk: int) -> None:
+    """Write ``ds`` to ``tmp`` one chunk of samples at a time, with a progress bar.
+
+    Only the data variables are chunked: the coordinates stay in memory, so the template write stores
+    them (a chunked ``label`` would be left unwritten, reading back as the fill value)."""
+    from tqdm.auto import tqdm
+
+    template = ds.chunk({"sample": chunk}).assign_coords({k: ds[k].variable for k in ds.coords})
+    with _quiet_consolidation():
+        template.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True,
+                         write_empty_chunks=True)
+    for s in tqdm(range(0, ds.sizes["sample"], chunk), desc="ingest", unit="chunk"):
+        part = ds.isel(sample=slice(s, s + chunk)).drop_vars(list(ds.coords))
+        part.to_zarr(tmp, region={"sample": slice(s, s + part.sizes["sample"])}, write_empty_chunks=True)
+
+
+def _check_chunk_size(chunk_size: int | None) -> int | None:
+    """``chunk_size`` as an int >= 1, or None for the default; anything else is an :class:`IngestError`."""
+    if chunk_size is None:
+        return None
+    try:
+        value = operator.index(chunk_size)
+    except TypeError:
+        value = 0
+    if isinstance(chunk_size, bool) or value < 1:
+        raise IngestError(f"chunk size must be a whole number of samples >= 1, got {chunk_size!r}; pass a "
+                          "positive --chunk-size, or none for chunks of about 32 MiB")
+    return value
 
 
 @contextlib.contextmanager
@@ -101,8 +137,10 @@ def _quiet_consolidation() -> Iterator[None]:
 
 def _replace(tmp: Path, output: Path) -> None:
     """Move ``tmp`` to ``output``; an existing output is removed only after the new one is complete."""
+    from ..storage.tempfiles import temp_sibling
+
     if output.exists():
-        old = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:8]}")
+        old = temp_sibling(output, "old")
         os.replace(output, old)
         os.replace(tmp, output)
         shutil.rmtree(old, ignore_errors=True)
