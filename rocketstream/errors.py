@@ -24,7 +24,7 @@ class IdentityMismatchError(RocketstreamError):
     another model."""
 
 
-class UnsafeOutputError(RocketstreamError):
+class UnsafeOutputError(RocketstreamError, FileExistsError):
     """An output that would destroy an input or something rocketstream did not make."""
 
 

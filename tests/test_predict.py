@@ -111,7 +111,7 @@ def test_safe_outputs_and_clear_errors(data, tmp_path):
     predict(src, params, ridge, out, variable="X", scheduler="synchronous", overwrite=True)
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "keep.txt").write_text("x")
-    with pytest.raises(FileExistsError, match="not a Zarr store"):
+    with pytest.raises(FileExistsError, match="is a directory that is not a rocketstream store; refusing"):
         predict(src, params, ridge, tmp_path / "plain", variable="X", overwrite=True)
     small = RidgeHead().fit(feats[:100, :84], y[:100])
     with pytest.raises(InputError, match="trained on 84 features but the model makes 336"):

@@ -44,7 +44,7 @@ def test_refuses_to_delete_a_directory_that_is_not_zarr(tmp_path):
     d.mkdir()
     (d / "notes.txt").write_text("keep me")
     assert store_exists(d)
-    with pytest.raises(FileExistsError, match="not a Zarr store"):
+    with pytest.raises(FileExistsError, match="is a directory that is not a rocketstream store; refusing"):
         _create(d, overwrite=True)
     assert (d / "notes.txt").read_text() == "keep me"
 

@@ -16,13 +16,17 @@ import zarr
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import from_dict, to_dict
 from ..core.validation import InputError, check_against_model
+from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.fit import fit_array, fit_array_variable
+from ..graph.preflight import check_resources
 from ..graph.schedule import compute, is_local, progress_bar, session
 from ..graph.source import as_dask_array, default_chunk_size
 from ..graph.transform import missing_chunks, verify_graph, write_features
-from ..storage.features import ATTR, MARKERS, FeatureStore
+from ..storage.features import ATTR, MARKERS, FeatureStore, compare_identity
+from ..storage.locations import Location, check_outputs, resolve
 from ..storage.lock import StoreLock
-from ..storage.zarrstore import open_input_array
+from ..storage.outputs import existing_output
+from ..storage.zarrstore import CheckedArray, check_complete, open_input_array, read_checked
 
 log = logging.getLogger("rocketstream")
 
@@ -67,37 +71,67 @@ def _xarray_array(obj: Any, variable: str | None) -> tuple[Any, str]:
     return obj.transpose(*DIMS), str(obj.name) if obj.name is not None else "<DataArray>"
 
 
+class Resolved:
+    """An input resolved once on the client: the validated Dask array and what identifies it."""
+
+    def __init__(self, arr: da.Array, desc: dict[str, Any], xobj: Any, location: Location | None,
+                 checked: CheckedArray | None) -> None:
+        self.arr, self.desc, self.xobj, self.location, self.checked = arr, desc, xobj, location, checked
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Location (credentials removed), variable, shape, chunking and dtype of the input."""
+        return {"location": self.desc["source"], "variable": self.desc.get("variable"),
+                "shape": [int(s) for s in self.arr.shape], "chunks": [int(c) for c in self.arr.chunks[0][:1]],
+                "dtype": str(self.arr.dtype)}
+
+    def check_complete(self) -> None:
+        """Refuse a Zarr input with absent chunks (one listing of its store) before any output is made."""
+        if self.checked is not None:
+            check_complete(self.checked)
+
+
 def _resolve(source: Source, variable: str | None, storage_options: dict[str, Any] | None = None,
-             ) -> tuple[da.Array, dict[str, Any], Any]:
-    """Return (validated dask array, provenance, xarray DataArray or None)."""
+             fill_missing: bool = False) -> Resolved:
+    """Open ``source`` once on the client: paths become absolute locations, Zarr arrays are read
+    through :class:`CheckedArray` (an absent chunk is an error unless ``fill_missing``)."""
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover
         xr = None
-    xobj = None
+    xobj, loc, checked = None, None, None
     if xr is not None and isinstance(source, (xr.DataArray, xr.Dataset)):
         xobj, name = _xarray_array(source, variable)
         data = xobj.data
         desc = {"source": f"xarray:{name}", "variable": variable or name}
     elif isinstance(source, (str, os.PathLike)) and str(source).endswith(".npy"):
+        loc = resolve(source)
         try:
-            data = np.load(source, mmap_mode="r")
+            data = np.load(loc.target, mmap_mode="r")
         except FileNotFoundError:
-            raise FileNotFoundError(f"input not found: {source}") from None
+            raise FileNotFoundError(f"input not found: {loc.display}") from None
         except ValueError as exc:
-            raise InputError(f"cannot read {source} as a .npy array ({exc})") from None
-        desc = {"source": str(source), "variable": None}
+            raise InputError(f"cannot read {loc.display} as a .npy array ({exc})") from None
+        desc = {"source": loc.display, "variable": None}
     elif isinstance(source, (str, os.PathLike, zarr.Group)) or (
             isinstance(source, zarr.Array) and variable is not None):
-        data = open_input_array(source, variable, storage_options)
-        where = str(source) if isinstance(source, (str, os.PathLike)) else f"zarr:{data.store_path}"
+        if isinstance(source, (str, os.PathLike)):
+            loc = resolve(source)
+        data = open_input_array(loc or source, variable, storage_options)
+        where = loc.display if loc is not None else f"zarr:{data.store_path}"
+        checked = CheckedArray(data, where, fill_missing)
+        data = checked
         desc = {"source": where, "variable": variable}
+    elif isinstance(source, zarr.Array):
+        checked = CheckedArray(source, f"zarr:{source.store_path}", fill_missing)
+        data = checked
+        desc = {"source": checked.where, "variable": None}
     else:
         if variable is not None:
             raise InputError(f"variable={variable!r} only applies to Zarr groups and xarray Datasets")
         data = source
         desc = {"source": f"<{type(source).__module__}.{type(source).__name__}>", "variable": None}
-    return as_dask_array(data), desc, xobj
+    return Resolved(as_dask_array(data), desc, xobj, loc, checked)
 
 
 Lengths = Any  # None (look for a ``length`` variable beside the data), False (ignore), or an array
@@ -136,23 +170,26 @@ def _stored_lengths(source: Source, storage_options: dict[str, Any] | None) -> n
     if isinstance(source, (str, os.PathLike, zarr.Group)) and not str(source).endswith(".npy"):
         try:
             group = source if isinstance(source, zarr.Group) else zarr.open_group(
-                str(source), mode="r", storage_options=storage_options)
+                resolve(source).target, mode="r", storage_options=storage_options)
         except Exception:  # not a group (a bare array): no lengths
             return None
         if "length" in group and isinstance(group["length"], zarr.Array) and group["length"].ndim == 1:
-            return np.asarray(group["length"][:])
+            return read_checked(group["length"], f"the 'length' array of {resolve(str(source)).display}"
+                                if isinstance(source, (str, os.PathLike)) else "the 'length' array")
     return None
 
 
 def open_source(source: Source, variable: str | None = None, *,
-                storage_options: dict[str, Any] | None = None) -> da.Array:
+                storage_options: dict[str, Any] | None = None, fill_missing: bool = False) -> da.Array:
     """Open any supported input as a validated (sample, channel, time) Dask array.
 
     Accepts a Zarr path or fsspec URL (``variable`` names an array inside a group), a zarr Array or
     Group, an xarray DataArray/Dataset with dims (sample, channel, time), a ``.npy`` file, or a
-    Dask/NumPy array. Chunks hold whole series (time and channels are merged with a warning).
+    Dask/NumPy array. Chunks hold whole series (time and channels are merged with a warning). Reading
+    an absent chunk of a Zarr input raises :class:`~rocketstream.errors.MissingChunkError` unless
+    ``fill_missing``.
     """
-    return _resolve(source, variable, storage_options)[0]
+    return _resolve(source, variable, storage_options, fill_missing).arr
 
 
 def fit(
@@ -168,14 +205,18 @@ def fit(
     scheduler: Any = None,
     lengths: Lengths = None,
     pad_short: bool = False,
+    fill_missing: bool = False,
 ) -> MiniRocketParameters:
     """Fit MiniRocket reading only the rows drawn for the fit (at most 84 per dilation).
 
-    The drawn rows are in ``params.example_indices``; ``params.extra`` records source, variable,
-    seed, rocketstream version and how many distinct rows were read. Unequal-length data (see
-    :func:`resolve_lengths`) gets a variable-length model (:mod:`rocketstream.core.variable`).
+    The drawn rows are in ``params.example_indices``; ``params.extra`` records source (credentials
+    removed), variable, seed, rocketstream version and how many distinct rows were read.
+    Unequal-length data (see :func:`resolve_lengths`) gets a variable-length model
+    (:mod:`rocketstream.core.variable`). A drawn row in an absent Zarr chunk is an error unless
+    ``fill_missing``.
     """
-    arr, desc, _ = _resolve(source, variable, storage_options)
+    src = _resolve(source, variable, storage_options, fill_missing)
+    arr, desc = src.arr, src.desc
     n, _, length = (int(s) for s in arr.shape)
     own = resolve_lengths(source, lengths, n, length, storage_options)
     if own is None:
@@ -208,52 +249,107 @@ def _sample_coords(xobj: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _prepare_store(arr: da.Array, params: MiniRocketParameters, output: str | os.PathLike, *,
-                   desc: dict[str, Any], xobj: Any, chunk_size: int | None, resume: bool, overwrite: bool,
-                   storage_options: dict[str, Any] | None) -> FeatureStore:
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other: resume finishes a store, overwrite "
-                         "replaces it; pass only one")
-    if not params.is_fitted:
-        raise ValueError("the model has no biases yet; fit it before transforming")
-    check_against_model(tuple(arr.shape), params)
-    store = None
-    if resume:
-        try:
-            store = FeatureStore.open(output, mode="r+", storage_options=storage_options)
-        except FileNotFoundError:
-            store = None  # nothing to resume: start fresh
-    if store is not None:
-        try:
-            stored = from_dict(store.meta.get("model"))
-        except Exception as exc:
-            raise ValueError(f"cannot read the model stored in {output} ({exc}); "
-                             "rerun with overwrite=True") from None
-        if not stored.equals(params):
-            raise ValueError(f"the features in {output} were made with a different model (seed "
-                             f"{stored.seed}, {stored.n_features_out} features); resume needs the same "
-                             "model: pass it, or use overwrite=True to start over")
-        if chunk_size is not None and int(chunk_size) != store.chunk_size:
-            raise ValueError(f"{output} is chunked by {store.chunk_size} samples; resume with the same "
-                             f"chunk size (or none), not {chunk_size}")
-        if store.n_samples != arr.shape[0]:
-            raise ValueError(f"{output} was made for {store.n_samples} samples but the input has "
-                             f"{arr.shape[0]}; resume with the same input, or overwrite=True")
-        return store
+def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
+    """Samples per task: ``chunk_size``, else the input's own regular chunking, else a size that keeps
+    a task near 64 MiB; never more than the number of samples (a larger chunk is the whole input)."""
     if chunk_size is None:
         sizes = arr.chunks[0]
         regular = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
         chunk_size = sizes[0] if regular else default_chunk_size(
             params.n_channels, params.length, params.n_features_out)
-    chunk_size = int(chunk_size)
-    if chunk_size < 1:
+    if isinstance(chunk_size, bool) or int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be a positive number of samples, got {chunk_size}")
-    meta = {"model": to_dict(params),
-            "provenance": {**desc, "seed": int(params.seed), "rocketstream_version": _version()}}
+    return max(1, min(int(chunk_size), int(arr.shape[0])))
+
+
+def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_budget: int | None) -> int:
+    """Memory one task needs for ``rows`` samples: the input block as read and as float32, its
+    features and their encoded copy, and the core transform's micro-batches."""
+    from ..core.budget import DEFAULT_MEMORY_BUDGET
+
+    series = int(arr.shape[1]) * int(arr.shape[2]) * (arr.dtype.itemsize + 4)
+    return rows * (series + 3 * 4 * params.n_features_out) + (memory_budget or DEFAULT_MEMORY_BUDGET)
+
+
+def _check_model(stored_dict: Any, params: MiniRocketParameters, display: str) -> None:
+    try:
+        stored = from_dict(stored_dict)
+    except Exception as exc:
+        raise ValueError(f"cannot read the model stored in {display} ({exc}); rerun with "
+                         "overwrite=True") from None
+    if not stored.equals(params):
+        raise IdentityMismatchError(
+            f"the features in {display} were made with a different model (seed {stored.seed}, "
+            f"{stored.n_features_out} features); resume needs the same model: pass it, or use "
+            "overwrite=True to start over")
+
+
+def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, chunk_size: int | None,
+                    storage_options: dict[str, Any] | None) -> FeatureStore | None:
+    """The store to finish, after checking it was made from this model and this input (None if
+    there is nothing to resume)."""
+    try:
+        store = FeatureStore.open(out, mode="r+", storage_options=storage_options)
+    except FileNotFoundError:
+        return None
+    _check_model(store.meta.get("model"), params, store.display)
+    if chunk_size is not None and chunk_rows(src.arr, params, chunk_size) != store.chunk_size:
+        raise ValueError(f"{store.display} is chunked by {store.chunk_size} samples; resume with the same "
+                         f"chunk size (or none), not {chunk_size}")
+    compare_identity(store.input_identity, src.identity, store.display)
+    if store.n_samples != src.arr.shape[0]:
+        raise ValueError(f"{store.display} was made for {store.n_samples} samples but the input has "
+                         f"{src.arr.shape[0]}; resume with the same input, or overwrite=True")
+    return store
+
+
+def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, rows: int, overwrite: bool,
+                  storage_options: dict[str, Any] | None) -> FeatureStore:
+    meta = {"model": to_dict(params), "input": src.identity,
+            "provenance": {**src.desc, "seed": int(params.seed), "rocketstream_version": _version()}}
     return FeatureStore.create(
-        output, n_samples=int(arr.shape[0]), n_features=params.n_features_out, chunk_size=chunk_size,
-        meta=meta, feature_coords=_feature_coords(params), sample_coords=_sample_coords(xobj),
+        out, n_samples=int(src.arr.shape[0]), n_features=params.n_features_out, chunk_size=rows,
+        meta=meta, feature_coords=_feature_coords(params), sample_coords=_sample_coords(src.xobj),
         overwrite=overwrite, storage_options=storage_options)
+
+
+class TransformJob:
+    """A transform checked on the client before anything is written: input, output, model, lengths,
+    chunking and (for resume) the existing store. Nothing on disk changes until :meth:`store` runs."""
+
+    def __init__(self, source: Source, params: MiniRocketParameters, output: str | os.PathLike, *,
+                 variable: str | None, chunk_size: int | None, resume: bool, overwrite: bool,
+                 lengths: Lengths, storage_options: dict[str, Any] | None, fill_missing: bool) -> None:
+        if resume and overwrite:
+            raise ValueError("resume and overwrite exclude each other: resume finishes a store, overwrite "
+                             "replaces it; pass only one")
+        if not params.is_fitted:
+            raise ValueError("the model has no biases yet; fit it before transforming")
+        self.params, self.overwrite, self.storage_options = params, overwrite, storage_options
+        self.out = resolve(output)
+        self.src = _resolve(source, variable, storage_options, fill_missing)
+        if self.src.location is not None:
+            check_outputs([("output", self.out)], [("input", self.src.location)])
+        check_against_model(tuple(self.src.arr.shape), params)
+        self.lengths = _transform_lengths(source, params, self.src.arr, lengths, storage_options)
+        self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options) if resume \
+            else None
+        self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.arr, params, chunk_size)
+        if self.resumed is None and existing_output(self.out, "features", storage_options) and not overwrite:
+            raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
+                                  "--overwrite to replace it, or resume=True / --resume to finish it")
+        self.src.check_complete()
+
+    def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
+        """Device and memory checks where the tasks will run (before the output is touched)."""
+        check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
+                        rows=self.rows)
+
+    def store(self) -> FeatureStore:
+        """The store to write: the one being resumed, or a new one (replacing an old one if allowed)."""
+        if self.resumed is not None:
+            return self.resumed
+        return _create_store(self.src, self.params, self.out, self.rows, self.overwrite, self.storage_options)
 
 
 def run_transform(
@@ -274,51 +370,73 @@ def run_transform(
     verify: bool = True,
     retries: int = 2,
     lengths: Lengths = None,
+    fill_missing: bool = False,
 ) -> tuple[FeatureStore, list[int]]:
     """:func:`transform_to_zarr`, returning the store and the chunk indices computed by this run.
 
-    The run holds the output's writer lock (``<output>.lock``, see :mod:`rocketstream.storage.lock`):
-    a second job writing the same output is refused. With ``resume`` and ``verify`` the blocks already
-    marked done are re-hashed first and any torn or corrupted one is recomputed. If workers are lost
+    Every check that can fail runs before the output is created or an old one removed: the output
+    must not overlap the input, an existing output must be a features store (and is replaced only
+    with ``overwrite``), a resumed store must come from this model and this input, no chunk of a Zarr
+    input may be absent (unless ``fill_missing``), the device must exist where the tasks run and one
+    chunk must fit in memory there. The run holds the output's writer lock (``<output>.lock``, see
+    :mod:`rocketstream.storage.lock`). With ``resume`` and ``verify`` the blocks already marked done
+    are re-hashed first (a torn or corrupted one is recomputed) and their input rows are re-read and
+    compared with the recorded input digests (a difference refuses the resume). If workers are lost
     (``KilledWorker``) or chunks are still missing after the graph ran, the missing chunks are
-    resubmitted up to ``retries`` times.
+    resubmitted up to ``retries`` times; if the cluster is gone altogether the run stops with
+    :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
     """
-    arr, desc, xobj = _resolve(source, variable, storage_options)
-    own = _transform_lengths(source, params, arr, lengths, storage_options)
-    with StoreLock(output, storage_options):
-        store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size,
-                               resume=resume, overwrite=overwrite, storage_options=storage_options)
-        with session(scheduler) as target:
-            if resume and verify:
-                _verify_done(store, target, workers)
-            todo = missing_chunks(store)
-            planned = list(todo)
-            bar = progress_bar(len(todo)) if progress and todo and is_local(scheduler) else None
+    job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
+                       overwrite=overwrite, lengths=lengths, storage_options=storage_options,
+                       fill_missing=fill_missing)
+    arr, own, out = job.src.arr, job.lengths, job.out
+    with session(scheduler) as target:
+        job.preflight(target, device, memory_budget)
+        with StoreLock(out.target, storage_options):
+            store = job.store()
             try:
-                for attempt in range(retries + 1):
-                    try:
-                        for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
-                            graph, _, prefix = write_features(arr, params, store, device, memory_budget,
-                                                              chunks=todo[s : s + GRAPH_BATCH], lengths=own)
-                            compute(graph, target, workers, bar if bar is not None else progress, prefix)
-                    except Exception as exc:
-                        if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
-                            raise
-                        log.warning("transform: lost a worker (%s: %s); resubmitting the missing chunks",
-                                    type(exc).__name__, exc)
-                    done = store.done()
-                    todo = [i for i in todo if not done[i]]
-                    if not todo:
-                        break
-                    if attempt == retries:
-                        raise RuntimeError(f"{len(todo)} chunk(s) of {output} are still missing after "
-                                           f"{retries + 1} attempts (first {todo[:5]}); rerun with "
-                                           "resume=True / --resume")
-                    log.warning("transform: %d chunk(s) still missing; resubmitting them", len(todo))
-            finally:
-                if bar is not None:
-                    bar.close()
-    return store, planned  # all done now, including those finished before a retry
+                planned = _run_chunks(store, arr, params, own, target, device, memory_budget, workers,
+                                      progress and is_local(scheduler), progress, retries, resume and verify)
+            except ClusterLostError as exc:
+                raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun with --resume / "
+                                       f"resume=True to finish {out.display}") from exc
+    return store, planned
+
+
+def _run_chunks(store: FeatureStore, arr: da.Array, params: MiniRocketParameters, own: np.ndarray | None,
+                target: Any, device: Any, memory_budget: int | None, workers: int | None, local_bar: bool,
+                progress: bool, retries: int, verify: bool) -> list[int]:
+    """Compute the chunks not yet done, in bounded graphs, retrying after lost workers."""
+    if verify:
+        _verify_done(store, target, workers, arr, own)
+    todo = missing_chunks(store)
+    planned = list(todo)
+    bar = progress_bar(len(todo)) if local_bar and todo else None
+    try:
+        for attempt in range(retries + 1):
+            try:
+                for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
+                    graph, _, prefix = write_features(arr, params, store, device, memory_budget,
+                                                      chunks=todo[s : s + GRAPH_BATCH], lengths=own)
+                    compute(graph, target, workers, bar if bar is not None else progress, prefix)
+            except Exception as exc:
+                if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
+                    raise
+                log.warning("transform: lost a worker (%s: %s); resubmitting the missing chunks",
+                            type(exc).__name__, exc)
+            done = store.done()
+            todo = [i for i in todo if not done[i]]
+            if not todo:
+                break
+            if attempt == retries:
+                raise RuntimeError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
+                                   f"{retries + 1} attempts (first {todo[:5]}); rerun with resume=True / "
+                                   "--resume")
+            log.warning("transform: %d chunk(s) still missing; resubmitting them", len(todo))
+    finally:
+        if bar is not None:
+            bar.close()
+    return planned  # all done now, including those finished before a retry
 
 
 def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Array, lengths: Lengths,
@@ -333,18 +451,32 @@ def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Arr
     return resolve_lengths(source, lengths, n, length, storage_options)
 
 
-def _verify_done(store: FeatureStore, target: Any, workers: int | None) -> list[int]:
-    """Re-hash the blocks marked done; unmark (so recompute) those that are torn or corrupted."""
+def _verify_done(store: FeatureStore, target: Any, workers: int | None, arr: da.Array | None = None,
+                 lengths: np.ndarray | None = None) -> list[int]:
+    """Re-hash the blocks marked done and unmark (so recompute) those that are torn or corrupted;
+    refuse to resume if the input rows of a done block differ from those it was computed from."""
     if not store.has_digests:
-        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.path)
+        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.display)
         return []
     marked = np.flatnonzero(store.done()).tolist()
     bad: list[int] = []
     for s in range(0, len(marked), GRAPH_BATCH):
-        bad += compute(verify_graph(store, marked[s : s + GRAPH_BATCH]), target, workers)
+        part_bad, changed = compute(verify_graph(store, marked[s : s + GRAPH_BATCH], arr, lengths), target,
+                                    workers)
+        if changed:
+            first = changed[0]
+            a, b = store.bounds(first)
+            ident = store.input_identity or {}
+            raise IdentityMismatchError(
+                f"the input rows {a}-{b - 1} (chunk {first}"
+                f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}) differ from those the "
+                f"features in {store.display} were computed from (input {ident.get('location', '?')}); "
+                "resume needs the same input data: restore it, or use overwrite=True / --overwrite to "
+                "start over")
+        bad += part_bad
     if bad:
         log.warning("resume: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
-                    "%s); recomputing them", len(bad), store.path, bad[:10])
+                    "%s); recomputing them", len(bad), store.display, bad[:10])
         store.reset(bad)
     else:
         log.info("resume: %d chunk(s) marked done verified against their sha256", len(marked))
@@ -368,14 +500,18 @@ def transform_to_zarr(
     compute: bool = True,
     storage_options: dict[str, Any] | None = None,
     lengths: Lengths = None,
+    fill_missing: bool = False,
 ) -> Any:
     """Transform ``source`` chunk by chunk into the Zarr features store ``output``.
 
     One task per sample chunk runs the core transform on the worker's device (``device=None``: its
-    GPU if any, else CPU), writes its (rows, features) float32 block and then its done marker.
-    ``resume=True`` computes only chunks not marked done (the stored model must equal ``params``);
-    existing output is never replaced without ``overwrite=True``. ``scheduler``: None (the current
-    distributed client, else threads), "threads", "processes", "synchronous", an address or a Client.
+    GPU if any, else CPU), writes its (rows, features) float32 block, its digests and then its done
+    marker. ``resume=True`` computes only chunks not marked done (the stored model must equal
+    ``params`` and the input must be the one the store was made from); existing output is never
+    replaced without ``overwrite=True``, and never if it is not a features store or overlaps the
+    input. ``scheduler``: None (the current distributed client, else threads), "threads",
+    "processes", "synchronous", an address or a Client. An absent chunk of a Zarr input is an error
+    unless ``fill_missing``. See :func:`run_transform` for the checks made before writing.
 
     Returns the zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
     chunks and returns their indices (that Delayed does not hold the output's writer lock: run one
@@ -385,13 +521,13 @@ def transform_to_zarr(
         store, _ = run_transform(source, params, output, variable=variable, chunk_size=chunk_size,
                                  resume=resume, overwrite=overwrite, device=device,
                                  memory_budget=memory_budget, scheduler=scheduler, workers=workers,
-                                 progress=progress, storage_options=storage_options, lengths=lengths)
+                                 progress=progress, storage_options=storage_options, lengths=lengths,
+                                 fill_missing=fill_missing)
         return store.features
-    arr, desc, xobj = _resolve(source, variable, storage_options)
-    own = _transform_lengths(source, params, arr, lengths, storage_options)
-    store = _prepare_store(arr, params, output, desc=desc, xobj=xobj, chunk_size=chunk_size, resume=resume,
-                           overwrite=overwrite, storage_options=storage_options)
-    return write_features(arr, params, store, device, memory_budget, lengths=own)[0]
+    job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
+                       overwrite=overwrite, lengths=lengths, storage_options=storage_options,
+                       fill_missing=fill_missing)
+    return write_features(job.src.arr, params, job.store(), device, memory_budget, lengths=job.lengths)[0]
 
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None
@@ -404,7 +540,10 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
                   storage_options: dict[str, Any] | None = None) -> Any:
     """Open a features store as a lazy ``xarray.DataArray`` (sample, feature) with its coordinates.
 
-    Raises if some chunks are not written yet, unless ``allow_incomplete`` (missing rows are NaN).
+    The data is read through :class:`~rocketstream.storage.features.VerifiedFeatures`: each chunk is
+    checked against its sha256 the first time it is computed, and a damaged chunk raises
+    :class:`~rocketstream.errors.IntegrityError` naming it. Raises if some chunks are not written
+    yet, unless ``allow_incomplete`` (their rows are then NaN).
     """
     import json
 
@@ -413,10 +552,12 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
     store = FeatureStore.open(path, storage_options=storage_options)
     done = store.done()
     if not done.all() and not allow_incomplete:
-        raise ValueError(f"features store {path} is incomplete ({int(done.sum())} of {done.size} chunks "
-                         "written); finish it with resume=True / --resume, or pass allow_incomplete=True")
-    ds = xr.open_zarr(str(path), consolidated=False, storage_options=storage_options, chunks={})
+        raise ValueError(f"features store {store.display} is incomplete ({int(done.sum())} of {done.size} "
+                         "chunks written); finish it with resume=True / --resume, or pass "
+                         "allow_incomplete=True")
+    ds = xr.open_zarr(store.path, consolidated=False, storage_options=storage_options, chunks={})
     out = ds["features"].drop_vars([v for v in ds["features"].coords if "chunk" in ds[v].dims])
+    out = out.copy(data=store.verified(allow_incomplete=allow_incomplete).to_dask())
     attrs = {k: v for k, v in out.attrs.items() if k != "coordinates"}
     attrs["rocketstream_model"] = json.dumps(store.meta["model"])
     prov = store.meta.get("provenance", {})
@@ -427,25 +568,51 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
     return out
 
 
-def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A summary of a features store: shape, chunks done, model and provenance."""
+def verify_store(store: FeatureStore, scheduler: Any = "threads") -> list[int]:
+    """Chunks of ``store`` marked done whose block fails its sha256 or cannot be read (every block is
+    read once)."""
+    marked = np.flatnonzero(store.done()).tolist()
+    bad: list[int] = []
+    for s in range(0, len(marked), GRAPH_BATCH):
+        bad += compute(verify_graph(store, marked[s : s + GRAPH_BATCH]), scheduler)[0]
+    return bad
+
+
+def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | None = None,
+                  verify: bool = True) -> dict[str, Any]:
+    """A summary of a features store: shape, chunks done, model and provenance.
+
+    With ``verify`` every block marked done is read and checked against its sha256: ``complete`` is
+    true only if every chunk is written and verifies, and ``damaged_chunks`` lists those that do not.
+    """
     store = FeatureStore.open(path, storage_options=storage_options)
     params = from_dict(store.meta["model"])
     done = store.done()
-    return {
+    bad = verify_store(store) if verify and store.has_digests else []
+    info = {
         "kind": "features store",
-        "path": str(path),
+        "path": store.display,
         "shape": [store.n_samples, store.n_features],
         "chunk_size": store.chunk_size,
         "chunks_done": f"{int(done.sum())}/{done.size}",
-        "complete": bool(done.all()),
+        "complete": bool(done.all()) and not bad,
+        "verified": (f"{int(done.sum()) - len(bad)}/{int(done.sum())} written chunks match their sha256"
+                     if verify and store.has_digests else "not verified"),
+    }
+    if bad:
+        info["damaged_chunks"] = bad[:20]
+        info["fix"] = "rerun the transform with --resume (the same input and model) to recompute them"
+    info.update({
         "n_channels": params.n_channels,
         "length": params.length,
         "seed": params.seed,
         "model_sha256": store.meta["model"].get("sha256"),
         **{k: v for k, v in store.meta.get("provenance", {}).items() if k != "seed"},
-    }
+    })
+    if store.input_identity:
+        info["input"] = store.input_identity
+    return info
 
 
 __all__ = ["DIMS", "MARKERS", "ATTR", "features_info", "fit", "load_store_model", "open_features",
-           "open_source", "run_transform", "transform_to_zarr"]
+           "open_source", "run_transform", "transform_to_zarr", "verify_store"]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -29,24 +29,29 @@ import zarr
 from dask.base import tokenize
 
 from ..core.parameters import MiniRocketParameters
-from ..core.serialization import ModelFileError, to_dict
+from ..core.serialization import ModelFileError, fingerprint, to_dict
 from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
+from ..errors import ClusterLostError, IdentityMismatchError
+from ..graph.preflight import check_resources
 from ..graph.schedule import compute, is_local, progress_bar, resolve_scheduler, session
 from ..graph.transform import model_key, resolve_device, transform_block
 from ..heads import RidgeHead, SoftmaxHead
 from ..heads.checkpoint import HEAD_NAME
+from ..storage.locations import check_outputs, is_url, redact, resolve
 from ..storage.lock import StoreLock
-from ..storage.zarrstore import is_url, store_exists
-from .outofcore import open_source, resolve_lengths
+from ..storage.outputs import STORE_FORMATS, existing_output, remove_output
+from ..storage.zarrstore import read_checked
+from .outofcore import _resolve, chunk_rows, resolve_lengths, task_bytes
 
-FORMAT = "rocketstream.predictions"
+FORMAT = STORE_FORMATS["predictions"]
 FORMAT_VERSION = 1
 ATTR = "rocketstream"
 #: chunks per submitted graph (bounded client memory whatever the dataset size)
 GRAPH_BATCH = 512
 
 Head = RidgeHead | SoftmaxHead
+log = logging.getLogger("rocketstream")
 
 
 # ---------------------------------------------------------------------------------------------- heads
@@ -151,27 +156,17 @@ def _layout(head: Head, n: int, chunk: int) -> dict[str, tuple[tuple[int, ...], 
     return out
 
 
-def _remove_store(path: str) -> None:
-    """Delete an existing Zarr store (never a plain directory or file)."""
-    if is_url(path):
-        zarr.open_group(path, mode="w")
-        return
-    p = Path(path).expanduser()
-    if p.is_file() or not any((p / n).exists() for n in ("zarr.json", ".zgroup", ".zarray")):
-        raise FileExistsError(f"output {path} exists and is not a Zarr store; refusing to delete it: "
-                              "choose another output path")
-    shutil.rmtree(p)
-
-
 def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: dict[str, Any],
                   overwrite: bool) -> zarr.Group:
-    if store_exists(output):
+    """A new predictions store (the format tag first, so an interrupted creation is recognised)."""
+    loc = resolve(output)
+    if existing_output(loc, "predictions"):
         if not overwrite:
-            raise FileExistsError(f"output {output} already exists; pass overwrite=True / --overwrite to "
-                                  "replace it, or choose another output path")
-        _remove_store(output)
-    group = zarr.open_group(output if is_url(output) else os.fspath(Path(output).expanduser()),
-                            mode="w-", zarr_format=3)
+            raise FileExistsError(f"output {loc.display} already exists; pass overwrite=True / --overwrite "
+                                  "to replace it, or choose another output path")
+        remove_output(loc, "predictions")
+    group = zarr.open_group(loc.target, mode="w-", zarr_format=3)
+    group.attrs[ATTR] = {"format": FORMAT, "format_version": FORMAT_VERSION, "complete": False}
     for name, (shape, chunks, dtype, dims) in layout.items():
         kwargs = {} if dtype is str else {"fill_value": 0}
         group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, **kwargs)
@@ -182,6 +177,25 @@ def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: d
         arr[:] = values
     group.attrs[ATTR] = {**meta, "complete": False}
     return group
+
+
+def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = "the head",
+                     model_name: str = "the model") -> None:
+    """Refuse a head trained on the features of another model (heads record the model's fingerprint)."""
+    if head.n_features_in_ != params.n_features_out:
+        raise InputError(f"{head_name} was trained on {head.n_features_in_} features but {model_name} makes "
+                         f"{params.n_features_out}; use the model the head's features came from")
+    made_by = getattr(head, "model_fingerprint_", None)
+    if made_by is None:
+        log.warning("%s does not record which model made its training features (trained from plain "
+                    "arrays, or by an older rocketstream); cannot check that %s is that model", head_name,
+                    model_name)
+        return
+    if made_by != fingerprint(params):
+        raise IdentityMismatchError(
+            f"{head_name} was trained on the features of model {made_by[:12]}, but {model_name} is model "
+            f"{fingerprint(params)[:12]} (seed {params.seed}); predictions would be meaningless: use the "
+            "model the head's features came from (`rocketstream info FEATURES.zarr` shows it)")
 
 
 def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, head: Head, start: int,
@@ -206,16 +220,21 @@ def predict(
     scheduler: Any = None,
     device: torch.device | str | None = None,
     progress: bool = False,
+    fill_missing: bool = False,
 ) -> zarr.Group:
     """Transform ``source`` and apply ``head`` chunk by chunk, writing the predictions Zarr ``output``.
 
     ``source`` is anything :func:`rocketstream.api.outofcore.open_source` accepts; ``model_params`` a
     fitted model or its JSON file; ``head`` a fitted :class:`RidgeHead` / :class:`SoftmaxHead` or its
     file. One Dask task per sample chunk transforms the rows and applies the head, so no task holds
-    more than one chunk. The store's ``complete`` attribute is set only after every chunk is written.
-    Returns the predictions group.
+    more than one chunk. Every check runs before the output is created or an old one removed: the
+    head must have been trained on this model's features, the output must not overlap an input and
+    may replace only a predictions store (with ``overwrite``), no input chunk may be absent (unless
+    ``fill_missing``), the device must exist and a chunk must fit in memory where tasks run. The
+    store's ``complete`` attribute is set only after every chunk is written. Returns the group.
     """
-    params = load_model(model_params) if isinstance(model_params, (str, os.PathLike)) else model_params
+    model_loc = resolve(model_params) if isinstance(model_params, (str, os.PathLike)) else None
+    params = load_model(model_loc.target) if model_loc is not None else model_params
     if not isinstance(params, MiniRocketParameters):
         raise TypeError(f"model_params must be fitted MiniRocket parameters or a model file path, got "
                         f"{type(params).__name__}")
@@ -224,34 +243,38 @@ def predict(
     head_path = head if isinstance(head, (str, os.PathLike)) else None
     head_obj = load_head(head) if head_path is not None else head
     kind = head_kind(head_obj)
-    if head_obj.n_features_in_ != params.n_features_out:
-        raise InputError(f"the head was trained on {head_obj.n_features_in_} features but the model makes "
-                         f"{params.n_features_out}; use the model the head's features came from")
-    arr = open_source(source, variable)
+    check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else "the head",
+                     f"the model {model_loc.display}" if model_loc else "the model")
+    out = resolve(output)
+    src = _resolve(source, variable, None, fill_missing)
+    check_outputs([("output", out)], [(role, loc) for role, loc in (
+        ("input", src.location), ("model", model_loc),
+        ("head", resolve(head_path) if head_path is not None else None)) if loc is not None])
+    arr = src.arr
     check_against_model(tuple(arr.shape), params)
     n = int(arr.shape[0])
     own = resolve_lengths(source, None, n, int(arr.shape[2])) if params.variable_length else None
-    if chunk_size is None:
-        sizes = arr.chunks[0]
-        chunk_size = sizes[0] if len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0] else 256
-    chunk_size = int(chunk_size)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive number of samples, got {chunk_size}")
+    chunk_size = chunk_rows(arr, params, chunk_size)
+    if existing_output(out, "predictions") and not overwrite:
+        raise FileExistsError(f"output {out.display} already exists; pass overwrite=True / --overwrite to "
+                              "replace it, or choose another output path")
+    src.check_complete()
+    resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
     arr = arr.rechunk({0: chunk_size, 1: -1, 2: -1})
-    out = str(output) if is_url(output) else os.fspath(Path(output).expanduser().absolute())
 
     model_dict = to_dict(params)
-    src = str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>"
     classes = None if head_task(head_obj) == "regression" else np.asarray(head_obj.classes_)
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "task": head_task(head_obj),
         "n_samples": n, "chunk_size": chunk_size,
         "classes": None if classes is None else classes.tolist(),
-        "source": {"source": src, "variable": variable},
-        "model": {"sha256": model_dict["sha256"], "seed": int(params.seed),
-                  "n_features": int(params.n_features_out), "n_channels": int(params.n_channels),
+        "source": {"source": src.desc["source"], "variable": variable},
+        "input": src.identity,
+        "model": {"sha256": model_dict["sha256"], "fingerprint": fingerprint(params),
+                  "seed": int(params.seed), "n_features": int(params.n_features_out),
+                  "n_channels": int(params.n_channels),
                   "length": int(params.length), "fit_source": params.extra.get("source"),
-                  "path": str(model_params) if isinstance(model_params, (str, os.PathLike)) else None},
+                  "path": model_loc.display if model_loc else None},
         "head": _head_info(head_obj, head_path),
         "rocketstream_version": _version(),
     }
@@ -260,25 +283,29 @@ def predict(
     h_d = dask.delayed(head_obj, name=f"rocketstream-head-{tokenize(kind, meta['head'], id(head_obj))}")
     blocks = arr.to_delayed().ravel()
     starts = np.concatenate([[0], np.cumsum(arr.chunks[0])[:-1]]).astype(int).tolist()
-    token = tokenize(arr.name, out, key, meta["head"])
+    token = tokenize(arr.name, out.target, key, meta["head"])
     prefix = f"rocketstream-predict-{token}"
-    resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
     bar = None
     t0 = time.perf_counter()
     try:
-        with StoreLock(out), session(scheduler) as target:  # one writer; connected before the store
-            group = _create_store(out, _layout(head_obj, n, chunk_size), classes, meta, overwrite)
-            if progress and is_local(scheduler):
-                bar = progress_bar(len(blocks), desc="predict")
-            for s in range(0, len(blocks), GRAPH_BATCH):
-                tasks = [dask.delayed(_write_task, pure=False)(
-                    blocks[i], p_d, key, h_d, starts[i], out, device,
-                    None if own is None else own[starts[i] : starts[i] + arr.chunks[0][i]],
-                    dask_key_name=f"{prefix}-{i}")
-                    for i in range(s, min(len(blocks), s + GRAPH_BATCH))]
-                done = dask.delayed(sum, pure=False)(
-                    tasks, dask_key_name=f"rocketstream-predicted-{token}-{s}")
-                compute(done, target, None, bar if bar is not None else progress, prefix)
+        with session(scheduler) as target:  # connected, device and memory checked before the store
+            check_resources(target, device, task_bytes(arr, params, chunk_size, None), rows=chunk_size)
+            with StoreLock(out.target):  # one writer
+                group = _create_store(out.target, _layout(head_obj, n, chunk_size), classes, meta, overwrite)
+                if progress and is_local(scheduler):
+                    bar = progress_bar(len(blocks), desc="predict")
+                for s in range(0, len(blocks), GRAPH_BATCH):
+                    tasks = [dask.delayed(_write_task, pure=False)(
+                        blocks[i], p_d, key, h_d, starts[i], out.target, device,
+                        None if own is None else own[starts[i] : starts[i] + arr.chunks[0][i]],
+                        dask_key_name=f"{prefix}-{i}")
+                        for i in range(s, min(len(blocks), s + GRAPH_BATCH))]
+                    done = dask.delayed(sum, pure=False)(
+                        tasks, dask_key_name=f"rocketstream-predicted-{token}-{s}")
+                    compute(done, target, None, bar if bar is not None else progress, prefix)
+    except ClusterLostError as exc:
+        raise ClusterLostError(f"{exc}; {out.display} is incomplete: rerun predict with --overwrite / "
+                               "overwrite=True") from exc
     finally:
         if bar is not None:
             bar.close()
@@ -338,35 +365,37 @@ def load_labels(spec: str | os.PathLike) -> np.ndarray:
     head, sep, tail = text.rpartition(":")
     if sep and head and "/" not in tail and not tail.startswith("//") and not head.endswith(":"):
         store, name = head, tail
+    loc = resolve(store)
+    where = loc.display
     if store.endswith(".npy"):
         if name is not None:
-            raise InputError(f"{text}: a .npy file holds one array; drop ':{name}'")
+            raise InputError(f"{redact(text)}: a .npy file holds one array; drop ':{name}'")
         try:
-            return labels_array(np.load(Path(store).expanduser(), allow_pickle=False))
+            return labels_array(np.load(loc.target, allow_pickle=False))
         except FileNotFoundError:
-            raise FileNotFoundError(f"labels file not found: {store}") from None
+            raise FileNotFoundError(f"labels file not found: {where}") from None
         except ValueError as exc:
-            raise InputError(f"cannot read labels from {store} ({exc}); save them with numpy.save "
+            raise InputError(f"cannot read labels from {where} ({exc}); save them with numpy.save "
                              "as a plain (non-object) array") from None
-    if not is_url(store) and not Path(store).expanduser().exists():
-        raise FileNotFoundError(f"labels not found: {store}; give STORE.zarr:NAME, a Zarr array or "
+    if not loc.url and not os.path.exists(loc.target):
+        raise FileNotFoundError(f"labels not found: {where}; give STORE.zarr:NAME, a Zarr array or "
                                 "a .npy file")
     try:
-        node = zarr.open(store if is_url(store) else os.fspath(Path(store).expanduser()), mode="r")
+        node = zarr.open(loc.target, mode="r")
     except Exception as exc:
-        raise InputError(f"cannot open {store} as Zarr ({exc}); give STORE.zarr:NAME or a .npy "
+        raise InputError(f"cannot open {where} as Zarr ({redact(str(exc))}); give STORE.zarr:NAME or a .npy "
                          "file") from None
     if isinstance(node, zarr.Group):
         name = name or "label"
         if name not in node:
             names = sorted(k for k, _ in node.arrays())
-            raise InputError(f"no {name!r} array in {store}; it holds {names}: name one as {store}:NAME")
+            raise InputError(f"no {name!r} array in {where}; it holds {names}: name one as {where}:NAME")
         node = node[name]
     elif name is not None:
-        raise InputError(f"{store} is a single Zarr array; drop ':{name}'")
+        raise InputError(f"{where} is a single Zarr array; drop ':{name}'")
     if not isinstance(node, zarr.Array):
-        raise InputError(f"{text} is a Zarr group, not an array of labels")
-    return labels_array(node)
+        raise InputError(f"{redact(text)} is a Zarr group, not an array of labels")
+    return labels_array(read_checked(node, f"labels {where}" + (f":{name}" if name else "")))
 
 
 # ----------------------------------------------------------------------------------------- evaluation

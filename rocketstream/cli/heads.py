@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .argtypes import positive_int
+from .argtypes import add_fill_missing, positive_int
 from .errors import UsageError
 
 _LABELS_HELP = ("labels: STORE.zarr:NAME (an array or coordinate in a Zarr group, e.g. data.zarr:label), "
@@ -71,25 +71,55 @@ def _head_path(text: str) -> Path:
 
 
 def open_features_array(path: str) -> tuple[Any, Any]:
-    """(features array, the store's own label array or None) for a features store or a .npy file."""
+    """(features, the store's own label array or None) for a features store or a .npy file.
+
+    A store's features come as a :class:`~rocketstream.storage.features.VerifiedFeatures`, so every
+    chunk the head reads is checked against its sha256.
+    """
     import numpy as np
 
     from ..storage.features import FeatureStore
+    from ..storage.locations import resolve
 
+    loc = resolve(path)
     if path.endswith(".npy"):
         try:
-            return np.load(Path(path).expanduser(), mmap_mode="r", allow_pickle=False), None
+            return np.load(loc.target, mmap_mode="r", allow_pickle=False), None
         except FileNotFoundError:
-            raise FileNotFoundError(f"features not found: {path}") from None
-    if "://" not in path and not Path(path).expanduser().exists():
-        raise FileNotFoundError(f"features not found: {path}; make them with `rocketstream transform`")
-    store = FeatureStore.open(path)
+            raise FileNotFoundError(f"features not found: {loc}") from None
+    if not loc.url and not Path(loc.target).exists():
+        raise FileNotFoundError(f"features not found: {loc}; make them with `rocketstream transform`")
+    store = FeatureStore.open(loc)
     done = store.done()
     if not done.all():
-        raise UsageError(f"features store {path} is incomplete ({int(done.sum())}/{done.size} chunks); "
+        raise UsageError(f"features store {loc} is incomplete ({int(done.sum())}/{done.size} chunks); "
                          "finish it with `rocketstream transform ... --resume`")
     labels = store.group["label"] if "label" in store.group else None
-    return store.features, labels
+    return store.verified(), labels
+
+
+def _check_train_paths(args: argparse.Namespace, out: Path, ckpt: Path | None) -> None:
+    """Refuse outputs that overlap the inputs, or replace what is not a head, before reading anything."""
+    from ..storage.locations import check_outputs, resolve
+    from ..storage.outputs import existing_output
+
+    inputs = [("features", resolve(args.features))]
+    if args.labels is not None:
+        inputs.append(("labels", resolve(args.labels.rpartition(":")[0] if _has_label_name(args.labels)
+                                          else args.labels)))
+    outputs = [("head file", resolve(out))]
+    if ckpt is not None:
+        outputs.append(("checkpoint directory", resolve(ckpt)))
+    check_outputs(outputs, inputs)
+    if existing_output(resolve(out), "head") and not (args.overwrite or args.resume):
+        raise UsageError(f"head file {resolve(out)} already exists; pass --overwrite to replace it")
+    if not out.parent.exists():
+        raise UsageError(f"directory {out.parent} does not exist; create it first")
+
+
+def _has_label_name(spec: str) -> bool:
+    head, sep, tail = spec.rpartition(":")
+    return bool(sep and head and "/" not in tail and not tail.startswith("//") and not head.endswith(":"))
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -101,15 +131,17 @@ def run_train(args: argparse.Namespace) -> int:
         raise UsageError("--resume and --overwrite exclude each other; pass only one")
     if args.head == "ridge" and args.resume:
         raise UsageError("--resume applies to --head softmax only (ridge trains in one pass)")
-    if out.exists() and not (args.overwrite or args.resume):
-        raise UsageError(f"head file {out} already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist; create it first")
+    ckpt = None
+    if args.head == "softmax":
+        ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else out.with_name(out.stem + "_checkpoint")
+    _check_train_paths(args, out, ckpt)
     features, own_labels = open_features_array(args.features)
     if args.labels is not None:
         labels = load_labels(args.labels)
     elif own_labels is not None:
-        labels = labels_array(own_labels)
+        from ..storage.zarrstore import read_checked
+
+        labels = labels_array(read_checked(own_labels, f"the 'label' coordinate of {args.features}"))
     else:
         raise UsageError(f"{args.features} has no 'label' coordinate; pass --labels STORE.zarr:NAME or "
                          "a .npy file")
@@ -125,7 +157,6 @@ def run_train(args: argparse.Namespace) -> int:
         head.save(out, overwrite=True)
         detail = f"alpha {head.alpha_:.4g} (leave-one-out)"
     else:
-        ckpt = Path(args.checkpoint_dir) if args.checkpoint_dir else out.with_name(out.stem + "_checkpoint")
         if (ckpt / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
             raise UsageError(f"{ckpt} already holds a checkpoint; pass --resume to continue it or "
                              "--overwrite to start afresh")
@@ -164,22 +195,24 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
+    add_fill_missing(p)
     p.set_defaults(handler=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..api.predict import predict
+    from ..storage.locations import redact
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     t0 = time.perf_counter()
     group = predict(args.input, args.model, args.head, args.output, variable=args.variable,
                     chunk_size=args.chunk_size, overwrite=args.overwrite, scheduler=args.scheduler,
-                    device=args.device, progress=progress)
+                    device=args.device, progress=progress, fill_missing=args.fill_missing)
     meta = dict(group.attrs)["rocketstream"]
     dt = time.perf_counter() - t0
     what = (f"{len(meta['classes'])} classes" if meta["task"] == "classification" else "regression")
     print(f"predicted {meta['n_samples']} series ({what}, {meta['head']['kind']} head) in {dt:.1f} s "
-          f"({meta['n_samples'] / max(dt, 1e-9):.0f} series/s) -> {args.output}")
+          f"({meta['n_samples'] / max(dt, 1e-9):.0f} series/s) -> {redact(args.output)}")
     return 0
 
 

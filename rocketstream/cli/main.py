@@ -6,14 +6,24 @@ import argparse
 import sys
 import zipfile
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from . import commands
 from .errors import user_errors
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        from ..storage.locations import redact
+
+        self.exit(2, f"{self.prog}: error: {redact(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rocketstream",
         description="Out-of-core MiniRocket: fit, transform, train and predict on Zarr time series.",
     )
@@ -42,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = f"missing {msg}"
         elif isinstance(exc, zipfile.BadZipFile):
             msg = f"a .npz file given is damaged or not an .npz ({msg}); retrain or regenerate it"
-        print(f"rocketstream {args.command}: error: {msg}", file=sys.stderr)
+        from ..storage.locations import redact
+
+        print(f"rocketstream {args.command}: error: {redact(msg)}", file=sys.stderr)
         return 2
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from .argtypes import positive_int
+from .argtypes import add_fill_missing, positive_int
 from .errors import UsageError
 
 _INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), "
@@ -42,27 +41,38 @@ def register_fit(sub: argparse._SubParsersAction) -> None:
                    help="unequal-length data: zero-pad series shorter than 9 points up to 9")
     p.add_argument("--max-dilations", type=positive_int, default=32,
                    help="max dilations per kernel (default 32)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if present)")
+    p.add_argument("--device", default=None,
+                   help="torch device for the bias fit, e.g. cpu or cuda (default cpu)")
     p.add_argument("--memory-budget", type=_memory, default=None, metavar="BYTES",
                    help="memory for the drawn rows and micro-batches, e.g. 512MB")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    add_fill_missing(p)
     p.set_defaults(handler=run_fit)
 
 
 def run_fit(args: argparse.Namespace) -> int:
     from ..api.outofcore import fit
-    from ..core import save
+    from ..core.serialization import dumps
+    from ..errors import PreflightError
+    from ..graph.preflight import device_problem
+    from ..storage.locations import check_outputs, resolve
+    from ..storage.outputs import existing_output, write_file
 
-    out = Path(args.model)
-    if out.exists() and not args.overwrite:
+    out = resolve(args.model)
+    check_outputs([("model file", out)], [("input", resolve(args.input))])
+    if existing_output(out, "model") and not args.overwrite:
         raise UsageError(f"model file {out} already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist; create it first")
+    if not out.path.parent.is_dir():
+        raise UsageError(f"directory {out.path.parent} does not exist; create it first")
+    problem = device_problem(args.device)
+    if problem:
+        raise PreflightError(f"device {args.device} cannot be used here: {problem}; pass --device cpu or "
+                             "leave it out")
     t0 = time.perf_counter()
     params = fit(args.input, variable=args.variable, num_features=args.num_features,
                  max_dilations_per_kernel=args.max_dilations, random_state=args.seed, device=args.device,
-                 memory_budget=args.memory_budget, pad_short=args.pad_short)
-    save(params, out)
+                 memory_budget=args.memory_budget, pad_short=args.pad_short, fill_missing=args.fill_missing)
+    write_file(out, lambda fh: fh.write(dumps(params).encode()), "model", overwrite=args.overwrite)
     print(f"fitted {params.n_features_out} features on {params.n_fit_examples} x {params.n_channels} x "
           f"{params.length} (seed {params.seed}, {params.extra.get('fit_rows_distinct')} rows read) in "
           f"{time.perf_counter() - t0:.1f} s -> {out}")
@@ -92,15 +102,19 @@ def register_transform(sub: argparse._SubParsersAction) -> None:
                    help="per-task micro-batch memory for the core transform, e.g. 256MB")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
+    add_fill_missing(p)
     p.set_defaults(handler=run_transform)
 
 
 def run_transform(args: argparse.Namespace) -> int:
     from ..api.outofcore import run_transform as transform
     from ..core import load
+    from ..storage.locations import check_outputs, resolve
 
     if args.resume and args.overwrite:
         raise UsageError("--resume and --overwrite exclude each other; pass only one")
+    output = resolve(args.output)
+    check_outputs([("output", output)], [("model file", resolve(args.model))])
     params = load(args.model)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     t0 = time.perf_counter()
@@ -108,8 +122,8 @@ def run_transform(args: argparse.Namespace) -> int:
                                 chunk_size=args.chunk_size, resume=args.resume, overwrite=args.overwrite,
                                 device=args.device, memory_budget=args.memory_budget,
                                 scheduler=args.scheduler, workers=args.workers, progress=progress,
-                                verify=args.verify)
-    print(f"wrote {store.n_samples} x {store.n_features} features to {args.output}: {len(computed)} of "
+                                verify=args.verify, fill_missing=args.fill_missing)
+    print(f"wrote {store.n_samples} x {store.n_features} features to {output}: {len(computed)} of "
           f"{store.n_chunks} chunks computed in {time.perf_counter() - t0:.1f} s")
     return 0
 

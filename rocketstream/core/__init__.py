@@ -11,7 +11,7 @@ from .parameters import (
     quantile_levels,
     resolve_seed,
 )
-from .serialization import ModelFileError, from_dict, load, save, to_dict
+from .serialization import ModelFileError, fingerprint, from_dict, load, save, to_dict
 from .transform import TransformPlan, transform
 from .validation import InputError, as_float32_array, check_against_model
 
@@ -29,6 +29,7 @@ __all__ = [
     "fit",
     "fit_biases",
     "fit_dilations",
+    "fingerprint",
     "from_dict",
     "load",
     "plan",

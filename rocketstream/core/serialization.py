@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,18 @@ def _decode(obj: Any, name: str, dtype: type) -> np.ndarray:
 def _checksum(body: dict[str, Any]) -> str:
     canon = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canon).hexdigest()
+
+
+def fingerprint_dict(obj: dict[str, Any]) -> str:
+    """sha256 of what makes the features of a model dict (:func:`to_dict` output): every scalar and
+    array, but not ``extra`` (provenance such as the source or the version), nor the checksum."""
+    body = {k: v for k, v in obj.items() if k not in ("sha256", "extra")}
+    return _checksum(body)
+
+
+def fingerprint(params: MiniRocketParameters) -> str:
+    """The model's fingerprint: equal for two models that compute the same features."""
+    return fingerprint_dict(to_dict(params))
 
 
 def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
@@ -119,12 +132,31 @@ def _check_consistent(p: MiniRocketParameters) -> None:
         raise ModelFileError("inconsistent model: " + "; ".join(problems))
 
 
+def dumps(params: MiniRocketParameters) -> str:
+    """The model file's text: :func:`to_dict` as indented JSON."""
+    return json.dumps(to_dict(params), indent=1)
+
+
 def save(params: MiniRocketParameters, path: str | os.PathLike) -> Path:
-    """Write the parameters to ``path`` as JSON (atomically: temp file, then rename)."""
+    """Write the parameters to ``path`` as JSON (atomically: a temporary sibling, then a rename).
+
+    Refuses a ``path`` that exists and is not a regular file (a directory, a device): only a file is
+    ever replaced. ``rocketstream fit`` writes through ``storage.outputs.write_file``, which also
+    refuses to replace a file that is not a model and cleans up after killed runs.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_dict(params), indent=1))
-    os.replace(tmp, path)
+    if path.exists() and not path.is_file():
+        raise ModelFileError(f"{path} exists and is not a regular file; refusing to replace it: give a file "
+                             "path for the model")
+    text = dumps(params)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 

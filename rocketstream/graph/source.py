@@ -8,8 +8,10 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
+from dask.base import tokenize
 
 from ..core.validation import InputError, check_dtype, check_shape
+from ..storage.zarrstore import CheckedArray
 
 #: Default input bytes per chunk when the source has no chunking of its own.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -22,14 +24,26 @@ def default_chunk_size(n_channels: int, length: int, n_features: int = 0,
     return int(max(1, chunk_bytes // per_row))
 
 
-def as_dask_array(x: Any, what: str = "X") -> da.Array:
+def from_checked(checked: CheckedArray) -> da.Array:
+    """A Dask array reading a Zarr input through :class:`CheckedArray` (absent chunks are errors)."""
+    name = "zarr-input-" + tokenize(checked.where, checked.array.path, checked.shape, str(checked.dtype),
+                                    checked.chunks, checked.fill_missing)
+    return da.from_array(checked, chunks=checked.chunks, name=name, lock=False, asarray=True,
+                         meta=np.empty((0,) * checked.ndim, dtype=checked.dtype))
+
+
+def as_dask_array(x: Any, what: str = "X", where: str | None = None, fill_missing: bool = False) -> da.Array:
     """Validate shape and dtype and return a Dask array whose chunks hold whole series.
 
     Channel or time axes split across chunks are merged (with a warning): every task needs whole
-    series. Values (NaN/Inf) are checked later, chunk by chunk.
+    series. Values (NaN/Inf) are checked later, chunk by chunk. A Zarr array is read through
+    :class:`~rocketstream.storage.zarrstore.CheckedArray`: an absent chunk is an error unless
+    ``fill_missing`` (``where`` names the input in that error).
     """
-    if isinstance(x, zarr.Array):
-        arr = da.from_zarr(x)
+    if isinstance(x, CheckedArray):
+        arr = from_checked(x)
+    elif isinstance(x, zarr.Array):
+        arr = from_checked(CheckedArray(x, where or f"zarr array {x.store_path}", fill_missing))
     elif isinstance(x, da.Array):
         arr = x
     else:

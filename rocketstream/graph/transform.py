@@ -20,7 +20,15 @@ from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
-from ..storage.features import FeatureStore, audit, check_chunk, chunk_done, write_chunk
+from ..storage.features import (
+    FeatureStore,
+    audit,
+    check_chunk,
+    chunk_done,
+    input_digest,
+    stored_input_digest,
+    write_chunk,
+)
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -110,8 +118,10 @@ def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, index
     if chunk_done(path, storage_options, index):
         audit("skip", path, index)
         return index
+    block = np.ascontiguousarray(block, dtype=np.float32)
     feats = transform_block(block, params, key, device, memory_budget, start, lengths)
-    write_chunk(path, storage_options, index, start, feats)  # block, digest, then marker
+    # block, digests (features and the input rows they came from), then marker
+    write_chunk(path, storage_options, index, start, feats, input_digest(block, lengths))
     return index
 
 
@@ -127,22 +137,51 @@ def missing_chunks(store: FeatureStore) -> list[int]:
     return todo
 
 
-def _bad(indices: list[int], path: str, storage_options: dict[str, Any] | None, chunk_size: int,
-         n_samples: int) -> list[int]:
-    return [i for i in indices if not check_chunk(path, storage_options, i, chunk_size, n_samples)]
+def _bad(indices: list[int], blocks: list[np.ndarray | None], lengths: list[np.ndarray | None], path: str,
+         storage_options: dict[str, Any] | None, chunk_size: int, n_samples: int,
+         ) -> tuple[list[int], list[int]]:
+    """(chunks whose block fails its digest or cannot be read, chunks whose input rows differ from
+    the recorded input digest)."""
+    bad, changed = [], []
+    for i, block, part in zip(indices, blocks, lengths, strict=True):
+        if not check_chunk(path, storage_options, i, chunk_size, n_samples):
+            bad.append(i)
+        elif block is not None:
+            want = stored_input_digest(path, storage_options, i)
+            if want is not None and want != input_digest(np.ascontiguousarray(block, np.float32), part):
+                changed.append(i)
+    return bad, changed
 
 
-def verify_graph(store: FeatureStore, chunks: list[int], per_task: int = 16) -> Delayed:
-    """A Delayed giving the chunks among ``chunks`` whose block does not match its digest (or that
-    cannot be read): one task per ``per_task`` chunks, each reading one block at a time."""
-    parts = [dask.delayed(_bad, pure=False)(chunks[s : s + per_task], store.path, store.storage_options,
-                                            store.chunk_size, store.n_samples)
-             for s in range(0, len(chunks), per_task)]
+def verify_graph(store: FeatureStore, chunks: list[int], arr: da.Array | None = None,
+                 lengths: np.ndarray | None = None, per_task: int = 16) -> Delayed:
+    """A Delayed giving ``(bad, changed)`` for ``chunks``: those whose block does not match its digest
+    (or cannot be read), and, when the input ``arr`` is given, those whose input rows no longer match
+    the input digest recorded when they were written. One task per ``per_task`` chunks."""
+    blocks: list[Any] = [None] * len(chunks)
+    if arr is not None and chunks and store.has_input_digests:
+        blocks = list(_input_blocks(arr, store, chunks))
+    parts = []
+    for s in range(0, len(chunks), per_task):
+        idx = chunks[s : s + per_task]
+        part_lengths = [None if lengths is None else np.asarray(lengths[slice(*store.bounds(i))])
+                        for i in idx]
+        parts.append(dask.delayed(_bad, pure=False)(idx, blocks[s : s + per_task], part_lengths, store.path,
+                                                    store.storage_options, store.chunk_size, store.n_samples))
     return dask.delayed(_merge, pure=False)(parts)
 
 
-def _merge(lists: list[list[int]]) -> list[int]:
-    return sorted(i for part in lists for i in part)
+def _merge(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    return sorted(i for p in parts for i in p[0]), sorted(i for p in parts for i in p[1])
+
+
+def _input_blocks(arr: da.Array, store: FeatureStore, chunks: list[int]) -> Any:
+    """The input rows of each of ``chunks`` (store chunking) as Delayed objects, from a graph that
+    holds only those rows."""
+    first, last = min(chunks), max(chunks)
+    lo, hi = store.bounds(first)[0], store.bounds(last)[1]
+    sub = arr[lo:hi].rechunk({0: store.chunk_size, 1: -1, 2: -1})
+    return sub.blocks[[i - first for i in chunks]].to_delayed().ravel()
 
 
 def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureStore,
@@ -158,7 +197,7 @@ def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureSt
     """
     check_against_model(tuple(arr.shape), params)
     if arr.shape[0] != store.n_samples:
-        raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.path} was made for "
+        raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.display} was made for "
                          f"{store.n_samples}; use the same input, or overwrite=True")
     todo = missing_chunks(store) if chunks is None else [int(i) for i in chunks]
     key = model_key(params)
@@ -167,11 +206,7 @@ def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureSt
     p = dask.delayed(params, name=f"rocketstream-params-{key}")
     tasks = []
     if todo:
-        first, last = min(todo), max(todo)
-        lo, hi = store.bounds(first)[0], store.bounds(last)[1]
-        sub = arr[lo:hi].rechunk({0: store.chunk_size, 1: -1, 2: -1})
-        blocks = sub.blocks[[i - first for i in todo]].to_delayed().ravel()
-        for i, block in zip(todo, blocks, strict=True):
+        for i, block in zip(todo, _input_blocks(arr, store, todo), strict=True):
             start, stop = store.bounds(i)
             part = None if lengths is None else np.asarray(lengths[start:stop])
             tasks.append(dask.delayed(_write_task, pure=False)(

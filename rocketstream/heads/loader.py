@@ -19,6 +19,7 @@ import numpy as np
 import zarr
 
 from rocketstream.core import InputError
+from rocketstream.storage.features import FeatureStore, VerifiedFeatures, verified_features_of
 
 #: rows handled at a time inside one reduction task (float64 temporaries stay small)
 SLICE_ROWS = 1024
@@ -29,15 +30,30 @@ DEFAULT_BLOCK_ROWS = 4096
 class FeatureSource:
     """A (n_samples, n_features) float features array read block by block along rows.
 
-    Accepts a ``zarr.Array``, a NumPy array (or array-like) or a ``dask.array.Array``. Blocks follow
-    the storage chunks (Zarr row chunks, Dask row chunks), grouped so each block holds at least
-    ``min_block_rows`` rows where possible.
+    Accepts a features store (:class:`FeatureStore`, or its ``features`` Zarr array, both read through
+    :class:`VerifiedFeatures` so that every chunk read is checked), an xarray DataArray (e.g. from
+    ``open_features``), a ``zarr.Array``, a NumPy array (or array-like) or a ``dask.array.Array``.
+    Blocks follow the storage chunks (Zarr row chunks, Dask row chunks), grouped so each block holds
+    at least ``min_block_rows`` rows where possible. ``model_fingerprint`` is the fingerprint of the
+    model that made the features, where the source records it (else None).
     """
 
     def __init__(self, features: Any, min_block_rows: int = 0, what: str = "features") -> None:
+        self.model_fingerprint: str | None = None
         if isinstance(features, FeatureSource):
+            self.model_fingerprint = features.model_fingerprint
             features = features.data
-        if isinstance(features, zarr.Array):
+        if isinstance(features, FeatureStore):
+            features = features.verified()
+        elif isinstance(features, zarr.Array):
+            features = verified_features_of(features) or features
+        elif _is_dataarray(features):
+            self.model_fingerprint = _fingerprint_of_attrs(features.attrs)
+            features = features.data
+        if isinstance(features, VerifiedFeatures):
+            self.model_fingerprint = features.model_fingerprint
+            kind, chunk_rows = "zarr", [int(features.chunks[0])]
+        elif isinstance(features, zarr.Array):
             kind, chunk_rows = "zarr", [int(features.chunks[0])]
         elif isinstance(features, da.Array):
             kind, chunk_rows = "dask", [int(c) for c in features.chunks[0]]
@@ -112,13 +128,45 @@ class FeatureSource:
     def to_dask(self) -> da.Array:
         """The features as a Dask array chunked by this source's blocks (all features in one chunk)."""
         rows = tuple(int(b) for b in np.diff(self.bounds))
-        if self.kind == "zarr":
+        if isinstance(self.data, VerifiedFeatures):
+            arr = self.data.to_dask()
+        elif self.kind == "zarr":
             arr = da.from_zarr(self.data)
         elif self.kind == "dask":
             arr = self.data
         else:
             arr = da.from_array(self.data, chunks=(rows, -1))
         return arr.rechunk((rows, -1))
+
+
+def model_fingerprint(source: FeatureSource, model: Any = None) -> str | None:
+    """The fingerprint of the model that made ``source``'s features: the one the source records, or
+    ``model`` (fitted parameters or a fingerprint string); a contradiction between them is an error."""
+    from rocketstream.core.serialization import fingerprint
+    from rocketstream.errors import IdentityMismatchError
+
+    given = model if isinstance(model, str) or model is None else fingerprint(model)
+    if given and source.model_fingerprint and given != source.model_fingerprint:
+        raise IdentityMismatchError(f"the features were made by model {source.model_fingerprint[:12]} but "
+                                    f"model={given[:12]} was given; pass the model that made them, or none")
+    return given or source.model_fingerprint
+
+
+def _is_dataarray(obj: Any) -> bool:
+    return type(obj).__name__ == "DataArray" and hasattr(obj, "attrs") and hasattr(obj, "data")
+
+
+def _fingerprint_of_attrs(attrs: dict) -> str | None:
+    """The model fingerprint recorded on a features DataArray (``rocketstream_model``), if any."""
+    import json
+
+    from rocketstream.core.serialization import fingerprint_dict
+
+    raw = attrs.get("rocketstream_model")
+    try:
+        return fingerprint_dict(json.loads(raw)) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 class BlockRef:

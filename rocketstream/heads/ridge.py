@@ -26,7 +26,14 @@ import numpy as np
 
 from rocketstream.core import InputError
 
-from .loader import SLICE_ROWS, FeatureSource, block_slices, default_workers, single_threaded_blas
+from .loader import (
+    SLICE_ROWS,
+    FeatureSource,
+    block_slices,
+    default_workers,
+    model_fingerprint,
+    single_threaded_blas,
+)
 from .moments import chain_reduce, feature_moments
 from .serialize import read_head, write_head
 from .targets import as_label_array, as_targets, encode_classes
@@ -103,7 +110,8 @@ class RidgeHead:
     Fitted attributes: ``alpha_``, ``best_score_`` (minus the mean squared LOO residual), ``classes_``
     (classification), ``coef_`` and ``intercept_`` (for standardised features, like the ridge step of
     the scikit-learn pipeline), ``mean_`` and ``scale_`` (the StandardScaler statistics), ``mode_``,
-    ``n_features_in_``, ``n_samples_``.
+    ``n_features_in_``, ``n_samples_``, ``model_fingerprint_`` (the model whose features it was
+    trained on, where known: predictions refuse another model).
     """
 
     def __init__(
@@ -119,8 +127,10 @@ class RidgeHead:
         self.n_chains = n_chains
 
     # ------------------------------------------------------------------ fit
-    def fit(self, features: Any, labels: Any) -> RidgeHead:
-        """Fit from a (n_samples, n_features) Zarr / NumPy / Dask array and one label per row."""
+    def fit(self, features: Any, labels: Any, model: Any = None) -> RidgeHead:
+        """Fit from a (n_samples, n_features) features store, xarray, Zarr, NumPy or Dask array and one
+        label per row. ``model`` (fitted parameters) names the model that made the features when the
+        features do not record it themselves (a features store and ``open_features`` do)."""
         if self.task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
         if self.mode not in ("auto", "gram", "cov"):
@@ -131,6 +141,7 @@ class RidgeHead:
         source = FeatureSource(features)
         n, n_feat = source.shape
         labels = as_label_array(labels, n)
+        self.model_fingerprint_ = model_fingerprint(source, model)
         if self.task == "classification":
             self.classes_, codes = encode_classes(labels)
             k = self.classes_.size
@@ -253,6 +264,7 @@ class RidgeHead:
             "task": self.task, "alpha": self.alpha_, "best_score": self.best_score_, "mode": self.mode_,
             "n_features": self.n_features_in_, "n_samples": self.n_samples_,
             "coef_1d": bool(np.ndim(self.coef_) == 1),
+            "model_fingerprint": getattr(self, "model_fingerprint_", None),
         }
         arrays = {
             "coef": np.asarray(self.coef_), "intercept": np.atleast_1d(self.intercept_),
@@ -274,4 +286,5 @@ class RidgeHead:
         head.cv_scores_ = arr["cv_scores"]
         head.intercept_ = float(arr["intercept"][0]) if meta["coef_1d"] else arr["intercept"]
         head.classes_ = arr.get("classes")
+        head.model_fingerprint_ = meta.get("model_fingerprint")
         return head

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from rocketstream.core import ModelFileError
+from rocketstream.storage.locations import resolve
+from rocketstream.storage.outputs import write_file
 
 FORMAT = "rocketstream-head"
 VERSION = 2  # 2: sha256 over metadata and arrays
@@ -34,12 +36,11 @@ def head_checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
 
 def write_head(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray],
                overwrite: bool = False) -> Path:
-    """Write ``arrays`` and ``meta`` to ``path`` (.npz); refuses to replace a file unless ``overwrite``."""
+    """Write ``arrays`` and ``meta`` to ``path`` (.npz), atomically; refuses to replace a file unless
+    ``overwrite``, and never replaces anything but a head file (a device, a directory, a model...)."""
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for name, arr in arrays.items():
         if arr.dtype == object:
@@ -47,10 +48,8 @@ def write_head(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays:
     # the JSON round trip first, so that the checksum covers exactly what a reader will parse
     header = json.loads(json.dumps({"format": FORMAT, "version": VERSION, "kind": kind, **meta}))
     header["sha256"] = head_checksum(header, arrays)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, __meta__=np.asarray(json.dumps(header)), **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_file(resolve(path), lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(header)),
+                                                         **arrays), "head", overwrite)
 
 
 def read_head(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

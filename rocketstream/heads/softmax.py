@@ -33,7 +33,14 @@ from .checkpoint import (
     save_checkpoint,
     write_metrics,
 )
-from .loader import DEFAULT_BLOCK_ROWS, ChunkShuffleLoader, FeatureSource, read_blocks, split_rng
+from .loader import (
+    DEFAULT_BLOCK_ROWS,
+    ChunkShuffleLoader,
+    FeatureSource,
+    model_fingerprint,
+    read_blocks,
+    split_rng,
+)
 from .moments import feature_moments
 from .plots import plot_history
 from .serialize import read_head, write_head
@@ -62,6 +69,7 @@ class SoftmaxHead:
         target_1d: bool = False,
         history: dict[str, list] | None = None,
         best_epoch: int | None = None,
+        model_fingerprint: str | None = None,
     ) -> None:
         self.weight_ = np.asarray(weight, dtype=np.float32)
         self.bias_ = np.asarray(bias, dtype=np.float32)
@@ -71,6 +79,7 @@ class SoftmaxHead:
         self.y_mean_, self.y_scale_, self.target_1d = y_mean, y_scale, bool(target_1d)
         self.history_ = history or {}
         self.best_epoch_ = best_epoch
+        self.model_fingerprint_ = model_fingerprint
 
     @property
     def task(self) -> str:
@@ -119,7 +128,8 @@ class SoftmaxHead:
             arrays["classes"] = self.classes_
         else:
             arrays["y_mean"], arrays["y_scale"] = self.y_mean_, self.y_scale_
-        meta = {"target_1d": self.target_1d, "history": self.history_, "best_epoch": self.best_epoch_}
+        meta = {"target_1d": self.target_1d, "history": self.history_, "best_epoch": self.best_epoch_,
+                "model_fingerprint": self.model_fingerprint_}
         return write_head(path, "softmax", meta, arrays, overwrite=overwrite)
 
     @classmethod
@@ -129,7 +139,7 @@ class SoftmaxHead:
         return cls(
             a["weight"], a["bias"], a["mean"], a["scale"], classes=a.get("classes"), y_mean=a.get("y_mean"),
             y_scale=a.get("y_scale"), target_1d=meta["target_1d"], history=meta["history"],
-            best_epoch=meta["best_epoch"],
+            best_epoch=meta["best_epoch"], model_fingerprint=meta.get("model_fingerprint"),
         )
 
 
@@ -215,6 +225,7 @@ def train_softmax(
     lr_patience: int = 5,
     stop_patience: int = 10,
     validation_cache_bytes: int = VALIDATION_CACHE_BYTES,
+    model: Any = None,
 ) -> SoftmaxHead:
     """Train a softmax (or linear regression) head from a (n_samples, n_features) features array.
 
@@ -224,7 +235,8 @@ def train_softmax(
     instead). With ``checkpoint_dir`` a checkpoint is written after every epoch, plus ``metrics.json``,
     ``training_curve.png`` and the final ``head.npz``; ``resume=True`` continues from the checkpoint
     there and gives the same result as an uninterrupted run with the same seed. Returns the head with
-    the best validation loss.
+    the best validation loss; it records the model that made the features (from the features store
+    or ``open_features`` attributes, or ``model``), so that predictions refuse another model.
     """
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
@@ -233,6 +245,7 @@ def train_softmax(
     dev = torch.device(device or "cpu")
     source = FeatureSource(features, min_block_rows=block_rows)
     n, n_feat = source.shape
+    made_by = model_fingerprint(source, model)
     classify = task == "classification"
     raw = as_label_array(labels, n)
 
@@ -395,6 +408,7 @@ def train_softmax(
     head = SoftmaxHead(
         best_state["weight"].numpy(), best_state["bias"].numpy(), mean, scale, classes=classes,
         y_mean=y_mean, y_scale=y_scale, target_1d=target_1d, history=history, best_epoch=best_epoch,
+        model_fingerprint=made_by,
     )
     if checkpoint_dir is not None:
         plot_history(history, Path(checkpoint_dir) / CURVE_NAME)

@@ -1,19 +1,32 @@
-"""Open Zarr arrays and groups from local paths or fsspec URLs, with clear errors."""
+"""Open Zarr inputs (local paths or fsspec URLs) with clear errors, and read them without ever
+mistaking an absent chunk for data.
+
+Zarr returns the fill value for a chunk that is not in the store. For an input that means a lost or
+never-written chunk, or a worker that opened another directory, silently becomes series of zeros.
+:class:`CheckedArray` reads an input through its own getter that first checks that every stored
+object the read touches exists (one ``stat``/``HEAD`` per chunk, on the process that reads), and
+:func:`missing_chunks` lists the absent ones up front. Arrays written with empty chunks skipped
+(``write_empty_chunks=False``) can be read with ``fill_missing=True``, which restores Zarr's semantics.
+Sharded arrays are checked per shard.
+"""
 
 from __future__ import annotations
 
 import os
+from itertools import product
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from ..core.validation import InputError
+from ..errors import MissingChunkError
+from .locations import Location, is_url, redact, resolve
 
-
-def is_url(path: str | os.PathLike) -> bool:
-    """True for fsspec URLs such as ``s3://bucket/x.zarr`` or ``memory://x``."""
-    return "://" in str(path)
+FILL_HINT = ("if the array was written with empty chunks skipped, pass --fill-missing-chunks / "
+             "fill_missing=True to read absent chunks as the fill value")
 
 
 def _store_arg(path: str | os.PathLike) -> str:
@@ -42,27 +55,125 @@ def describe_group(group: zarr.Group) -> str:
     return ", ".join(items) if items else "no arrays"
 
 
+def _absolute(arr: zarr.Array) -> zarr.Array:
+    """The same array with a local store rooted at an absolute path (a relative root would be
+    resolved again in each worker's working directory)."""
+    root = getattr(arr.store, "root", None)
+    if root is None or Path(root).is_absolute():
+        return arr
+    store = type(arr.store)(os.path.realpath(root), read_only=True)
+    return zarr.open_array(store=store, path=arr.path, mode="r")
+
+
+class CheckedArray:
+    """A read-only Zarr array whose reads raise :class:`MissingChunkError` for an absent chunk.
+
+    Has ``shape``, ``dtype``, ``ndim`` and ``__getitem__`` for ``dask.array.from_array``; pickles
+    with its (absolute) store, so the check runs where the read runs.
+    """
+
+    def __init__(self, array: zarr.Array, where: str, fill_missing: bool = False) -> None:
+        self.array = _absolute(array)
+        self.where = redact(where)
+        self.fill_missing = fill_missing
+        self.shape = tuple(int(s) for s in self.array.shape)
+        self.dtype = self.array.dtype
+        self.ndim = len(self.shape)
+        shards = getattr(self.array, "shards", None)
+        self.chunks = tuple(int(c) for c in self.array.chunks)  # the unit a task reads
+        self.stored = tuple(int(c) for c in (shards or self.array.chunks))  # the unit the store holds
+
+    def _key(self, coords: tuple[int, ...]) -> str:
+        key = self.array.metadata.encode_chunk_key(coords)
+        return f"{self.array.path}/{key}" if self.array.path else key
+
+    def _sample_range(self, coords: tuple[int, ...]) -> str:
+        start = coords[0] * self.stored[0]
+        return f"samples {start}-{min(start + self.stored[0], self.shape[0]) - 1}"
+
+    def missing_error(self, coords: tuple[int, ...], n_missing: int = 1) -> MissingChunkError:
+        more = f" ({n_missing} chunks are missing in all)" if n_missing > 1 else ""
+        return MissingChunkError(
+            f"chunk {self.array.metadata.encode_chunk_key(coords)} ({self._sample_range(coords)}) of the "
+            f"input {self.where} is missing from its store{more}, so it would be read as the fill value: "
+            f"restore the chunk (or check that every worker sees the same files); {FILL_HINT}")
+
+    def check(self, key: Any) -> None:
+        """Raise if a stored object the selection ``key`` touches is absent."""
+        if self.fill_missing or 0 in self.shape:
+            return
+        key = key if isinstance(key, tuple) else (key,)
+        ranges = []
+        for axis, size in enumerate(self.shape):
+            sel = key[axis] if axis < len(key) else slice(None)
+            if isinstance(sel, slice):
+                start, stop, _ = sel.indices(size)
+            else:  # an integer or an index array
+                idx = np.atleast_1d(np.asarray(sel, dtype=np.int64)) % size
+                start, stop = int(idx.min()), int(idx.max()) + 1
+            if stop <= start:
+                return
+            ranges.append(range(start // self.stored[axis], (stop - 1) // self.stored[axis] + 1))
+        store = self.array.store
+        for coords in product(*ranges):
+            if not sync(store.exists(self._key(coords))):
+                raise self.missing_error(coords)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        self.check(key)
+        return np.asarray(self.array[key])
+
+
+def missing_chunks(arr: CheckedArray) -> list[tuple[int, ...]]:
+    """The stored objects of ``arr`` that are absent (one listing of the store), in order.
+
+    A store that cannot be listed (plain HTTP) gives ``[]``: its reads are still checked one by one.
+    """
+    store = arr.array.store
+    if arr.fill_missing or 0 in arr.shape or not getattr(store, "supports_listing", True):
+        return []
+    prefix = f"{arr.array.path}/" if arr.array.path else ""
+
+    async def listing() -> set[str]:
+        return {k async for k in store.list_prefix(prefix)}
+
+    try:
+        present = sync(listing())
+    except (NotImplementedError, OSError, ValueError):  # a store without a usable listing
+        return []
+    grid = [range(-(-s // c)) for s, c in zip(arr.shape, arr.stored, strict=True)]
+    return [coords for coords in product(*grid) if arr._key(coords) not in present]
+
+
+def check_complete(arr: CheckedArray) -> None:
+    """Raise :class:`MissingChunkError` (naming the first absent chunk) unless every chunk is stored."""
+    missing = missing_chunks(arr)
+    if missing:
+        raise arr.missing_error(missing[0], len(missing))
+
+
 def open_input_array(
-    source: str | os.PathLike | zarr.Array | zarr.Group,
+    source: str | os.PathLike | Location | zarr.Array | zarr.Group,
     variable: str | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> zarr.Array:
     """Open the input array: a Zarr array, or ``variable`` inside a Zarr group (path, URL or object).
 
-    A group with a single 3-D array needs no ``variable``.
+    A group with a single 3-D array needs no ``variable``. Paths are resolved with
+    :func:`~rocketstream.storage.locations.resolve` first.
     """
     node: Any = source
-    if isinstance(source, (str, os.PathLike)):
-        where = str(source)
-        if not is_url(source) and not Path(source).expanduser().exists():
+    if isinstance(source, (str, os.PathLike, Location)):
+        loc = resolve(source)
+        where = loc.display
+        if not loc.url and not os.path.exists(loc.target):
             raise FileNotFoundError(f"input not found: {where}; give a Zarr store path or an fsspec URL")
         try:
-            node = zarr.open(_store_arg(source), mode="r",
-                             storage_options=storage_options if is_url(source) else None)
+            node = zarr.open(loc.target, mode="r", storage_options=storage_options if loc.url else None)
         except (FileNotFoundError, KeyError):
             raise FileNotFoundError(f"no Zarr array or group at {where}") from None
         except Exception as exc:
-            raise InputError(f"cannot open {where} as Zarr ({type(exc).__name__}: {exc}); "
+            raise InputError(f"cannot open {where} as Zarr ({type(exc).__name__}: {redact(str(exc))}); "
                              "the input must be a Zarr array or group") from None
     else:
         where = repr(source)
@@ -86,3 +197,13 @@ def open_input_array(
     if not isinstance(arr, zarr.Array):
         raise InputError(f"{variable!r} in {where} is a group, not an array; name an array inside it")
     return arr
+
+
+def read_checked(arr: zarr.Array, where: str, fill_missing: bool = False) -> np.ndarray:
+    """All of a (small) Zarr array, e.g. lengths or labels, refusing absent chunks."""
+    checked = CheckedArray(arr, where, fill_missing)
+    return checked[...] if checked.ndim == 0 else checked[tuple(slice(None) for _ in checked.shape)]
+
+
+__all__ = ["CheckedArray", "check_complete", "describe_group", "is_url", "missing_chunks",
+           "open_input_array", "read_checked", "store_exists"]
