@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 from ..errors import UnsafeOutputError
 
-# user:password@ (or a bare token@) in the authority part of any URL in a text
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s'\"]*)@")
+# user:password@ (or a bare token@) after the scheme of any URL in a text; up to the last '@' before a
+# space, since secret keys may hold '/' or '@' (an '@' later in a path hides a little too much, never less)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s'\"]*)@")
 # query values that carry secrets: presigned S3 URLs, SAS tokens, API keys
 _SECRET_QUERY = re.compile(
     r"(?P<key>[?&](?:[A-Za-z0-9_\-]*(?:signature|sig|token|secret|password|passwd|key|credential|"
