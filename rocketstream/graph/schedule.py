@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import logging
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import dask
 from dask.callbacks import Callback
+
+from ..errors import ClusterLostError
+
+log = logging.getLogger("rocketstream")
+
+CLUSTER_TIMEOUT_ENV = "ROCKETSTREAM_CLUSTER_TIMEOUT"
+DEFAULT_CLUSTER_TIMEOUT = 60.0
+POLL_SECONDS = 1.0  # how often a distributed run checks its scheduler and workers
+_CHECK_LIMIT = 30.0  # longest wait for one answer from the scheduler
+_TIMEOUTS = (TimeoutError, asyncio.TimeoutError)  # distinct classes before Python 3.11
+_CANCELLED = (concurrent.futures.CancelledError, asyncio.CancelledError)
 
 LOCAL_SCHEDULERS = {"threads", "threading", "processes", "multiprocessing", "synchronous", "sync",
                     "single-threaded"}
@@ -87,12 +104,113 @@ def session(scheduler: Any) -> Iterator[Any]:
         yield scheduler
 
 
+def resolve_cluster_timeout(value: float | None = None) -> float:
+    """Seconds a distributed run waits without workers or scheduler: ``value``, else
+    ``$ROCKETSTREAM_CLUSTER_TIMEOUT``, else 60 (``inf``: wait forever)."""
+    source = "cluster_timeout"
+    if value is None:
+        raw = os.environ.get(CLUSTER_TIMEOUT_ENV, "").strip()
+        if not raw:
+            return DEFAULT_CLUSTER_TIMEOUT
+        source = CLUSTER_TIMEOUT_ENV
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{CLUSTER_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+    value = float(value)
+    if not value > 0:  # also rejects NaN
+        raise ValueError(f"{source} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+def _address(client: Any, default: Any = None) -> str:
+    """The scheduler address of ``client``, also once it is closed (``scheduler`` is then None)."""
+    for get in (lambda: client.scheduler.address, lambda: client.cluster.scheduler_address,
+                lambda: client._start_arg if isinstance(client._start_arg, str) else None):
+        with suppress(Exception):
+            if address := get():
+                return str(address)
+    return str(default) if default else "an unknown address"
+
+
+def _n_workers(client: Any, limit: float) -> int | None:
+    """Workers the scheduler has now; None when it cannot be asked within ``limit`` seconds."""
+    if client.status != "running":
+        return None
+    try:
+        return len(client.nthreads(callback_timeout=limit))
+    except Exception:
+        return None
+
+
+def _lost(address: str, status: str) -> ClusterLostError:
+    if status in ("closing", "closed"):
+        return ClusterLostError(f"the connection to the Dask scheduler at {address} is closed")
+    return ClusterLostError(f"lost the connection to the Dask scheduler at {address}")
+
+
+def _watch(future: Any, client: Any, timeout: float, address: str) -> Any:
+    """``future.result()``, but give up (:class:`ClusterLostError`) once the scheduler has had no
+    workers, or could not be reached, for ``timeout`` seconds in a row."""
+    empty_since: float | None = None
+    lost_since: float | None = None
+    seen = False  # whether this run has seen a worker
+    while True:
+        try:
+            return future.result(timeout=POLL_SECONDS)
+        except _TIMEOUTS:
+            if future.done():  # a task raised TimeoutError, or it finished just now
+                return future.result()
+        except _CANCELLED as exc:
+            if getattr(exc, "reason", None) == "scheduler-connection-lost" or client.status != "running":
+                raise _lost(address, client.status) from None
+            raise
+        started = time.monotonic()
+        n = _n_workers(client, min(max(timeout, POLL_SECONDS), _CHECK_LIMIT))
+        now = time.monotonic()
+        if n is None:
+            lost_since = started if lost_since is None else lost_since
+        else:
+            lost_since = None
+            seen = seen or n > 0
+            empty_since = None if n else (now if empty_since is None else empty_since)
+        if lost_since is not None and now - lost_since >= timeout:
+            error = ClusterLostError(f"lost the connection to the Dask scheduler at {address} "
+                                     f"(for {timeout:g} s)")
+        elif empty_since is not None and now - empty_since >= timeout:
+            what = (f"all Dask workers of the scheduler at {address} are gone" if seen
+                    else f"the Dask scheduler at {address} has no workers")
+            error = ClusterLostError(f"{what} (none for {timeout:g} s)")
+        else:
+            continue
+        with suppress(Exception):
+            future.cancel()
+        raise error
+
+
+def _progress(future: Any, address: str) -> threading.Thread:
+    """Show ``distributed.progress`` from a thread (it blocks until the graph ends)."""
+    from distributed import progress as dprogress
+
+    def show() -> None:
+        try:
+            dprogress(future, scheduler=address)
+        except Exception as exc:  # a display problem must not stop the run
+            log.debug("progress display failed: %s", exc)
+
+    thread = threading.Thread(target=show, name="rocketstream-progress", daemon=True)
+    thread.start()
+    return thread
+
+
 def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progress: Any = False,
-            progress_prefix: str = "") -> Any:
+            progress_prefix: str = "", *, cluster_timeout: float | None = None) -> Any:
     """Compute ``obj`` on ``scheduler`` (None: the current distributed client, else threads).
 
     ``progress``: for local schedulers a tqdm bar advanced per task named ``progress_prefix...``;
     for distributed ones any true value shows ``distributed.progress``.
+    A distributed run raises :class:`ClusterLostError` once its scheduler has had no workers, or could
+    not be reached, for ``cluster_timeout`` seconds in a row (see :func:`resolve_cluster_timeout`).
     """
     kind, target = resolve_scheduler(scheduler)
     if kind == "local":
@@ -102,11 +220,20 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
         show = progress is not False and progress is not None and hasattr(progress, "update")
         with _TqdmCallback(progress_prefix, progress) if show else nullcontext():
             return dask.compute(obj, **kwargs)[0]
-    from distributed import progress as dprogress
-
+    timeout = resolve_cluster_timeout(cluster_timeout)
     ctx: Any = _connect(target) if isinstance(target, str) else nullcontext(target)
     with ctx as client:
-        future = client.compute(obj)
-        if progress:
-            dprogress(future)
-        return future.result()
+        address = _address(client, target if isinstance(target, str) else None)
+        if client.status != "running":
+            raise _lost(address, client.status)
+        try:
+            future = client.compute(obj)
+        except Exception:
+            if client.status != "running":
+                raise _lost(address, client.status) from None
+            raise
+        bar = _progress(future, address) if progress else None
+        result = _watch(future, client, timeout, address)
+        if bar is not None:
+            bar.join(timeout=5)  # let the bar draw its last line
+        return result

@@ -1,0 +1,291 @@
+"""Cluster loss: a distributed run whose workers are all gone, or whose scheduler died, stops in bounded
+time with :class:`ClusterLostError`; a worker replaced within the timeout does not stop it.
+
+The cluster is real: ``dask scheduler`` and ``dask worker`` processes on loopback, killed with SIGKILL.
+Each process runs in its own session so that killing its process group leaves nothing behind; the
+fixture kills whatever is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from helpers.data import make_data, write_zarr
+
+from rocketstream.api.outofcore import run_transform
+from rocketstream.core import fit
+from rocketstream.errors import ClusterLostError
+from rocketstream.graph import schedule
+from rocketstream.graph.schedule import CLUSTER_TIMEOUT_ENV, compute, resolve_cluster_timeout
+from rocketstream.storage import FeatureStore
+
+DASK = Path(sys.executable).parent / "dask"  # the venv's console script
+BOUND = 30.0  # seconds: ClusterLostError must come this soon after the loss (timeout 3 s)
+
+
+class Cluster:
+    """A ``dask scheduler`` and its ``dask worker`` processes, each in its own process group."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.procs, self.file = tmp, [], tmp / "scheduler.json"
+        self.address = ""
+
+    def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
+        env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__IDLE_TIMEOUT="120s")  # safety net
+        with open(self.tmp / f"{name}-{len(self.procs)}.log", "wb") as log:
+            proc = subprocess.Popen([str(DASK), *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=self.tmp, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start_scheduler(self) -> str:
+        proc = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+                            str(self.file), "--dashboard-address", ":0", "--no-show"], "scheduler")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                self.address = json.loads(self.file.read_text())["address"]
+                return self.address
+            except (OSError, ValueError, KeyError):
+                time.sleep(0.05)
+        raise AssertionError(f"the scheduler did not start: {self._log('scheduler')}")
+
+    def start_worker(self) -> subprocess.Popen:
+        return self._spawn(["worker", "--scheduler-file", str(self.file), "--nworkers", "1", "--nthreads",
+                            "1", "--no-nanny", "--no-dashboard", "--memory-limit", "0",
+                            "--death-timeout", "60"], "worker")
+
+    def wait_for_workers(self, n: int) -> None:
+        with Client(self.address, timeout="30s", set_as_default=False) as client:
+            client.wait_for_workers(n, timeout=60)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            self.kill(proc)
+
+    def _log(self, name: str) -> str:
+        return "\n".join(p.read_text(errors="replace")[-2000:] for p in self.tmp.glob(f"{name}-*.log"))
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        c.start_scheduler()
+        yield c
+    finally:
+        c.close()
+
+
+def _in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict]:
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # reported by the test
+            box["error"] = exc
+        box["end"] = time.monotonic()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _wait_until(cond: Callable[[], bool], what: str, box: dict, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert "end" not in box, f"the run ended before {what}: {box!r}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _sleepy(n: int, pause: float, marks: Path) -> da.Array:
+    """``arange(n)`` summed through ``n`` tasks that each leave a mark in ``marks`` and sleep."""
+
+    def slow(block):  # nested: pickled by value, so the workers need no test imports
+        Path(marks, f"{os.getpid()}-{time.monotonic_ns()}").touch()
+        time.sleep(pause)
+        return block
+
+    marks.mkdir(exist_ok=True)
+    return da.arange(n, chunks=1).map_blocks(slow, meta=np.array((), dtype=np.int64)).sum()  # not run here
+
+
+def _n_marks(marks: Path) -> int:
+    return len(os.listdir(marks)) if marks.exists() else 0
+
+
+def test_all_workers_killed_during_transform(tmp_path, cluster, monkeypatch):
+    rows, n_chunks = 10, 40
+    x = make_data(rows * n_chunks, 1, 100, seed=2)
+    src = write_zarr(tmp_path / "x.zarr", x, rows)
+    params = fit(x, num_features=200, random_state=0)
+
+    def slow(block):  # nested: pickled by value
+        time.sleep(0.5)
+        return block
+
+    source = da.from_zarr(src).map_blocks(slow, dtype=np.float32)
+    worker = cluster.start_worker()
+    cluster.wait_for_workers(1)
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "3")
+    out = tmp_path / "f.zarr"
+    thread, box = _in_thread(lambda: run_transform(source, params, out, chunk_size=rows,
+                                                   scheduler=cluster.address))
+
+    def some_done() -> bool:
+        try:
+            return int(FeatureStore.open(out).done().sum()) >= 1
+        except (FileNotFoundError, ValueError):
+            return False
+
+    _wait_until(some_done, "the first chunk", box)
+    cluster.kill(worker)
+    killed = time.monotonic()
+    thread.join(timeout=BOUND + 30)
+    assert not thread.is_alive(), "the run did not stop after every worker was killed"
+    error = box.get("error")
+    assert isinstance(error, ClusterLostError), repr(box)
+    message = str(error)
+    assert f"all Dask workers of the scheduler at {cluster.address} are gone (none for 3 s)" in message
+    assert "\n" not in message
+    assert 3 <= box["end"] - killed < BOUND  # it waited the timeout for workers to come back, no more
+    assert not FeatureStore.open(out).is_complete()
+
+
+def test_scheduler_killed_mid_run(tmp_path, cluster, monkeypatch):
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "3")
+    marks = tmp_path / "marks"
+    thread, box = _in_thread(lambda: compute(_sleepy(200, 0.5, marks), cluster.address))
+    _wait_until(lambda: _n_marks(marks) >= 1, "the first task", box)
+    cluster.kill(cluster.procs[0])
+    killed = time.monotonic()
+    thread.join(timeout=BOUND + 60)
+    assert not thread.is_alive(), "the run did not stop after the scheduler was killed"
+    error = box.get("error")
+    assert isinstance(error, ClusterLostError), repr(box)
+    assert "connection to the Dask scheduler at " + cluster.address in str(error)
+    assert "\n" not in str(error)
+    print(f"ClusterLostError {box['end'] - killed:.1f} s after the scheduler was killed: {error}")
+    assert box["end"] - killed < BOUND + 40  # includes closing the client it connected
+
+
+def test_scheduler_frozen_mid_run(tmp_path, cluster, monkeypatch):
+    """A scheduler that stops answering (SIGSTOP: no closed connection, as with a lost network)."""
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "3")
+    marks = tmp_path / "marks"
+    with Client(cluster.address, timeout="30s", set_as_default=False) as client:
+        thread, box = _in_thread(lambda: compute(_sleepy(200, 0.5, marks), client))
+        _wait_until(lambda: _n_marks(marks) >= 1, "the first task", box)
+        os.killpg(cluster.procs[0].pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        thread.join(timeout=BOUND + 30)
+        cluster.kill(cluster.procs[0])  # lets the client close at once
+        assert not thread.is_alive(), "the run did not stop after the scheduler froze"
+    error = box.get("error")
+    assert isinstance(error, ClusterLostError), repr(box)
+    assert str(error) == f"lost the connection to the Dask scheduler at {cluster.address} (for 3 s)"
+    assert 2.5 <= box["end"] - stopped < BOUND  # timed from the last unanswered check (just before)
+
+
+def test_worker_replaced_within_timeout(tmp_path, cluster, monkeypatch):
+    seen: list[int | None] = []
+    real = schedule._n_workers
+
+    def spy(client, limit):
+        n = real(client, limit)
+        seen.append(n)
+        return n
+
+    monkeypatch.setattr(schedule, "_n_workers", spy)
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "0.5")  # the keyword below wins
+    worker = cluster.start_worker()
+    cluster.wait_for_workers(1)
+    marks, n = tmp_path / "marks", 16
+    with Client(cluster.address, timeout="30s", set_as_default=False) as client:
+        thread, box = _in_thread(lambda: compute(_sleepy(n, 0.3, marks), client, cluster_timeout=60))
+        _wait_until(lambda: _n_marks(marks) >= 2, "two tasks", box)
+        cluster.kill(worker)
+        _wait_until(lambda: 0 in seen, "the watchdog to see no workers", box)
+        cluster.start_worker()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "the run did not finish after a new worker joined"
+        assert "error" not in box, repr(box["error"])
+        assert box["value"] == n * (n - 1) // 2
+        assert seen.count(0) >= 1 and seen[-1] != 0
+        assert _n_marks(marks) > n  # tasks lost with the killed worker ran again
+
+
+@pytest.fixture(scope="module")
+def local_client() -> Iterator[Client]:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as c, \
+            Client(c, set_as_default=False) as client:
+        yield client
+
+
+def test_healthy_run_and_task_errors(local_client):
+    assert schedule._n_workers(local_client, 10) == 1
+    assert compute(da.arange(10, chunks=2).sum(), local_client, cluster_timeout=0.5) == 45
+    assert compute(da.arange(10, chunks=2).sum(), local_client, progress=True) == 45  # not the default
+
+    def fail(exc):
+        raise exc
+
+    with pytest.raises(ValueError, match="bad block") as info:
+        compute(dask.delayed(fail)(ValueError("bad block")), local_client)
+    assert type(info.value) is ValueError
+    with pytest.raises(TimeoutError, match="slow store"):  # a task's TimeoutError is not a poll timeout
+        compute(dask.delayed(fail)(TimeoutError("slow store")), local_client)
+
+
+def test_closed_client_fails_at_once():
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as c:
+        client = Client(c, set_as_default=False)
+        client.close()
+        start = time.monotonic()
+        with pytest.raises(ClusterLostError, match=f"Dask scheduler at {c.scheduler_address} is closed"):
+            compute(da.arange(10, chunks=2).sum(), client)
+        assert time.monotonic() - start < BOUND
+
+
+def test_cluster_timeout_setting(monkeypatch):
+    monkeypatch.delenv(CLUSTER_TIMEOUT_ENV, raising=False)
+    assert resolve_cluster_timeout() == 60
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, " 2.5 ")
+    assert resolve_cluster_timeout() == 2.5
+    assert resolve_cluster_timeout(7) == 7
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "inf")
+    assert resolve_cluster_timeout() == float("inf")
+    for bad in ("soon", "0", "-1", "nan"):
+        monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, bad)
+        with pytest.raises(ValueError, match=CLUSTER_TIMEOUT_ENV):
+            resolve_cluster_timeout()
+    with pytest.raises(ValueError, match="cluster_timeout"):
+        resolve_cluster_timeout(0)
