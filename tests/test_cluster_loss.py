@@ -289,3 +289,73 @@ def test_cluster_timeout_setting(monkeypatch):
             resolve_cluster_timeout()
     with pytest.raises(ValueError, match="cluster_timeout"):
         resolve_cluster_timeout(0)
+
+
+def _cli_in_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """``rocketstream ARGS`` under a pseudo-terminal (``script``), as a user types it: progress on."""
+    exe = Path(sys.executable).parent / "rocketstream"
+    command = " ".join([str(exe), *args]) + " 2>err.txt"
+    return subprocess.Popen(["script", "-qec", command, "/dev/null"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def test_cli_in_a_terminal_against_a_cluster_that_goes_away(tmp_path, cluster):
+    """The everyday cluster path: relative paths given in one directory, workers started in another,
+    progress on (a terminal); every worker killed mid-run gives exit 2 and one line saying --resume;
+    with a new worker, --resume finishes with features equal to the in-memory transform."""
+    from rocketstream.core import save
+    from rocketstream.core import transform as core_transform
+
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    x = make_data(40, 1, 60_000, seed=4)  # one series per chunk, ~0.05 s each on one thread
+    write_zarr(client_dir / "x.zarr", x, 1)
+    params = fit(x, num_features=1000, random_state=0)
+    save(params, client_dir / "m.json")
+    worker = cluster.start_worker()  # its working directory is tmp_path, not client_dir
+    cluster.wait_for_workers(1)
+    env = dict(os.environ, ROCKETSTREAM_CLUSTER_TIMEOUT="3", COLUMNS="100")
+    args = ["transform", "x.zarr", "--model", "m.json", "--output", "f.zarr", "--scheduler",
+            cluster.address]
+    proc = _cli_in_terminal(args, client_dir, env)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if int(FeatureStore.open(client_dir / "f.zarr").done().sum()) >= 2:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[0]
+    cluster.kill(worker)
+    out = proc.communicate(timeout=BOUND + 60)[0].decode(errors="replace")
+    err = (client_dir / "err.txt").read_text().strip().splitlines()
+    assert proc.returncode == 2, (out, err)
+    assert len(err) == 1 and err[0].startswith("rocketstream transform: error: all Dask workers"), err
+    assert "rerun with --resume" in err[0]
+    assert not FeatureStore.open(client_dir / "f.zarr").is_complete()
+
+    cluster.start_worker()
+    cluster.wait_for_workers(1)
+    proc = _cli_in_terminal([*args, "--resume"], client_dir, env)
+    out = proc.communicate(timeout=300)[0].decode(errors="replace")
+    assert proc.returncode == 0, (out, (client_dir / "err.txt").read_text())
+    store = FeatureStore.open(client_dir / "f.zarr")
+    assert store.is_complete()
+    assert np.array_equal(store.features[:], core_transform(x, params).numpy())
+
+
+def test_cli_with_no_workers_fails_before_writing(tmp_path, cluster, capsys, monkeypatch):
+    from rocketstream.cli.main import main
+    from rocketstream.core import save
+
+    x = make_data(20, 1, 50, seed=1)
+    write_zarr(tmp_path / "x.zarr", x, 10)
+    save(fit(x, num_features=168, random_state=0), tmp_path / "m.json")
+    monkeypatch.setenv(CLUSTER_TIMEOUT_ENV, "2")
+    code = main(["transform", str(tmp_path / "x.zarr"), "--model", str(tmp_path / "m.json"), "--output",
+                 str(tmp_path / "f.zarr"), "--scheduler", cluster.address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "has no workers (none for 2 s)" in err[0], err
+    assert "dask worker" in err[0]
+    assert not (tmp_path / "f.zarr").exists()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import torch
 
-from ..errors import PreflightError
-from .schedule import resolve_scheduler
+from ..errors import ClusterLostError, PreflightError
+from .schedule import CLUSTER_TIMEOUT_ENV, compute, resolve_scheduler
 
 
 def device_problem(device: torch.device | str | None) -> str | None:
@@ -58,11 +59,12 @@ def check_resources(target: Any, device: torch.device | str | None, task_bytes: 
     where = "this machine"
     limit = None
     if kind == "distributed" and not isinstance(client, str):
-        try:
-            problem, free = client.submit(_probe, device, pure=False).result(timeout=120)
-        except Exception as exc:  # noqa: BLE001 - a worker that cannot run the probe
-            raise PreflightError(f"cannot run a task on the Dask cluster ({type(exc).__name__}: {exc}); "
-                                 "check that workers are connected to the scheduler") from None
+        try:  # one task on a worker, under the same watchdog as the run itself
+            problem, free = compute(dask.delayed(_probe, pure=False)(device), client)
+        except ClusterLostError as exc:
+            raise PreflightError(f"cannot run a task on the Dask cluster: {exc}; start workers with "
+                                 f"`dask worker ADDRESS`, or wait longer with {CLUSTER_TIMEOUT_ENV}=SECONDS"
+                                 ) from None
         where = "the Dask workers"
         workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
         per_thread = [w.get("memory_limit", 0) / max(1, w.get("nthreads", 1)) for w in workers

@@ -154,7 +154,7 @@ def _watch(future: Any, client: Any, timeout: float, address: str) -> Any:
     workers, or could not be reached, for ``timeout`` seconds in a row."""
     empty_since: float | None = None
     lost_since: float | None = None
-    seen = False  # whether this run has seen a worker
+    seen = bool(_n_workers(client, _CHECK_LIMIT))  # whether this run has seen a worker
     while True:
         try:
             return future.result(timeout=POLL_SECONDS)
