@@ -38,7 +38,7 @@ from ..graph.schedule import compute, is_local, progress_bar, resolve_scheduler,
 from ..graph.transform import model_key, resolve_device, transform_block
 from ..heads import RidgeHead, SoftmaxHead
 from ..heads.checkpoint import HEAD_NAME
-from ..storage.locations import check_outputs, is_url, redact, resolve
+from ..storage.locations import check_outputs, redact, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import STORE_FORMATS, existing_output, remove_output
 from ..storage.zarrstore import read_checked
@@ -325,13 +325,15 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
     if isinstance(path, zarr.Group):
         group, where = path, repr(path)
     else:
-        where = str(path)
-        if not is_url(path) and not Path(path).expanduser().exists():
+        loc = resolve(path)
+        where = loc.display
+        if not loc.url and not os.path.exists(loc.target):
             raise FileNotFoundError(f"predictions store not found: {where}")
         try:
-            group = zarr.open_group(where if is_url(where) else os.fspath(Path(where).expanduser()), mode="r")
+            group = zarr.open_group(loc.target, mode="r")
         except Exception as exc:
-            raise ValueError(f"{where} is not a Zarr group ({exc}); expected a predictions store") from None
+            raise ValueError(f"{where} is not a Zarr group ({redact(str(exc))}); expected a predictions "
+                             "store") from None
     meta = dict(group.attrs).get(ATTR)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
