@@ -19,7 +19,6 @@ import logging
 import os
 import time
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -41,7 +40,7 @@ from ..heads.checkpoint import HEAD_NAME
 from ..storage.locations import check_outputs, redact, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import STORE_FORMATS, existing_output, remove_output
-from ..storage.zarrstore import read_checked
+from ..storage.zarrstore import WRITE_ALL, read_checked
 from .outofcore import _resolve, chunk_rows, resolve_lengths, task_bytes
 
 FORMAT = STORE_FORMATS["predictions"]
@@ -61,13 +60,16 @@ def load_head(path: str | os.PathLike) -> Head:
     ``path`` is the ``.npz`` file (the suffix may be left out) or a softmax checkpoint directory
     holding ``head.npz``.
     """
-    p = Path(path).expanduser()
+    p = resolve(path).path
     if p.is_dir():
+        if not (p / HEAD_NAME).is_file():
+            raise FileNotFoundError(f"{p} is a directory without {HEAD_NAME}; give the head .npz file "
+                                    "written by `rocketstream train` (or a checkpoint directory holding it)")
         p = p / HEAD_NAME
     elif not p.exists() and p.suffix != ".npz" and p.with_name(p.name + ".npz").exists():
         p = p.with_name(p.name + ".npz")
     if not p.exists():
-        raise FileNotFoundError(f"head file not found: {path}; train one with `rocketstream train`")
+        raise FileNotFoundError(f"head file not found: {p}; train one with `rocketstream train`")
     try:
         f = np.load(p, allow_pickle=False)
         if not isinstance(f, np.lib.npyio.NpzFile):
@@ -104,7 +106,7 @@ def _head_info(head: Head, path: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"kind": head_kind(head), "task": head_task(head),
                             "n_features": int(head.n_features_in_)}
     if path is not None:
-        p = Path(path).expanduser()
+        p = resolve(path).path
         p = p / HEAD_NAME if p.is_dir() else (p if p.exists() else p.with_name(p.name + ".npz"))
         info["path"] = str(p)
         info["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -169,11 +171,12 @@ def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: d
     group.attrs[ATTR] = {"format": FORMAT, "format_version": FORMAT_VERSION, "complete": False}
     for name, (shape, chunks, dtype, dims) in layout.items():
         kwargs = {} if dtype is str else {"fill_value": 0}
-        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims, **kwargs)
+        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
+                           config=WRITE_ALL, **kwargs)
     if classes is not None:
         values = np.asarray([str(c) for c in classes.tolist()]) if classes.dtype.kind in "UST" else classes
         arr = group.create_array("class", shape=values.shape, dtype=str if values.dtype.kind == "U"
-                                 else values.dtype, dimension_names=("class",))
+                                 else values.dtype, dimension_names=("class",), config=WRITE_ALL)
         arr[:] = values
     group.attrs[ATTR] = {**meta, "complete": False}
     return group
@@ -204,7 +207,7 @@ def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, head:
     outputs = head_outputs(head, feats, resolve_device(device))
     group = zarr.open_group(output, mode="r+")
     for name, values in outputs.items():
-        group[name][start : start + len(values)] = values
+        group[name].with_config(WRITE_ALL)[start : start + len(values)] = values
     return len(block)
 
 
@@ -359,9 +362,10 @@ def labels_array(values: Any) -> np.ndarray:
     return arr
 
 
-def load_labels(spec: str | os.PathLike) -> np.ndarray:
+def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarray:
     """Read labels from a spec: ``STORE.zarr:NAME`` (an array or coordinate in a Zarr group), a Zarr
-    array or a group holding ``label``, or a ``.npy`` file."""
+    array or a group holding ``label``, or a ``.npy`` file. An absent chunk of a Zarr array is an
+    error unless ``fill_missing`` (see :class:`~rocketstream.storage.zarrstore.CheckedArray`)."""
     text = str(spec)
     store, name = text, None
     head, sep, tail = text.rpartition(":")
@@ -376,9 +380,10 @@ def load_labels(spec: str | os.PathLike) -> np.ndarray:
             return labels_array(np.load(loc.target, allow_pickle=False))
         except FileNotFoundError:
             raise FileNotFoundError(f"labels file not found: {where}") from None
-        except ValueError as exc:
-            raise InputError(f"cannot read labels from {where} ({exc}); save them with numpy.save "
-                             "as a plain (non-object) array") from None
+        except (ValueError, EOFError, OSError) as exc:
+            what = f"labels file {where} is empty" if isinstance(exc, EOFError) else \
+                f"cannot read labels from {where} ({exc})"
+            raise InputError(f"{what}; save them with numpy.save as a plain (non-object) array") from None
     if not loc.url and not os.path.exists(loc.target):
         raise FileNotFoundError(f"labels not found: {where}; give STORE.zarr:NAME, a Zarr array or "
                                 "a .npy file")
@@ -397,7 +402,7 @@ def load_labels(spec: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{where} is a single Zarr array; drop ':{name}'")
     if not isinstance(node, zarr.Array):
         raise InputError(f"{redact(text)} is a Zarr group, not an array of labels")
-    return labels_array(read_checked(node, f"labels {where}" + (f":{name}" if name else "")))
+    return labels_array(read_checked(node, f"labels {where}" + (f":{name}" if name else ""), fill_missing))
 
 
 # ----------------------------------------------------------------------------------------- evaluation
@@ -451,6 +456,7 @@ def evaluate(
     *,
     task: str | None = None,
     verbose: bool = True,
+    fill_missing: bool = False,
 ) -> dict[str, Any]:
     """Score predictions against the true labels (or targets); prints the report unless ``verbose=False``.
 
@@ -468,7 +474,8 @@ def evaluate(
         pred = labels_array(group["label" if task == "classification" else "value"])
     else:
         pred = labels_array(predictions)
-    true = load_labels(labels) if isinstance(labels, (str, os.PathLike)) else labels_array(labels)
+    true = (load_labels(labels, fill_missing) if isinstance(labels, (str, os.PathLike))
+            else labels_array(labels))
     if true.shape[0] != pred.shape[0]:
         raise InputError(f"{pred.shape[0]} predictions but {true.shape[0]} labels; pass the labels of the "
                          "predicted samples, in order")

@@ -16,9 +16,21 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_fill_missing(parser: argparse.ArgumentParser) -> None:
-    """``--fill-missing-chunks``: read absent input chunks as the fill value (Zarr's default) instead of
-    refusing them."""
+def seed(text: str) -> int:
+    """A random seed: an integer between 0 and 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {value}")
+    return value
+
+
+def add_fill_missing(parser: argparse.ArgumentParser, what: str = "input") -> None:
+    """``--fill-missing-chunks``: read absent chunks of a Zarr ``what`` as the fill value (Zarr's
+    default) instead of refusing them."""
     parser.add_argument("--fill-missing-chunks", dest="fill_missing", action="store_true",
-                        help="read chunks absent from a Zarr input as its fill value (for arrays written "
-                        "with empty chunks skipped); by default an absent chunk is an error")
+                        help=f"read chunks absent from a Zarr {what} array as its fill value (for arrays "
+                        "written with empty chunks skipped, Zarr's default); by default an absent chunk is "
+                        "an error")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .argtypes import add_fill_missing, positive_int
+from .argtypes import add_fill_missing, positive_int, seed
 from .errors import UsageError
 
 _LABELS_HELP = ("labels: STORE.zarr:NAME (an array or coordinate in a Zarr group, e.g. data.zarr:label), "
@@ -53,7 +53,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=50, help="softmax: epochs (default 50)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="softmax: minibatch (default 256)")
     p.add_argument("--lr", type=_positive_float, default=1e-4, help="softmax: Adam learning rate (1e-4)")
-    p.add_argument("--seed", type=int, default=0, help="softmax: shuffling/split seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="softmax: shuffling/split seed (default 0)")
     p.add_argument("--validation-fraction", type=_fraction, default=0.1,
                    help="softmax: held-out fraction for early stopping (default 0.1; 0 disables)")
     p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
@@ -62,6 +62,7 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="softmax: torch device (default cpu)")
     p.add_argument("--resume", action="store_true", help="softmax: continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing head / checkpoint")
+    add_fill_missing(p, "labels")
     p.set_defaults(handler=run_train)
 
 
@@ -113,8 +114,6 @@ def _check_train_paths(args: argparse.Namespace, out: Path, ckpt: Path | None) -
     check_outputs(outputs, inputs)
     if existing_output(resolve(out), "head") and not (args.overwrite or args.resume):
         raise UsageError(f"head file {resolve(out)} already exists; pass --overwrite to replace it")
-    if not out.parent.exists():
-        raise UsageError(f"directory {out.parent} does not exist; create it first")
 
 
 def _has_label_name(spec: str) -> bool:
@@ -137,11 +136,12 @@ def run_train(args: argparse.Namespace) -> int:
     _check_train_paths(args, out, ckpt)
     features, own_labels = open_features_array(args.features)
     if args.labels is not None:
-        labels = load_labels(args.labels)
+        labels = load_labels(args.labels, fill_missing=args.fill_missing)
     elif own_labels is not None:
         from ..storage.zarrstore import read_checked
 
-        labels = labels_array(read_checked(own_labels, f"the 'label' coordinate of {args.features}"))
+        labels = labels_array(read_checked(own_labels, f"the 'label' coordinate of {args.features}",
+                                           args.fill_missing))
     else:
         raise UsageError(f"{args.features} has no 'label' coordinate; pass --labels STORE.zarr:NAME or "
                          "a .npy file")
@@ -224,13 +224,14 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("predictions", metavar="PRED.zarr", help="predictions store from `rocketstream predict`")
     p.add_argument("--labels", required=True, metavar="SPEC", help=_LABELS_HELP)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_fill_missing(p, "labels")
     p.set_defaults(handler=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..api.predict import evaluate
 
-    metrics = evaluate(args.predictions, args.labels, verbose=not args.json)
+    metrics = evaluate(args.predictions, args.labels, verbose=not args.json, fill_missing=args.fill_missing)
     if args.json:
         print(json.dumps(metrics, indent=1))
     return 0

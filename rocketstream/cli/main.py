@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 import zipfile
 from collections.abc import Sequence
 from typing import NoReturn
@@ -31,18 +32,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.REGISTRY:
         register(sub)
+    parser.set_defaults(subcommands=sub.choices)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input or usage)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input or usage).
+
+    A failure prints exactly one line on stderr; warnings raised during a command are printed (one
+    line each) only when it succeeds, so they never bury the error.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the command's own parser: its name and its --help
+        parser_of = args.subcommands.get(args.command, parser) if args.command else parser
+        parser_of.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings(record=True) as caught:  # shown after success, as one line each
+            code = int(args.handler(args) or 0)
+        for w in caught:
+            text = str(w.message).strip().splitlines()
+            print(f"rocketstream {args.command}: warning: {text[0] if text else w.category.__name__}",
+                  file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("rocketstream: interrupted", file=sys.stderr)
         return 130

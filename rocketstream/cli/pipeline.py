@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from .argtypes import add_fill_missing, positive_int
+from .argtypes import add_fill_missing, positive_int, seed
 from .errors import UsageError
 
 _INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), "
@@ -35,7 +35,7 @@ def register_fit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="INPUT", help=_INPUT_HELP)
     p.add_argument("--model", required=True, metavar="OUT.json", help="model file to write (JSON)")
     p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and recorded)")
+    p.add_argument("--seed", type=seed, default=None, help="random seed (default: drawn and recorded)")
     p.add_argument("--num-features", type=positive_int, default=10_000, help="features (default 10000)")
     p.add_argument("--pad-short", action="store_true",
                    help="unequal-length data: zero-pad series shorter than 9 points up to 9")
@@ -62,8 +62,6 @@ def run_fit(args: argparse.Namespace) -> int:
     check_outputs([("model file", out)], [("input", resolve(args.input))])
     if existing_output(out, "model") and not args.overwrite:
         raise UsageError(f"model file {out} already exists; pass --overwrite to replace it")
-    if not out.path.parent.is_dir():
-        raise UsageError(f"directory {out.path.parent} does not exist; create it first")
     problem = device_problem(args.device)
     if problem:
         raise PreflightError(f"device {args.device} cannot be used here: {problem}; pass --device cpu or "

@@ -84,7 +84,8 @@ def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
 def from_dict(obj: dict[str, Any]) -> MiniRocketParameters:
     """Rebuild parameters from :func:`to_dict` output, verifying checksum and consistency."""
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise ModelFileError(f"not a rocketstream parameters file (expected format {FORMAT!r})")
+        raise ModelFileError(f"not a rocketstream parameters file (expected format {FORMAT!r}); give a model "
+                             "written by `rocketstream fit` / rocketstream.core.save")
     version = obj.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
@@ -161,15 +162,28 @@ def save(params: MiniRocketParameters, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> MiniRocketParameters:
-    """Read parameters written by :func:`save`; raises :class:`ModelFileError` on any damage."""
+    """Read parameters written by :func:`save`; raises :class:`ModelFileError` on any damage.
+
+    ``path`` may start with ``~`` or ``file://``.
+    """
+    text_path = os.fspath(path)
+    text_path = text_path[len("file://"):] if text_path.startswith("file://") else text_path
+    path = Path(text_path).expanduser()
+    fix = "give the model .json file written by `rocketstream fit`"
+    if path.is_dir():
+        raise ModelFileError(f"model file {path} is a directory; {fix}")
     try:
-        text = Path(path).read_text()
+        text = path.read_text()
     except FileNotFoundError:
-        raise ModelFileError(f"model file not found: {path}") from None
+        raise ModelFileError(f"model file not found: {path}; {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc}") from None
+        raise ModelFileError(f"cannot read model file {path} ({exc}); {fix}") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"model file {path} is not valid JSON ({exc}); it may be truncated") from None
-    return from_dict(obj)
+        raise ModelFileError(f"model file {path} is not valid JSON ({exc}); it may be truncated: {fix}"
+                             ) from None
+    try:
+        return from_dict(obj)
+    except ModelFileError as exc:
+        raise ModelFileError(f"model file {path}: {exc}") from None

@@ -16,7 +16,7 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
-from ..errors import ClusterLostError
+from ..errors import ClusterLostError, PreflightError
 
 log = logging.getLogger("rocketstream")
 
@@ -89,8 +89,8 @@ def _connect(address: str) -> Any:
     try:
         return Client(address, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise ValueError(f"cannot connect to the Dask scheduler at {address} ({exc}); check the address, "
-                         "or start one with `dask scheduler`") from None
+        raise PreflightError(f"cannot connect to the Dask scheduler at {address} ({exc}); check the address, "
+                             "or start one with `dask scheduler`") from None
 
 
 @contextmanager

@@ -45,6 +45,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from ..errors import IdentityMismatchError, IntegrityError
 from .locations import Location, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
+from .zarrstore import WRITE_ALL
 
 STORE_FORMAT = STORE_FORMATS["features"]
 STORE_FORMAT_VERSION = 3  # 2: per-chunk sha256 digests; 3: crc32c codec, input identity and digests
@@ -73,6 +74,9 @@ class FeatureStore:
         meta = dict(group.attrs).get(ATTR)
         fix = ("choose another output or pass overwrite=True / --overwrite to replace it" if writing else
                "give a store made by `rocketstream transform` / transform_to_zarr")
+        if isinstance(meta, dict) and meta.get("format") == STORE_FORMATS["predictions"]:
+            raise ValueError(f"{self.display} is a rocketstream predictions store, not a features store; "
+                             + fix)
         if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
             raise ValueError(f"{self.display} is not a rocketstream features store (no {ATTR!r} attributes); "
                              + fix)
@@ -275,7 +279,7 @@ def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, s
     """Write one feature block at rows ``start:start+len(block)``, then its digest and the digest of
     the input rows it came from, then its marker."""
     group = _open(path, storage_options)
-    group[FEATURES][start : start + len(block)] = block
+    group[FEATURES].with_config(WRITE_ALL)[start : start + len(block)] = block
     digest = block_digest(block)
     if DIGESTS in group:
         group[DIGESTS][index] = np.frombuffer(digest, dtype=np.uint8)
@@ -310,10 +314,10 @@ def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, c
 
 def _write_coord(group: zarr.Group, name: str, values: np.ndarray, dim: str) -> None:
     if values.dtype.kind in "OU":
-        values = values.astype(str)
-        arr = group.create_array(name, shape=values.shape, dtype=str, dimension_names=(dim,))
+        values, dtype = values.astype(str), str
     else:
-        arr = group.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=(dim,))
+        dtype = values.dtype
+    arr = group.create_array(name, shape=values.shape, dtype=dtype, dimension_names=(dim,), config=WRITE_ALL)
     arr[:] = values
 
 

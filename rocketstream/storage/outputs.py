@@ -70,6 +70,7 @@ def existing_output(loc: Location, kind: str, storage_options: dict[str, Any] | 
         raise UnsafeOutputError(f"{loc.display} exists and is not a rocketstream {kind} "
                                 f"{'store' if kind in STORE_FORMATS else 'file'}; refusing to replace "
                                 "it: choose another output path, or delete it yourself")
+    _check_parent(loc)
     try:
         info = os.lstat(loc.target)
     except FileNotFoundError:
@@ -107,6 +108,17 @@ def existing_output(loc: Location, kind: str, storage_options: dict[str, Any] | 
         raise UnsafeOutputError(f"{loc.display} exists and is not a rocketstream {kind} file; refusing to "
                                 "replace it: choose another path, or delete it yourself")
     return True
+
+
+def _check_parent(loc: Location) -> None:
+    """An output goes into an existing directory (never one created by accident from a typo)."""
+    parent = os.path.dirname(loc.target)
+    if os.path.isdir(parent):
+        return
+    if os.path.lexists(parent):
+        raise NotADirectoryError(f"{parent} is not a directory, so {loc.display} cannot be written there; "
+                                 "choose an output path inside a directory")
+    raise FileNotFoundError(f"directory {parent} does not exist; create it first (for {loc.display})")
 
 
 def _same_kind(loc: Location, kind: str, found: str | None) -> bool:

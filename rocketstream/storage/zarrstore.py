@@ -25,6 +25,10 @@ from ..core.validation import InputError
 from ..errors import MissingChunkError
 from .locations import Location, is_url, redact, resolve
 
+#: array config for everything rocketstream writes: every chunk is stored, even one that equals the fill
+#: value (Zarr skips those by default), so that an absent chunk always means lost data
+WRITE_ALL = {"write_empty_chunks": True}
+
 FILL_HINT = ("if the array was written with empty chunks skipped, pass --fill-missing-chunks / "
              "fill_missing=True to read absent chunks as the fill value")
 
