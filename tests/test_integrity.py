@@ -63,7 +63,7 @@ def ws(tmp_path):
     run_transform(str(tmp_path / "x.zarr"), params, tmp_path / "f.zarr", variable="X",
                   scheduler="synchronous")
     np.save(tmp_path / "y.npy", np.arange(N) % 3)
-    head = RidgeHead().fit(FeatureStore.open(tmp_path / "f.zarr"), np.arange(N) % 3)
+    head = RidgeHead().fit(FeatureStore.open(tmp_path / "f.zarr").features, np.arange(N) % 3)
     head.save(tmp_path / "head.npz")
     return tmp_path, x, params
 
