@@ -309,6 +309,10 @@ def test_redaction_covers_s3_keys_and_signed_urls():
     assert redact("https://h/x.zarr?X-Amz-Signature=abc&v=1") == "https://h/x.zarr?X-Amz-Signature=***&v=1"
     assert resolve("s3://k:s@b/x.zarr").display == "s3://***@b/x.zarr"
     assert resolve("s3://k:s@b/x.zarr").target == "s3://k:s@b/x.zarr"
+    from rocketstream.storage.lock import StoreLock
+
+    lock = StoreLock("s3://KEY:SECRET-VALUE@bucket/f.zarr")
+    assert b"SECRET-VALUE" not in lock._record() and "SECRET-VALUE" not in str(lock._refuse({}))
 
 
 def test_fit_never_replaces_a_device(ws, capsys):

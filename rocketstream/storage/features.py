@@ -43,7 +43,7 @@ import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from ..errors import IdentityMismatchError, IntegrityError
-from .locations import Location, resolve
+from .locations import Location, redact, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
 from .zarrstore import WRITE_ALL
 
@@ -257,7 +257,7 @@ def audit(event: str, path: str, index: int, **fields: Any) -> None:
     target = os.environ.get(AUDIT_ENV)
     if not target:
         return
-    line = json.dumps({"event": event, "store": str(path), "chunk": int(index), "pid": os.getpid(),
+    line = json.dumps({"event": event, "store": redact(str(path)), "chunk": int(index), "pid": os.getpid(),
                        "host": socket.gethostname(), "time": time.time(), **fields}) + "\n"
     fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .zarrstore import is_url
+from .locations import is_url, redact
 
 log = logging.getLogger("rocketstream.storage")
 
@@ -72,6 +72,7 @@ class StoreLock:
     def __init__(self, output: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> None:
         self.output = str(output)
         self.path = lock_path(output)
+        self.shown, self.shown_lock = redact(self.output), redact(self.path)  # for files, logs, messages
         self.storage_options = storage_options or {}
         self.token = uuid.uuid4().hex
         self.held = False
@@ -81,7 +82,7 @@ class StoreLock:
     def _record(self) -> bytes:
         pid = os.getpid()
         return json.dumps({
-            "owner": "rocketstream", "output": self.output, "host": socket.gethostname(), "pid": pid,
+            "owner": "rocketstream", "output": self.shown, "host": socket.gethostname(), "pid": pid,
             "pid_start": _pid_start(pid), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "token": self.token,
         }).encode()
@@ -100,8 +101,8 @@ class StoreLock:
 
     def _refuse(self, owner: dict[str, Any]) -> StoreLockedError:
         return StoreLockedError(
-            f"output {self.output} is being written by another job ({_describe(owner)}); wait for it to "
-            f"finish, or if that job is gone delete the lock {self.path} and rerun (with --resume)")
+            f"output {self.shown} is being written by another job ({_describe(owner)}); wait for it to "
+            f"finish, or if that job is gone delete the lock {self.shown_lock} and rerun (with --resume)")
 
     # -- local files ----------------------------------------------------------------------------
     def _acquire_local(self) -> None:
@@ -129,7 +130,7 @@ class StoreLock:
                 os.fsync(f.fileno())
             self.held = True
             return
-        raise StoreLockedError(f"could not take the lock {path} of output {self.output}: other jobs keep "
+        raise StoreLockedError(f"could not take the lock {path} of output {self.shown}: other jobs keep "
                                "taking it; make sure only one job writes this output")
 
     def _break_local(self, path: Path, raw: bytes, owner: dict[str, Any]) -> None:
@@ -148,7 +149,7 @@ class StoreLock:
             aside.unlink()
             raise self._refuse(self._stale(moved, 0.0)[1])
         aside.unlink()
-        log.warning("broke the stale lock %s of output %s (%s: that process is gone)", path, self.output,
+        log.warning("broke the stale lock %s of output %s (%s: that process is gone)", path, self.shown,
                     _describe(owner))
 
     # -- fsspec URLs ----------------------------------------------------------------------------
@@ -174,8 +175,8 @@ class StoreLock:
             stale, owner = self._stale(raw, 0.0 if raw.strip() else TORN_LOCK_SECONDS + 1)
             if not stale:
                 raise self._refuse(owner)
-            log.warning("broke the stale lock %s of output %s (%s: that process is gone)", self.path,
-                        self.output, _describe(owner))
+            log.warning("broke the stale lock %s of output %s (%s: that process is gone)", self.shown_lock,
+                        self.shown, _describe(owner))
         mine = self._record()
         fs.pipe_file(p, mine)
         time.sleep(0.05)  # let a racing writer land, then check whose lock survived
@@ -209,7 +210,8 @@ class StoreLock:
                 if json.loads(path.read_bytes() or b"{}").get("token") == self.token:
                     path.unlink()
         except (OSError, ValueError) as exc:  # never mask the job's own outcome
-            log.warning("could not release the lock %s (%s); delete it by hand", self.path, exc)
+            log.warning("could not release the lock %s (%s); delete it by hand", self.shown_lock,
+                        redact(str(exc)))
 
     def __enter__(self) -> StoreLock:
         return self.acquire()
