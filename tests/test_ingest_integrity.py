@@ -170,3 +170,28 @@ def test_progress_path_writes_numeric_labels(tmp_path):
     np.testing.assert_array_equal(progress.label.values, col.labels)
     xr.testing.assert_identical(plain, progress)
     assert _missing_chunks(stores[1]) == []
+
+
+def test_ingest_never_replaces_its_input_or_what_it_did_not_write(tmp_path, capsys):
+    from rocketstream.ingest import INGEST_ATTR
+    from rocketstream.storage.outputs import INGEST_ATTR as MARK
+
+    assert MARK == INGEST_ATTR  # how --overwrite recognises a store ingest wrote
+    x = make_data(12, 2, 30)
+    np.save(tmp_path / "x.npy", x)
+    before = (tmp_path / "x.npy").read_bytes()
+    code = main(["ingest", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--overwrite", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is the input" in err[0], err
+    assert (tmp_path / "x.npy").read_bytes() == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    code = main(["ingest", str(tmp_path / "x.npy"), str(mine), "--overwrite", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "not a rocketstream" in err[0] and "refusing" in err[0], err
+    assert (mine / "notes.txt").read_text() == "keep"
+    out = tmp_path / "d.zarr"
+    assert main(["ingest", str(tmp_path / "x.npy"), str(out), "--no-progress"]) == 0
+    assert main(["ingest", str(tmp_path / "x.npy"), str(out), "--overwrite", "--no-progress"]) == 0
+    assert np.array_equal(zarr.open_group(str(out))["X"][:], x)

@@ -50,18 +50,24 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
                      overwrite: bool = False, source: str | None = None, progress: bool = False) -> Path:
     """Write ``col`` to the Zarr store ``output`` (a local directory); returns its path.
 
+    ``output`` must not overlap ``source``, and ``overwrite`` replaces only a store written by ingest.
     Temporary siblings left by killed ingests to ``output`` are removed first; every chunk is written,
     even one that is all zeros (the fill value), so an absent chunk always means a damaged store.
     """
     import xarray as xr
 
+    from ..storage.locations import check_outputs, resolve
+    from ..storage.outputs import existing_output
     from ..storage.tempfiles import remove_stale_siblings, temp_sibling
 
     chunk_size = _check_chunk_size(chunk_size)
-    output = Path(output)
+    loc = resolve(output)
+    if source is not None:
+        check_outputs([("output", loc)], [("input", resolve(source))])
+    output = loc.path
+    if existing_output(loc, "dataset") and not overwrite:  # replaces only a store ingest wrote
+        raise FileExistsError(f"output {loc} already exists; pass --overwrite to replace it")
     remove_stale_siblings(output)
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"output {output} already exists; pass --overwrite to replace it")
     if any(not np.isfinite(s).all() for s in col.series):
         bad = next(i for i, s in enumerate(col.series) if not np.isfinite(s).all())
         raise IngestError(f"series {bad} has missing (NaN/'?') or infinite values; fill them before ingest")

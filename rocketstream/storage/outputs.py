@@ -26,7 +26,11 @@ from .tempfiles import remove_stale_siblings, temp_sibling
 
 ATTR = "rocketstream"
 #: store kinds and the format tag their attributes carry
-STORE_FORMATS = {"features": "rocketstream.features", "predictions": "rocketstream.predictions"}
+#: a dataset written by ``rocketstream ingest`` (an input store) carries the attribute ``INGEST_ATTR``
+INGEST_ATTR = "rocketstream_ingest"
+STORE_FORMATS = {"features": "rocketstream.features", "predictions": "rocketstream.predictions",
+                 "dataset": "rocketstream.dataset"}
+DATASET_FORMAT = STORE_FORMATS["dataset"]
 #: file kinds and a byte string their first bytes contain
 FILE_MARKERS = {"model": b'"rocketstream.minirocket-parameters"', "head": b"__meta__.npy"}
 _HEAD_BYTES = 4096
@@ -39,13 +43,15 @@ def _store_format(loc: Location, storage_options: dict[str, Any] | None) -> str 
             meta = json.loads((loc.path / "zarr.json").read_text())
         except (OSError, ValueError):
             return None
-        tag = meta.get("attributes", {}).get(ATTR) if isinstance(meta, dict) else None
-        return tag.get("format") if isinstance(tag, dict) else None
-    try:
-        group = zarr.open_group(loc.target, mode="r", storage_options=storage_options)
-    except Exception:  # nothing there, or not a group
-        return None
-    tag = dict(group.attrs).get(ATTR)
+        attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
+    else:
+        try:
+            attrs = dict(zarr.open_group(loc.target, mode="r", storage_options=storage_options).attrs)
+        except Exception:  # nothing there, or not a group
+            return None
+    if isinstance(attrs.get(INGEST_ATTR), dict):
+        return DATASET_FORMAT
+    tag = attrs.get(ATTR)
     return tag.get("format") if isinstance(tag, dict) else None
 
 
