@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import time
+import warnings
 import zipfile
 from typing import Any
 
@@ -50,7 +50,6 @@ ATTR = "rocketstream"
 GRAPH_BATCH = 512
 
 Head = RidgeHead | SoftmaxHead
-log = logging.getLogger("rocketstream")
 
 
 # ---------------------------------------------------------------------------------------------- heads
@@ -190,9 +189,9 @@ def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = 
                          f"{params.n_features_out}; use the model the head's features came from")
     made_by = getattr(head, "model_fingerprint_", None)
     if made_by is None:
-        log.warning("%s does not record which model made its training features (trained from plain "
-                    "arrays, or by an older rocketstream); cannot check that %s is that model", head_name,
-                    model_name)
+        warnings.warn(f"{head_name} does not record which model made its training features (trained from "
+                      f"plain arrays, or by an older rocketstream); cannot check that {model_name} is that "
+                      "model: pass model= to the head's fit to record it", UserWarning, stacklevel=3)
         return
     if made_by != fingerprint(params):
         raise IdentityMismatchError(
