@@ -19,10 +19,11 @@ from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.fit import fit_array, fit_array_variable
 from ..graph.preflight import check_resources
-from ..graph.schedule import compute, is_local, progress_bar, session
+from ..graph.runner import chunk_graph, damaged_chunks, missing_chunks, run
+from ..graph.schedule import is_local, session
 from ..graph.source import as_dask_array, default_chunk_size
-from ..graph.transform import missing_chunks, verify_graph, write_features
-from ..storage.features import ATTR, MARKERS, FeatureStore, compare_identity
+from ..graph.transform import features_job
+from ..storage.features import ATTR, MARKERS, FeatureStore
 from ..storage.locations import Location, check_outputs, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import existing_output
@@ -34,10 +35,6 @@ DIMS = ("sample", "channel", "time")
 #: Feature coordinates written next to the features (from ``params.feature_table()``).
 FEATURE_COORDS = ("dilation", "dilation_index", "kernel", "quantile_index", "padded", "combination")
 
-#: Chunks per submitted graph: keeps the client's memory flat for datasets of any number of chunks.
-GRAPH_BATCH = 512
-#: Exceptions (by class name) that mean a worker was lost rather than bad input: the run retries.
-WORKER_LOSS = ("KilledWorker", "CommClosedError", "BrokenProcessPool")
 
 Source = Any  # path/URL, zarr.Array/Group, xarray.DataArray/Dataset, dask or NumPy array
 
@@ -293,13 +290,8 @@ def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, 
     except FileNotFoundError:
         return None
     _check_model(store.meta.get("model"), params, store.display)
-    if chunk_size is not None and chunk_rows(src.arr, params, chunk_size) != store.chunk_size:
-        raise ValueError(f"{store.display} is chunked by {store.chunk_size} samples; resume with the same "
-                         f"chunk size (or none), not {chunk_size}")
-    compare_identity(store.input_identity, src.identity, store.display)
-    if store.n_samples != src.arr.shape[0]:
-        raise ValueError(f"{store.display} was made for {store.n_samples} samples but the input has "
-                         f"{src.arr.shape[0]}; resume with the same input, or overwrite=True")
+    rows = None if chunk_size is None else chunk_rows(src.arr, params, chunk_size)
+    store.check_resumable(src.identity, rows)
     return store
 
 
@@ -389,54 +381,20 @@ def run_transform(
     job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
                        fill_missing=fill_missing)
-    arr, own, out = job.src.arr, job.lengths, job.out
+    out = job.out
     with session(scheduler) as target:
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
             store = job.store()
+            chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
             try:
-                planned = _run_chunks(store, arr, params, own, target, device, memory_budget, workers,
-                                      progress and is_local(scheduler), progress, retries, resume and verify)
+                planned = run(chunks, target, workers=workers, progress=progress,
+                              local_bar=progress and is_local(scheduler), retries=retries,
+                              verify=resume and verify)
             except ClusterLostError as exc:
                 raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun with --resume / "
                                        f"resume=True to finish {out.display}") from exc
     return store, planned
-
-
-def _run_chunks(store: FeatureStore, arr: da.Array, params: MiniRocketParameters, own: np.ndarray | None,
-                target: Any, device: Any, memory_budget: int | None, workers: int | None, local_bar: bool,
-                progress: bool, retries: int, verify: bool) -> list[int]:
-    """Compute the chunks not yet done, in bounded graphs, retrying after lost workers."""
-    if verify:
-        _verify_done(store, target, workers, arr, own)
-    todo = missing_chunks(store)
-    planned = list(todo)
-    bar = progress_bar(len(todo)) if local_bar and todo else None
-    try:
-        for attempt in range(retries + 1):
-            try:
-                for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
-                    graph, _, prefix = write_features(arr, params, store, device, memory_budget,
-                                                      chunks=todo[s : s + GRAPH_BATCH], lengths=own)
-                    compute(graph, target, workers, bar if bar is not None else progress, prefix)
-            except Exception as exc:
-                if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
-                    raise
-                log.warning("transform: lost a worker (%s: %s); resubmitting the missing chunks",
-                            type(exc).__name__, exc)
-            done = store.done()
-            todo = [i for i in todo if not done[i]]
-            if not todo:
-                break
-            if attempt == retries:
-                raise RuntimeError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
-                                   f"{retries + 1} attempts (first {todo[:5]}); rerun with resume=True / "
-                                   "--resume")
-            log.warning("transform: %d chunk(s) still missing; resubmitting them", len(todo))
-    finally:
-        if bar is not None:
-            bar.close()
-    return planned  # all done now, including those finished before a retry
 
 
 def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Array, lengths: Lengths,
@@ -449,38 +407,6 @@ def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Arr
         return None
     n, _, length = (int(s) for s in arr.shape)
     return resolve_lengths(source, lengths, n, length, storage_options)
-
-
-def _verify_done(store: FeatureStore, target: Any, workers: int | None, arr: da.Array | None = None,
-                 lengths: np.ndarray | None = None) -> list[int]:
-    """Re-hash the blocks marked done and unmark (so recompute) those that are torn or corrupted;
-    refuse to resume if the input rows of a done block differ from those it was computed from."""
-    if not store.has_digests:
-        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.display)
-        return []
-    marked = np.flatnonzero(store.done()).tolist()
-    bad: list[int] = []
-    for s in range(0, len(marked), GRAPH_BATCH):
-        part_bad, changed = compute(verify_graph(store, marked[s : s + GRAPH_BATCH], arr, lengths), target,
-                                    workers)
-        if changed:
-            first = changed[0]
-            a, b = store.bounds(first)
-            ident = store.input_identity or {}
-            raise IdentityMismatchError(
-                f"the input rows {a}-{b - 1} (chunk {first}"
-                f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}) differ from those the "
-                f"features in {store.display} were computed from (input {ident.get('location', '?')}); "
-                "resume needs the same input data: restore it, or use overwrite=True / --overwrite to "
-                "start over")
-        bad += part_bad
-    if bad:
-        log.warning("resume: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
-                    "%s); recomputing them", len(bad), store.display, bad[:10])
-        store.reset(bad)
-    else:
-        log.info("resume: %d chunk(s) marked done verified against their sha256", len(marked))
-    return bad
 
 
 def transform_to_zarr(
@@ -527,7 +453,9 @@ def transform_to_zarr(
     job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
                        fill_missing=fill_missing)
-    return write_features(job.src.arr, params, job.store(), device, memory_budget, lengths=job.lengths)[0]
+    store = job.store()
+    chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+    return chunk_graph(chunks, missing_chunks(store))[0]
 
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None
@@ -571,11 +499,7 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
 def verify_store(store: FeatureStore, scheduler: Any = "threads") -> list[int]:
     """Chunks of ``store`` marked done whose block fails its sha256 or cannot be read (every block is
     read once)."""
-    marked = np.flatnonzero(store.done()).tolist()
-    bad: list[int] = []
-    for s in range(0, len(marked), GRAPH_BATCH):
-        bad += compute(verify_graph(store, marked[s : s + GRAPH_BATCH]), scheduler)[0]
-    return bad
+    return damaged_chunks(store, scheduler)[0]
 
 
 def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | None = None,

@@ -1,34 +1,25 @@
-"""Per-chunk transforms: a lazy (sample, feature) Dask array, or one task per sample chunk that
-writes its block into a features store and then sets the chunk's done marker."""
+"""Per-chunk transforms: a lazy (sample, feature) Dask array, or the chunk job (see
+:mod:`rocketstream.graph.runner`) that writes the features of each sample chunk into a features store."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import OrderedDict
+from functools import partial
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import torch
 from dask.base import tokenize
-from dask.delayed import Delayed
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
-from ..storage.features import (
-    FeatureStore,
-    audit,
-    check_chunk,
-    chunk_done,
-    input_digest,
-    stored_input_digest,
-    write_chunk,
-)
+from .runner import ChunkJob
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -110,107 +101,19 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
     )
 
 
-def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, index: int, start: int,
-                path: str, storage_options: dict[str, Any] | None, device: Any,
-                memory_budget: int | None, lengths: np.ndarray | None = None) -> int:
-    # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
-    # it neither recomputes nor rewrites the chunk. Markers are set only after block and digest.
-    if chunk_done(path, storage_options, index):
-        audit("skip", path, index)
-        return index
-    block = np.ascontiguousarray(block, dtype=np.float32)
-    feats = transform_block(block, params, key, device, memory_budget, start, lengths)
-    # block, digests (features and the input rows they came from), then marker
-    write_chunk(path, storage_options, index, start, feats, input_digest(block, lengths))
-    return index
+def features_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *, params: MiniRocketParameters,
+                key: str, device: Any = None, memory_budget: int | None = None) -> dict[str, np.ndarray]:
+    """One chunk's outputs for the features store (a :data:`~rocketstream.graph.runner.BlockFunction`)."""
+    return {"features": transform_block(block, params, key, device, memory_budget, start, lengths)}
 
 
-def _collect(indices: list[int]) -> list[int]:
-    return sorted(int(i) for i in indices)
-
-
-def missing_chunks(store: FeatureStore) -> list[int]:
-    """Indices of the chunks of ``store`` not yet marked done (logged)."""
-    todo = np.flatnonzero(~store.done()).tolist()
-    log.info("transform: %d of %d chunks to compute (%d already done)", len(todo), store.n_chunks,
-             store.n_chunks - len(todo))
-    return todo
-
-
-def _bad(indices: list[int], blocks: list[np.ndarray | None], lengths: list[np.ndarray | None], path: str,
-         storage_options: dict[str, Any] | None, chunk_size: int, n_samples: int,
-         ) -> tuple[list[int], list[int]]:
-    """(chunks whose block fails its digest or cannot be read, chunks whose input rows differ from
-    the recorded input digest)."""
-    bad, changed = [], []
-    for i, block, part in zip(indices, blocks, lengths, strict=True):
-        if not check_chunk(path, storage_options, i, chunk_size, n_samples):
-            bad.append(i)
-        elif block is not None:
-            want = stored_input_digest(path, storage_options, i)
-            if want is not None and want != input_digest(np.ascontiguousarray(block, np.float32), part):
-                changed.append(i)
-    return bad, changed
-
-
-def verify_graph(store: FeatureStore, chunks: list[int], arr: da.Array | None = None,
-                 lengths: np.ndarray | None = None, per_task: int = 16) -> Delayed:
-    """A Delayed giving ``(bad, changed)`` for ``chunks``: those whose block does not match its digest
-    (or cannot be read), and, when the input ``arr`` is given, those whose input rows no longer match
-    the input digest recorded when they were written. One task per ``per_task`` chunks."""
-    blocks: list[Any] = [None] * len(chunks)
-    if arr is not None and chunks and store.has_input_digests:
-        blocks = list(_input_blocks(arr, store, chunks))
-    parts = []
-    for s in range(0, len(chunks), per_task):
-        idx = chunks[s : s + per_task]
-        part_lengths = [None if lengths is None else np.asarray(lengths[slice(*store.bounds(i))])
-                        for i in idx]
-        parts.append(dask.delayed(_bad, pure=False)(idx, blocks[s : s + per_task], part_lengths, store.path,
-                                                    store.storage_options, store.chunk_size, store.n_samples))
-    return dask.delayed(_merge, pure=False)(parts)
-
-
-def _merge(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
-    return sorted(i for p in parts for i in p[0]), sorted(i for p in parts for i in p[1])
-
-
-def _input_blocks(arr: da.Array, store: FeatureStore, chunks: list[int]) -> Any:
-    """The input rows of each of ``chunks`` (store chunking) as Delayed objects, from a graph that
-    holds only those rows."""
-    first, last = min(chunks), max(chunks)
-    lo, hi = store.bounds(first)[0], store.bounds(last)[1]
-    sub = arr[lo:hi].rechunk({0: store.chunk_size, 1: -1, 2: -1})
-    return sub.blocks[[i - first for i in chunks]].to_delayed().ravel()
-
-
-def write_features(arr: da.Array, params: MiniRocketParameters, store: FeatureStore,
-                   device: torch.device | str | None = None, memory_budget: int | None = None,
-                   chunks: list[int] | None = None, lengths: np.ndarray | None = None,
-                   ) -> tuple[Delayed, list[int], str]:
-    """Build the graph that computes ``chunks`` of ``store`` (default: those not yet marked done).
-
-    Returns ``(delayed, todo, prefix)``: computing ``delayed`` runs one task per chunk and gives the
-    sorted list of chunk indices it wrote; ``prefix`` names those tasks (for progress). The graph
-    holds only the chunks asked for (the input is sliced to their rows before rechunking), so callers
-    can bound its size by passing batches.
-    """
+def features_job(arr: da.Array, params: MiniRocketParameters, store: Any, device: Any = None,
+                 memory_budget: int | None = None, lengths: np.ndarray | None = None) -> ChunkJob:
+    """The chunk job that fills the features store ``store`` with the features of ``arr``."""
     check_against_model(tuple(arr.shape), params)
     if arr.shape[0] != store.n_samples:
         raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.display} was made for "
                          f"{store.n_samples}; use the same input, or overwrite=True")
-    todo = missing_chunks(store) if chunks is None else [int(i) for i in chunks]
-    key = model_key(params)
-    token = tokenize(arr.name, store.path, key, str(device), memory_budget, todo)
-    prefix = f"rocketstream-write-{token}"
-    p = dask.delayed(params, name=f"rocketstream-params-{key}")
-    tasks = []
-    if todo:
-        for i, block in zip(todo, _input_blocks(arr, store, todo), strict=True):
-            start, stop = store.bounds(i)
-            part = None if lengths is None else np.asarray(lengths[start:stop])
-            tasks.append(dask.delayed(_write_task, pure=False)(
-                block, p, key, i, start, store.path, store.storage_options, device, memory_budget, part,
-                dask_key_name=f"{prefix}-{i}"))
-    done = dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}")
-    return done, todo, prefix
+    fn = partial(features_of, params=params, key=model_key(params), device=device,
+                 memory_budget=memory_budget)
+    return ChunkJob(arr, store, fn, lengths, "transform")

@@ -1,0 +1,243 @@
+"""The chunk runner: one loop for every job that writes one output block per sample chunk.
+
+A :class:`ChunkJob` says what to compute (a picklable function of one input block) and where it goes
+(a :class:`~rocketstream.storage.chunkstore.ChunkStore`); :func:`run` does the rest, the same way for
+the transform (features) and predict (labels, scores, values):
+
+1. plan: the chunks not yet marked done (with ``verify``, the done ones are first re-read and checked:
+   a torn block is recomputed, an input row that changed since refuses the run);
+2. execute: graphs of at most ``GRAPH_BATCH`` chunks (the client's memory stays flat whatever the
+   number of chunks), one task per chunk that reads its input rows, computes, and writes data,
+   digests, marker (a task finding its chunk already done writes nothing);
+3. retry: chunks still missing after a lost worker are resubmitted, up to ``retries`` times; a cluster
+   that is gone altogether stops the run (:class:`~rocketstream.errors.ClusterLostError`);
+4. progress: a bar per chunk on local schedulers, ``distributed.progress`` on a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.delayed import Delayed
+
+from ..errors import IdentityMismatchError
+from ..storage.chunkstore import (
+    ChunkStore,
+    audit,
+    check_chunk,
+    chunk_done,
+    input_digest,
+    stored_input_digest,
+    write_chunk,
+)
+from .schedule import compute, progress_bar
+
+log = logging.getLogger("rocketstream.graph")
+
+#: chunks per submitted graph: keeps the client's memory flat for datasets of any number of chunks
+GRAPH_BATCH = 512
+#: exceptions (by class name) that mean a worker was lost rather than bad input: the run retries
+WORKER_LOSS = ("KilledWorker", "CommClosedError", "BrokenProcessPool")
+#: chunks verified per task
+VERIFY_PER_TASK = 16
+
+#: ``compute(block, start, lengths) -> {name: rows}``: one chunk's outputs from its float32 input rows
+BlockFunction = Callable[[np.ndarray, int, "np.ndarray | None"], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One output block per sample chunk of ``source``, written into ``store``.
+
+    ``compute`` must be picklable (a module-level function or a ``functools.partial`` of one): it is
+    sent to the workers once per graph. ``lengths`` are the per-series lengths of unequal-length data
+    (a task gets its chunk's slice). ``name`` names the tasks and the progress bar.
+    """
+
+    source: da.Array
+    store: ChunkStore
+    compute: BlockFunction
+    lengths: np.ndarray | None = None
+    name: str = "chunks"
+
+    def lengths_of(self, index: int) -> np.ndarray | None:
+        return None if self.lengths is None else np.asarray(self.lengths[slice(*self.store.bounds(index))])
+
+    def input_blocks(self, chunks: list[int]) -> Iterator[Any]:
+        """The input rows of each of ``chunks`` (store chunking) as Delayed objects, from a graph that
+        holds only those rows."""
+        first, last = min(chunks), max(chunks)
+        lo, hi = self.store.bounds(first)[0], self.store.bounds(last)[1]
+        whole = {axis: -1 for axis in range(1, self.source.ndim)}  # a task needs whole series
+        sub = self.source[lo:hi].rechunk({0: self.store.chunk_size, **whole})
+        return iter(sub.blocks[[i - first for i in chunks]].to_delayed().ravel())
+
+
+# ----------------------------------------------------------------------------------------- tasks
+def _run_chunk(block: np.ndarray, fn: BlockFunction, index: int, start: int, path: str,
+               storage_options: dict[str, Any] | None, lengths: np.ndarray | None) -> int:
+    # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
+    # it neither recomputes nor rewrites the chunk. Markers are set only after data and digests.
+    if chunk_done(path, storage_options, index):
+        audit("skip", path, index)
+        return index
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    outputs = fn(block, start, lengths)
+    write_chunk(path, storage_options, index, start, outputs, input_digest(block, lengths))
+    return index
+
+
+def _collect(indices: list[int]) -> list[int]:
+    return sorted(int(i) for i in indices)
+
+
+def _check(indices: list[int], blocks: list[np.ndarray | None], lengths: list[np.ndarray | None], path: str,
+           storage_options: dict[str, Any] | None, chunk_size: int, n_samples: int,
+           names: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    """(chunks whose data fails its digest or cannot be read, chunks whose input rows differ from the
+    recorded input digest)."""
+    bad, changed = [], []
+    for i, block, part in zip(indices, blocks, lengths, strict=True):
+        if not check_chunk(path, storage_options, i, chunk_size, n_samples, names):
+            bad.append(i)
+        elif block is not None:
+            want = stored_input_digest(path, storage_options, i)
+            if want is not None and want != input_digest(np.ascontiguousarray(block, np.float32), part):
+                changed.append(i)
+    return bad, changed
+
+
+def _merge(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    return sorted(i for p in parts for i in p[0]), sorted(i for p in parts for i in p[1])
+
+
+# ---------------------------------------------------------------------------------------- graphs
+def missing_chunks(store: ChunkStore) -> list[int]:
+    """Indices of the chunks of ``store`` not yet marked done (logged)."""
+    todo = np.flatnonzero(~store.done()).tolist()
+    log.info("%s: %d of %d chunks to compute (%d already done)", store.KIND, len(todo), store.n_chunks,
+             store.n_chunks - len(todo))
+    return todo
+
+
+def chunk_graph(job: ChunkJob, chunks: list[int]) -> tuple[Delayed, str]:
+    """The graph computing ``chunks`` of the job (one task per chunk); returns it and the prefix of its
+    task names (for progress). Computing it gives the sorted chunk indices."""
+    store = job.store
+    token = tokenize(job.source.name, store.path, job.name, chunks)
+    prefix = f"rocketstream-write-{job.name}-{token}"  # helpers and progress key on "rocketstream-write-"
+    fn = dask.delayed(job.compute, name=f"rocketstream-fn-{tokenize(job.compute)}")
+    tasks = [dask.delayed(_run_chunk, pure=False)(block, fn, i, store.bounds(i)[0], store.path,
+                                                  store.storage_options, job.lengths_of(i),
+                                                  dask_key_name=f"{prefix}-{i}")
+             for i, block in zip(chunks, job.input_blocks(chunks) if chunks else (), strict=True)]
+    return dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}"), prefix
+
+
+def check_graph(store: ChunkStore, chunks: list[int], job: ChunkJob | None = None) -> Delayed:
+    """A Delayed giving ``(bad, changed)`` for ``chunks``: those whose data does not match its digest
+    (or cannot be read), and, with a ``job``, those whose input rows no longer match the input digest
+    recorded when they were written. One task per ``VERIFY_PER_TASK`` chunks."""
+    blocks: list[Any] = [None] * len(chunks)
+    if job is not None and chunks and store.has_input_digests:
+        blocks = list(job.input_blocks(chunks))
+    parts = []
+    for s in range(0, len(chunks), VERIFY_PER_TASK):
+        idx = chunks[s : s + VERIFY_PER_TASK]
+        lengths = [job.lengths_of(i) if job is not None else None for i in idx]
+        parts.append(dask.delayed(_check, pure=False)(
+            idx, blocks[s : s + VERIFY_PER_TASK], lengths, store.path, store.storage_options,
+            store.chunk_size, store.n_samples, store.data_names))
+    return dask.delayed(_merge, pure=False)(parts)
+
+
+# ------------------------------------------------------------------------------------------- run
+def damaged_chunks(store: ChunkStore, scheduler: Any = "threads", workers: int | None = None,
+                   job: ChunkJob | None = None) -> tuple[list[int], list[int]]:
+    """``(bad, changed)`` over every chunk marked done (each is read once; see :func:`check_graph`)."""
+    marked = np.flatnonzero(store.done()).tolist()
+    bad: list[int] = []
+    changed: list[int] = []
+    for s in range(0, len(marked), GRAPH_BATCH):
+        part_bad, part_changed = compute(check_graph(store, marked[s : s + GRAPH_BATCH], job), scheduler,
+                                         workers)
+        bad += part_bad
+        changed += part_changed
+    return bad, changed
+
+
+def verify_done(job: ChunkJob, target: Any, workers: int | None) -> list[int]:
+    """Before resuming: unmark (so recompute) the done chunks that are torn or corrupted; refuse if the
+    input rows of a done chunk differ from those it was computed from."""
+    store = job.store
+    if not store.has_digests:
+        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.display)
+        return []
+    bad, changed = damaged_chunks(store, target, workers, job)
+    if changed:
+        a, b = store.bounds(changed[0])
+        ident = store.input_identity or {}
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise IdentityMismatchError(
+            f"the input rows {a}-{b - 1} (chunk {changed[0]}{more}) differ from those the {store.KIND} in "
+            f"{store.display} were computed from (input {ident.get('location', '?')}); resume needs the same "
+            "input data: restore it, or use overwrite=True / --overwrite to start over")
+    if bad:
+        log.warning("resume: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
+                    "%s); recomputing them", len(bad), store.display, bad[:10])
+        store.reset(bad)
+    else:
+        log.info("resume: %d chunk(s) marked done verified against their sha256",
+                 int(store.done().sum()))
+    return bad
+
+
+def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progress: Any = False,
+        local_bar: bool = False, retries: int = 2, verify: bool = False) -> list[int]:
+    """Compute every chunk of ``job`` not yet done; returns the chunk indices this run planned.
+
+    ``target`` is what :func:`~rocketstream.graph.schedule.session` yields. ``local_bar`` shows a tqdm
+    bar per chunk (local schedulers); otherwise a true ``progress`` shows ``distributed.progress``.
+    ``verify`` checks the chunks already done first (see :func:`verify_done`).
+    """
+    store = job.store
+    if verify:
+        verify_done(job, target, workers)
+    todo = missing_chunks(store)
+    planned = list(todo)
+    bar = progress_bar(len(todo), desc=job.name) if local_bar and todo else None
+    try:
+        for attempt in range(retries + 1):
+            try:
+                for s in range(0, len(todo), GRAPH_BATCH):  # bounded graph size
+                    graph, prefix = chunk_graph(job, todo[s : s + GRAPH_BATCH])
+                    compute(graph, target, workers, bar if bar is not None else progress, prefix)
+            except Exception as exc:
+                if type(exc).__name__ not in WORKER_LOSS or attempt == retries:
+                    raise
+                log.warning("%s: lost a worker (%s: %s); resubmitting the missing chunks", job.name,
+                            type(exc).__name__, exc)
+            done = store.done()
+            todo = [i for i in todo if not done[i]]
+            if not todo:
+                break
+            if attempt == retries:
+                raise RuntimeError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
+                                   f"{retries + 1} attempts (first {todo[:5]}); rerun with resume=True / "
+                                   "--resume")
+            log.warning("%s: %d chunk(s) still missing; resubmitting them", job.name, len(todo))
+    finally:
+        if bar is not None:
+            bar.close()
+    return planned  # all done now, including those finished before a retry
+
+
+__all__ = ["GRAPH_BATCH", "WORKER_LOSS", "ChunkJob", "check_graph", "chunk_graph", "damaged_chunks",
+           "missing_chunks", "run", "verify_done"]

@@ -1,0 +1,377 @@
+"""A store of per-sample-chunk outputs with done markers and digests: what every per-chunk job writes.
+
+The features store and the predictions store are both ``ChunkStore``s. A store is a Zarr group with
+
+    OUT.zarr/                  attrs["rocketstream"] = {format, format_version, n_samples, chunk_size, ...}
+      <data arrays>            (sample, ...) arrays, chunked by ``chunk_size`` samples (the store's kind
+                               says which: ``features``, or ``label``/``proba``/``decision``/``value``)
+      chunk_done   (chunk,)    uint8, one Zarr chunk per marker, set only after the chunk's data and digests
+      chunk_sha256 (chunk, 32) sha256 of the chunk's data arrays (in layout order, little-endian bytes)
+      input_sha256 (chunk, 32) sha256 of the input rows the chunk was computed from
+
+Write order per chunk: data, digests, marker. A crash can leave data without a marker (recomputed on
+resume) or, on storage without atomic object writes, torn data under a marker: resume re-hashes marked
+chunks against their digests and recomputes the ones that fail. Creation writes the format tag first and
+the full attributes last: a store whose creation was interrupted is recognised as rocketstream's
+(``overwrite`` may replace it) but never as usable. The attributes also record the input's identity
+(resolved location without credentials, variable, shape, chunking, dtype), so that resume refuses
+another input; the input digests let it refuse changed rows.
+
+The task-side functions (:func:`chunk_done`, :func:`write_chunk`, :func:`check_chunk`,
+:func:`stored_input_digest`) take the store's path, so a task carries a few strings, not a handle.
+
+Audit log: with ``ROCKETSTREAM_AUDIT_LOG=/path/file`` in the environment of the processes that write
+(workers included), every chunk write appends one JSON line ``{"event": "write", "chunk", "sha256",
+"pid", "host", ...}`` (``"skip"`` when a re-run task finds its chunk already done). Lines are appended
+with ``O_APPEND`` and are shorter than ``PIPE_BUF``, so lines from concurrent local processes never mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import zarr
+
+from ..errors import IdentityMismatchError
+from .locations import Location, redact, resolve
+from .outputs import STORE_FORMATS, existing_output, remove_output
+from .zarrstore import WRITE_ALL
+
+ATTR = "rocketstream"
+MARKERS = "chunk_done"
+DIGESTS = "chunk_sha256"
+INPUT_DIGESTS = "input_sha256"
+#: markers read per request, so that reading them needs memory independent of the number of chunks
+MARKER_BATCH = 4096
+AUDIT_ENV = "ROCKETSTREAM_AUDIT_LOG"
+#: what each array of a layout is: shape, chunks, dtype, dimension names, and extra create_array options
+Layout = dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...], dict[str, Any]]]
+
+
+class ChunkStore:
+    """Handle on a store of per-chunk outputs; cheap to open, safe to use from many processes at once.
+
+    Subclasses set ``KIND`` (a key of :data:`~rocketstream.storage.outputs.STORE_FORMATS`), ``VERSION``
+    and ``MAKER`` (the command that writes such a store, for messages).
+    """
+
+    KIND: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    MAKER: ClassVar[str] = ""
+    #: the first format version with done markers (older stores only say whether they are complete)
+    MARKED_SINCE: ClassVar[int] = 1
+
+    def __init__(self, path: str | os.PathLike | Location, group: zarr.Group,
+                 storage_options: dict[str, Any] | None = None, writing: bool = True) -> None:
+        self.location = resolve(path)
+        self.path = self.location.target  # absolute, so tasks on any worker open the same store
+        self.display = self.location.display
+        self.group = group
+        self.storage_options = storage_options
+        meta = dict(group.attrs).get(ATTR)
+        fix = ("choose another output or pass overwrite=True / --overwrite to replace it" if writing else
+               f"give a store made by `{self.MAKER}`")
+        found = meta.get("format") if isinstance(meta, dict) else None
+        if found in STORE_FORMATS.values() and found != self.format:
+            other = next(k for k, v in STORE_FORMATS.items() if v == found)
+            raise ValueError(f"{self.display} is a rocketstream {other} store, not a {self.KIND} store; "
+                             + fix)
+        if found != self.format:
+            raise ValueError(f"{self.display} is not a rocketstream {self.KIND} store (no {ATTR!r} "
+                             "attributes); " + fix)
+        names = self.data_names_of(meta)
+        self.marked = int(meta.get("format_version", 0)) >= self.MARKED_SINCE
+        missing = "n_samples" not in meta or (self.marked and MARKERS not in group)
+        if missing or any(n not in group for n in names):
+            raise ValueError(f"{self.KIND} store {self.display} is incomplete (its creation was "
+                             f"interrupted); rerun `{self.MAKER}` with overwrite=True / --overwrite")
+        self.meta: dict[str, Any] = meta
+        self.data_names: tuple[str, ...] = names
+
+    @property
+    def format(self) -> str:
+        return STORE_FORMATS[self.KIND]
+
+    @classmethod
+    def data_names_of(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        """The per-chunk data arrays of a store with attributes ``meta``, in digest order."""
+        return tuple(meta.get("data_arrays") or ())
+
+    # -- opening and creating -------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike | Location, mode: str = "r",
+             storage_options: dict[str, Any] | None = None) -> Any:
+        """Open an existing store (``mode`` "r" or "r+")."""
+        loc = resolve(path)
+        if not loc.url and not os.path.isdir(loc.target):
+            raise FileNotFoundError(f"no {cls.KIND} store at {loc.display}")
+        try:
+            group = open_group(loc.target, storage_options, mode)
+        except (FileNotFoundError, KeyError):
+            raise FileNotFoundError(f"no {cls.KIND} store at {loc.display}") from None
+        except Exception as exc:
+            raise ValueError(f"{loc.display} is not a Zarr group ({type(exc).__name__}); expected a "
+                             f"rocketstream {cls.KIND} store") from None
+        return cls(loc, group, storage_options, writing=mode != "r")
+
+    @classmethod
+    def _create(cls, path: str | os.PathLike | Location, *, n_samples: int, chunk_size: int, layout: Layout,
+                meta: dict[str, Any], coords: dict[str, tuple[str, np.ndarray]] | None = None,
+                overwrite: bool = False, storage_options: dict[str, Any] | None = None) -> Any:
+        """Create an empty store with the data arrays of ``layout`` and the coordinate arrays ``coords``
+        (name -> (dimension, values)); refuses to replace anything unless ``overwrite``, and then only a
+        store of the same kind (see :mod:`rocketstream.storage.outputs`)."""
+        loc = resolve(path)
+        if existing_output(loc, cls.KIND, storage_options):
+            if not overwrite:
+                raise FileExistsError(f"output {loc.display} already exists; pass overwrite=True / "
+                                      "--overwrite to replace it, or resume=True / --resume to finish it")
+            remove_output(loc, cls.KIND, storage_options)
+        n_chunks = -(-n_samples // chunk_size)
+        tag = {"format": STORE_FORMATS[cls.KIND], "format_version": cls.VERSION}
+        meta = {**tag, "n_samples": int(n_samples), "chunk_size": int(chunk_size), "n_chunks": int(n_chunks),
+                "data_arrays": list(layout), **meta}
+        group = zarr.open_group(loc.target, mode="w-", zarr_format=3,
+                                storage_options=storage_options if loc.url else None)
+        group.attrs[ATTR] = tag  # first
+        for name, (dim, values) in (coords or {}).items():
+            write_coord(group, name, np.asarray(values), dim)
+        group.create_array(MARKERS, shape=(n_chunks,), chunks=(1,), dtype="uint8", fill_value=0,
+                           compressors=None, dimension_names=("chunk",))
+        for name in (DIGESTS, INPUT_DIGESTS):
+            group.create_array(name, shape=(n_chunks, 32), chunks=(1, 32), dtype="uint8", fill_value=0,
+                               compressors=None, dimension_names=("chunk", "sha256_byte"))
+        for name, (shape, chunks, dtype, dims, extra) in layout.items():
+            group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
+                               config=WRITE_ALL, **extra)
+        group.attrs[ATTR] = meta  # last: a store without it is refused as half-created
+        return cls(loc, group, storage_options)
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return int(self.meta["n_samples"])
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.meta["chunk_size"])
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.meta["n_chunks"])
+
+    def bounds(self, i: int) -> tuple[int, int]:
+        """Sample range ``[start, stop)`` of chunk ``i``."""
+        start = i * self.chunk_size
+        return start, min(start + self.chunk_size, self.n_samples)
+
+    @property
+    def input_identity(self) -> dict[str, Any] | None:
+        """What the outputs were computed from (None for stores that recorded no identity)."""
+        return self.meta.get("input")
+
+    @property
+    def has_digests(self) -> bool:
+        """False for stores written before per-chunk digests: they cannot be verified."""
+        return DIGESTS in self.group
+
+    @property
+    def has_input_digests(self) -> bool:
+        return INPUT_DIGESTS in self.group
+
+    # -- markers ---------------------------------------------------------------------------------
+    def done(self) -> np.ndarray:
+        """Boolean (n_chunks,) array: which chunks are marked fully written (read in batches)."""
+        if not self.marked:  # an old store without markers: complete or not as a whole
+            return np.full(self.n_chunks, bool(self.meta.get("complete")), dtype=bool)
+        markers = self.group[MARKERS]
+        out = np.zeros(self.n_chunks, dtype=bool)
+        for lo in range(0, self.n_chunks, MARKER_BATCH):
+            hi = min(lo + MARKER_BATCH, self.n_chunks)
+            try:
+                out[lo:hi] = np.asarray(markers[lo:hi]) == 1
+            except Exception:  # a marker torn by a crash: read one by one, unreadable means not done
+                for i in range(lo, hi):
+                    try:
+                        out[i] = markers[i] == 1
+                    except Exception:
+                        out[i] = False
+        return out
+
+    def is_complete(self) -> bool:
+        return bool(self.done().all())
+
+    def verify_chunk(self, index: int) -> bool:
+        """True if chunk ``index`` is marked done and its data reads back with its stored sha256."""
+        return check_chunk(self.path, self.storage_options, index, self.chunk_size, self.n_samples,
+                           self.data_names)
+
+    def reset(self, indices: list[int]) -> None:
+        """Clear the done markers (and digests) of ``indices``, so that resume recomputes them."""
+        for i in indices:
+            self.group[MARKERS][i] = 0
+            for name in (DIGESTS, INPUT_DIGESTS):
+                if name in self.group:
+                    self.group[name][i] = 0
+
+    def check_resumable(self, identity: dict[str, Any], chunk_size: int | None) -> None:
+        """Refuse to resume from another input, or with another chunking (one line naming both)."""
+        if chunk_size is not None and int(chunk_size) != self.chunk_size:
+            raise ValueError(f"{self.display} is chunked by {self.chunk_size} samples; resume with the same "
+                             f"chunk size (or none), not {chunk_size}")
+        compare_identity(self.input_identity, identity, self.display, self.KIND)
+        if self.n_samples != identity["shape"][0]:
+            raise ValueError(f"{self.display} was made for {self.n_samples} samples but the input has "
+                             f"{identity['shape'][0]}; resume with the same input, or overwrite=True")
+
+
+# ------------------------------------------------------------------------------------------ digests
+def _bytes(values: np.ndarray) -> bytes:
+    """The bytes a digest covers: little-endian numbers, or UTF-8 text joined by NUL for strings."""
+    a = np.asarray(values)
+    if a.dtype.kind in "OUST":
+        return "\0".join(str(v) for v in a.ravel().tolist()).encode()
+    return np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
+
+
+def outputs_digest(outputs: dict[str, np.ndarray], names: tuple[str, ...] | list[str]) -> bytes:
+    """sha256 of a chunk's data arrays, in the store's layout order."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update(_bytes(outputs[name]))
+    return h.digest()
+
+
+def block_digest(block: np.ndarray) -> bytes:
+    """sha256 of a feature block as little-endian float32 bytes (what the store holds)."""
+    return hashlib.sha256(np.ascontiguousarray(block, dtype="<f4").tobytes()).digest()
+
+
+def input_digest(block: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
+    """sha256 of the input rows a chunk is computed from: their float32 values (what the transform
+    sees) and, for unequal lengths, each series' length."""
+    h = hashlib.sha256(np.ascontiguousarray(block, dtype="<f4").tobytes())
+    if lengths is not None:
+        h.update(np.ascontiguousarray(lengths, dtype="<i8").tobytes())
+    return h.digest()
+
+
+# ------------------------------------------------------------------------------------- task side
+def open_group(path: str, storage_options: dict[str, Any] | None, mode: str = "r+") -> zarr.Group:
+    return zarr.open_group(path, mode=mode, storage_options=storage_options if "://" in path else None)
+
+
+def audit(event: str, path: str, index: int, **fields: Any) -> None:
+    """Append one line to the audit log named by ``$ROCKETSTREAM_AUDIT_LOG`` (if set)."""
+    target = os.environ.get(AUDIT_ENV)
+    if not target:
+        return
+    line = json.dumps({"event": event, "store": redact(str(path)), "chunk": int(index), "pid": os.getpid(),
+                       "host": socket.gethostname(), "time": time.time(), **fields}) + "\n"
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def chunk_done(path: str, storage_options: dict[str, Any] | None, index: int) -> bool:
+    """Whether chunk ``index`` is marked done (an unreadable marker counts as not done)."""
+    try:
+        return bool(open_group(path, storage_options)[MARKERS][index] == 1)
+    except Exception:
+        return False
+
+
+def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, start: int,
+                outputs: dict[str, np.ndarray], source_digest: bytes | None = None) -> None:
+    """Write one chunk's data arrays at rows ``start:``, then their digest and the digest of the input
+    rows they came from, then the chunk's marker."""
+    group = open_group(path, storage_options)
+    names = ChunkStore.data_names_of(dict(group.attrs).get(ATTR) or {}) or tuple(outputs)
+    for name in names:
+        values = outputs[name]
+        group[name].with_config(WRITE_ALL)[start : start + len(values)] = values
+    digest = outputs_digest(outputs, names)
+    if DIGESTS in group:
+        group[DIGESTS][index] = np.frombuffer(digest, dtype=np.uint8)
+    if source_digest is not None and INPUT_DIGESTS in group:
+        group[INPUT_DIGESTS][index] = np.frombuffer(source_digest, dtype=np.uint8)
+    # logged before the marker: a process killed in between leaves an unmarked chunk (rewritten
+    # later, a second identical write), never a marked chunk with no write on record
+    audit("write", path, index, start=int(start), rows=len(outputs[names[0]]), sha256=digest.hex())
+    group[MARKERS][index] = 1
+
+
+def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, chunk_size: int,
+                n_samples: int, names: tuple[str, ...] | None = None) -> bool:
+    """True if chunk ``index`` is marked done and its data matches its stored digest.
+
+    Data that cannot be read or decoded (a torn or truncated chunk file), a missing digest or a
+    different sha256 all give False. Stores without digests pass on the marker alone.
+    """
+    try:
+        group = open_group(path, storage_options, "r")
+        if group[MARKERS][index] != 1:
+            return False
+        if DIGESTS not in group:
+            return True
+        names = names or ChunkStore.data_names_of(dict(group.attrs).get(ATTR) or {})
+        want = np.asarray(group[DIGESTS][index], dtype=np.uint8).tobytes()
+        start = index * chunk_size
+        rows = slice(start, min(start + chunk_size, n_samples))
+        outputs = {name: np.asarray(group[name][rows]) for name in names}
+    except Exception:  # unreadable: torn by a crash or corrupted
+        return False
+    return want == outputs_digest(outputs, names)
+
+
+def stored_input_digest(path: str, storage_options: dict[str, Any] | None, index: int) -> bytes | None:
+    """The recorded input digest of chunk ``index`` (None if the store has none for it)."""
+    try:
+        group = open_group(path, storage_options, "r")
+        if INPUT_DIGESTS not in group:
+            return None
+        raw = np.asarray(group[INPUT_DIGESTS][index], dtype=np.uint8).tobytes()
+    except Exception:  # unreadable: treated as unknown, the data digest check still applies
+        return None
+    return None if raw == bytes(32) else raw
+
+
+def write_coord(group: zarr.Group, name: str, values: np.ndarray, dim: str) -> None:
+    """A 1-D coordinate array along ``dim`` (strings as Zarr v3 strings), every chunk stored."""
+    if values.dtype.kind in "OUT":
+        values, dtype = values.astype(str), str
+    else:
+        dtype = values.dtype
+    arr = group.create_array(name, shape=values.shape, dtype=dtype, dimension_names=(dim,), config=WRITE_ALL)
+    arr[:] = values
+
+
+# ------------------------------------------------------------------------------------- input identity
+IDENTITY_KEYS = ("location", "variable", "shape", "dtype")
+
+
+def compare_identity(stored: dict[str, Any] | None, current: dict[str, Any], display: str,
+                     what: str = "features", action: str = "resume") -> None:
+    """Refuse ``action`` on the store ``display`` (of ``what``) when ``current`` is not the input it was
+    made from."""
+    if not stored:  # stores that recorded no identity
+        return
+    for key in IDENTITY_KEYS:
+        if key in stored and stored[key] != current.get(key):
+            raise IdentityMismatchError(
+                f"the {what} in {display} were made from {_describe_input(stored)} but the input given is "
+                f"{_describe_input(current)} ({key} differs); {action} needs the same input: pass it, or "
+                "use overwrite=True / --overwrite to start over")
+
+
+def _describe_input(ident: dict[str, Any]) -> str:
+    var = f" variable {ident['variable']!r}" if ident.get("variable") else ""
+    return f"{ident.get('location')}{var} {tuple(ident.get('shape') or ())} {ident.get('dtype')}"
