@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from _synthetic import write_zarr_input  # benchmarks/ is on sys.path when run as a script
+from rocketstream.synthetic import write_sine_store
 
 MB = 10**6
 
@@ -38,8 +38,8 @@ def child(args: argparse.Namespace) -> None:
     n = max(args.chunk_size, int(args.size_mb * MB // row))
     work = Path(args.workdir)
     src, warm = str(work / f"in-{n}.zarr"), str(work / "warm.zarr")
-    write_zarr_input(src, n, args.channels, args.length, args.chunk_size)
-    write_zarr_input(warm, 4 * args.chunk_size, args.channels, args.length, args.chunk_size)
+    write_sine_store(src, n, args.channels, args.length, args.chunk_size)
+    write_sine_store(warm, 4 * args.chunk_size, args.channels, args.length, args.chunk_size)
     params = fit(src, num_features=args.num_features, random_state=0)
     transform_to_zarr(warm, params, work / "warm-out.zarr", scheduler=args.scheduler, overwrite=True)
     base = _rss()

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _synthetic import write_zarr_input  # benchmarks/ is on sys.path when run as a script
+
+from rocketstream.synthetic import write_sine_store
 
 MB = 2**20
 
@@ -61,7 +62,7 @@ def soak(args: argparse.Namespace, work: Path) -> None:
     from rocketstream.api.outofcore import fit, run_transform
 
     src, out = str(work / "in.zarr"), work / "out.zarr"
-    write_zarr_input(src, args.samples, args.channels, args.length, args.chunk_size)
+    write_sine_store(src, args.samples, args.channels, args.length, args.chunk_size)
     params = fit(src, num_features=args.num_features, random_state=0)
     sampler = PeakSampler()
     print(f"soak: {args.samples} x {args.channels} x {args.length} float32, {args.num_features} features, "
@@ -90,7 +91,7 @@ def soak(args: argparse.Namespace, work: Path) -> None:
 
 
 def markers(n: int, work: Path) -> None:
-    from rocketstream.graph.transform import missing_chunks
+    from rocketstream.graph.runner import missing_chunks
     from rocketstream.storage import FeatureStore
     from rocketstream.storage.features import MARKER_BATCH
 

@@ -51,19 +51,19 @@ def main() -> None:
     args = parser.parse_args()
 
     import zarr
-    from _synthetic import write_zarr_input
     from zarr.codecs import ZstdCodec
 
     from rocketstream.api.outofcore import fit, run_transform
     from rocketstream.heads import RidgeHead
     from rocketstream.storage import FeatureStore
+    from rocketstream.synthetic import write_sine_store
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rs-verify-"))
     src, feats, plain = work / "x.zarr", work / "f.zarr", work / "plain.zarr"
     result: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                     "shape": [args.n, args.channels, args.length], "chunk": args.chunk}
     if not feats.exists():
-        write_zarr_input(str(src), args.n, args.channels, args.length, args.chunk)
+        write_sine_store(str(src), args.n, args.channels, args.length, args.chunk)
         params = fit(str(src), random_state=0)
         result["transform_s"], _ = _timed(lambda: run_transform(str(src), params, feats))
     store = FeatureStore.open(feats)

@@ -14,6 +14,14 @@ _LAZY = {
     "get_minirocket_features": "rocketstream.api.tsai",
     "MiniRocketHead": "rocketstream.api.tsai",
     "MiniRocket": "rocketstream.api.tsai",
+    # the out-of-core verbs: model from a store, features store, head predictions, metrics, model files
+    "fit": "rocketstream.api.outofcore",
+    "transform_to_zarr": "rocketstream.api.outofcore",
+    "open_features": "rocketstream.api.outofcore",
+    "predict": "rocketstream.api.predict",
+    "evaluate": "rocketstream.api.predict",
+    "load": "rocketstream.core",
+    "save": "rocketstream.core",
 }
 
 __all__ = ["__version__", *_LAZY]

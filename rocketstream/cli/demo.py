@@ -16,68 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ..synthetic import CLASS_NAMES, labelled_chunk, write_labelled_store
 from .argtypes import positive_int
 from .errors import UsageError
 
-#: the four classes: the shape of the bursts hidden in each series
-CLASS_NAMES = ("sine", "square", "slow-sine", "sawtooth")
-_BURSTS, _AMPLITUDE, _CYCLES, _WIDTH_DIV = 3, (2.0, 3.0), 4.0, 6
-
-
-def synthetic_chunk(n: int, channels: int, length: int, seed: int, stream: int, index: int,
-                    n_classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` labelled series: smooth AR(1) noise on every channel plus three bursts, on random channels
-    and at random positions, whose shape is the class (sine, square, slow sine, sawtooth).
-
-    Deterministic in ``(seed, stream, index)``, so a dataset can be written chunk by chunk.
-    Returns float32 (n, channels, length) and the class names (n,).
-    """
-    if not 2 <= n_classes <= len(CLASS_NAMES):
-        raise ValueError(f"n_classes must be in 2..{len(CLASS_NAMES)}, got {n_classes}")
-    rng = np.random.default_rng([seed, stream, index])
-    y = rng.integers(0, n_classes, n)
-    e = rng.standard_normal((n, channels, length)).astype(np.float32)
-    x = np.empty_like(e)
-    phi = 0.8
-    x[..., 0] = e[..., 0]
-    for t in range(1, length):
-        x[..., t] = phi * x[..., t - 1] + e[..., t]
-    x *= np.float32(np.sqrt(1 - phi**2))
-    width = min(length, max(16, length // _WIDTH_DIV))
-    tt = np.arange(width) / width
-    window = np.hanning(width)
-    for i in range(n):
-        for _ in range(_BURSTS):
-            ch, pos = rng.integers(0, channels), rng.integers(0, length - width + 1)
-            amp, phase = rng.uniform(*_AMPLITUDE), rng.uniform(0, 1)
-            u = (_CYCLES * tt + phase) % 1.0
-            shape = (np.sin(2 * np.pi * u), np.sign(np.sin(2 * np.pi * u)),
-                     np.sin(2 * np.pi * (1.5 * tt + phase)), 2 * u - 1)[y[i]]
-            x[i, ch, pos : pos + width] += (amp * shape * window).astype(np.float32)
-    return x, np.asarray(CLASS_NAMES)[y]
-
-
-def write_synthetic_store(path: str | Path, n_samples: int, channels: int, length: int, *,
-                          chunk_size: int, seed: int, stream: int = 0, n_classes: int = 4) -> Path:
-    """Write a labelled synthetic dataset chunk by chunk to a Zarr group: ``X`` (sample, channel, time)
-    float32 chunked by ``chunk_size`` samples, and the coordinate ``label`` (sample,) of class names."""
-    import zarr
-
-    path = Path(path)
-    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
-    xa = group.create_array("X", shape=(n_samples, channels, length), chunks=(chunk_size, channels, length),
-                            dtype="float32", dimension_names=("sample", "channel", "time"),
-                            attributes={"coordinates": "label"})
-    la = group.create_array("label", shape=(n_samples,), chunks=(chunk_size,), dtype=str,
-                            dimension_names=("sample",))
-    for i, start in enumerate(range(0, n_samples, chunk_size)):
-        stop = min(n_samples, start + chunk_size)
-        x, y = synthetic_chunk(stop - start, channels, length, seed, stream, i, n_classes)
-        xa[start:stop] = x
-        la[start:stop] = y
-    group.attrs["rocketstream_demo"] = {"seed": seed, "stream": stream,
-                                        "classes": list(CLASS_NAMES[:n_classes])}
-    return path
+# The data generator lives in rocketstream.synthetic; its demo names stay importable from here.
+synthetic_chunk = labelled_chunk
+write_synthetic_store = write_labelled_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -160,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
           f"points, {args.classes} classes, seed {args.seed}\n  run directory: {run_dir}", flush=True)
     st = _Stages()
     st.run("data", lambda: [
-        write_synthetic_store(paths[s], m, c, length, chunk_size=args.chunk_size, seed=args.seed,
+        write_labelled_store(paths[s], m, c, length, chunk_size=args.chunk_size, seed=args.seed,
                               stream=k, n_classes=args.classes)
         for k, (s, m) in enumerate((("train", n_train), ("test", n_test)))],
         lambda _, dt: f"train.zarr + test.zarr, {n * c * length * 4 / 1e6:.0f} MB float32, "

@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from rocketstream.api.outofcore import fit, open_source, transform_to_zarr
     from rocketstream.api.predict import evaluate, load_labels, predict
-    from rocketstream.cli.demo import write_synthetic_store
     from rocketstream.heads import RidgeHead
+    from rocketstream.synthetic import write_labelled_store
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
                 if (work / "data.zarr").exists():
                     shutil.rmtree(work / "data.zarr")
                 t0 = time.perf_counter()
-                source = str(write_synthetic_store(work / "data.zarr", args.n_samples, 3, args.length,
+                source = str(write_labelled_store(work / "data.zarr", args.n_samples, 3, args.length,
                                                    chunk_size=args.chunk_size, seed=args.seed))
                 times["write data"] = time.perf_counter() - t0
             labels = load_labels(args.labels or f"{source}:label")
