@@ -155,3 +155,45 @@ def test_softmax_sigkill_mid_epoch_then_resume_is_identical(tmp_path, train_data
     assert resumed.bias_.tobytes() == full.bias_.tobytes()
     assert resumed.history_ == full.history_ and len(full.history_["epoch"]) == 5
     assert load_checkpoint(cut_ckpt)["sha256"] == load_checkpoint(full_ckpt)["sha256"]
+
+
+def test_predict_sigkill_then_resume_equals_a_clean_run(tmp_path, capsys):
+    from rocketstream.api.predict import open_predictions
+    from rocketstream.heads import RidgeHead
+    from rocketstream.storage.predictions import PredictionStore
+
+    x = make_data(160, 2, 80, seed=3)
+    src = write_zarr(tmp_path / "x.zarr", x, 20)
+    params = fit(x, num_features=336, random_state=1)
+    save(params, tmp_path / "m.json")
+    RidgeHead().fit(transform(x, params).numpy(), np.arange(160) % 3, model=params).save(tmp_path / "h.npz")
+    out = tmp_path / "p.zarr"
+
+    def n_done() -> int:
+        try:
+            return int(PredictionStore.open(out).done().sum())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    proc = subprocess.Popen([sys.executable, str(HELPERS / "slow_predict.py"), src, str(tmp_path / "m.json"),
+                             str(tmp_path / "h.npz"), str(out), "20", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _kill_when(proc, lambda: n_done() >= 2)
+    partial = n_done()
+    assert 2 <= partial < 8
+    with pytest.raises(ValueError, match="incomplete .*--resume"):
+        open_predictions(out)
+    argv = ["predict", src, "--model", str(tmp_path / "m.json"), "--head", str(tmp_path / "h.npz"),
+            "--no-progress"]
+    assert main([*argv, "--output", str(out)]) == 2  # the output exists: resume or overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--output", str(out), "--resume"]) == 0
+    assert main([*argv, "--output", str(tmp_path / "clean.zarr")]) == 0
+    resumed, clean = open_predictions(out), open_predictions(tmp_path / "clean.zarr")
+    for name in ("label", "decision", "chunk_sha256", "input_sha256"):
+        assert np.array_equal(resumed[name][:], clean[name][:]), name
+    # resuming with another input of the same shape is refused
+    write_zarr(tmp_path / "y.zarr", make_data(160, 2, 80, seed=9), 20)
+    PredictionStore.open(out, mode="r+").reset([3])
+    code = main([*argv[:1], str(tmp_path / "y.zarr"), *argv[2:], "--output", str(out), "--resume"])
+    assert code == 2 and "resume needs the same input" in capsys.readouterr().err

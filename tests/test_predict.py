@@ -28,7 +28,7 @@ def data(tmp_path_factory):
     src = write_zarr(root / "data.zarr", x, 40, group_var="X")
     params = fit(x[:100], num_features=336, random_state=0)
     feats = transform(x, params).numpy()
-    ridge = RidgeHead().fit(feats[:100], y[:100])
+    ridge = RidgeHead().fit(feats[:100], y[:100], model=params)
     return x, y, src, params, feats, ridge, root
 
 
@@ -36,7 +36,8 @@ def test_ridge_predictions_equal_in_memory(data, tmp_path):
     x, y, src, params, feats, ridge, _ = data
     out = tmp_path / "pred.zarr"
     group = predict(src, params, ridge, out, variable="X", chunk_size=32, scheduler="threads")
-    assert sorted(group.keys()) == ["class", "decision", "label"]
+    assert sorted(group.keys()) == ["chunk_done", "chunk_sha256", "class", "decision", "input_sha256",
+                                    "label"]
     assert group["label"].chunks == (32,)
     np.testing.assert_array_equal(labels_array(group["label"]), ridge.predict(feats))
     np.testing.assert_allclose(group["decision"][:], ridge.decision_function(feats), rtol=1e-12, atol=1e-12)
@@ -50,7 +51,7 @@ def test_ridge_predictions_equal_in_memory(data, tmp_path):
 
 def test_softmax_from_files_equals_in_memory(data, tmp_path):
     x, y, src, params, feats, _, _ = data
-    head = train_softmax(feats[:100], y[:100], epochs=3, lr=1e-3, seed=1)
+    head = train_softmax(feats[:100], y[:100], epochs=3, lr=1e-3, seed=1, model=params)
     save(params, tmp_path / "m.json")
     head.save(tmp_path / "s.npz")
     group = predict(src, tmp_path / "m.json", tmp_path / "s", tmp_path / "p.zarr", variable="X",
@@ -66,9 +67,9 @@ def test_softmax_from_files_equals_in_memory(data, tmp_path):
 def test_regression_value(data, tmp_path):
     x, _, _, params, feats, _, _ = data
     target = x[:, 0, :10].mean(axis=1).astype(np.float64)
-    head = RidgeHead(task="regression").fit(feats[:100], target[:100])
+    head = RidgeHead(task="regression").fit(feats[:100], target[:100], model=params)
     group = predict(x, params, head, tmp_path / "r.zarr", chunk_size=64, scheduler="synchronous")
-    assert sorted(group.keys()) == ["value"]
+    assert sorted(group.keys()) == ["chunk_done", "chunk_sha256", "input_sha256", "value"]
     np.testing.assert_allclose(group["value"][:], head.predict(feats), rtol=1e-12, atol=1e-12)
     m = evaluate(tmp_path / "r.zarr", target, verbose=False)
     assert m["task"] == "regression" and m["n"] == 150 and m["rmse"] >= 0

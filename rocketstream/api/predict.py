@@ -19,13 +19,12 @@ import os
 import time
 import warnings
 import zipfile
+from functools import partial
 from typing import Any
 
-import dask
 import numpy as np
 import torch
 import zarr
-from dask.base import tokenize
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import ModelFileError, fingerprint, to_dict
@@ -33,18 +32,21 @@ from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.preflight import check_resources
-from ..graph.schedule import compute, is_local, progress_bar, resolve_scheduler, session
+from ..graph.runner import ChunkJob, run
+from ..graph.schedule import is_local, resolve_scheduler, session
 from ..graph.transform import model_key, resolve_device, transform_block
 from ..heads import RidgeHead, SoftmaxHead
 from ..heads.checkpoint import HEAD_NAME
+from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve
 from ..storage.lock import StoreLock
-from ..storage.outputs import STORE_FORMATS, existing_output, remove_output
-from ..storage.zarrstore import WRITE_ALL, read_checked
+from ..storage.outputs import STORE_FORMATS, existing_output
+from ..storage.predictions import PredictionStore
+from ..storage.zarrstore import read_checked
 from .outofcore import _resolve, chunk_rows, resolve_lengths, task_bytes
 
 FORMAT = STORE_FORMATS["predictions"]
-FORMAT_VERSION = 1
+FORMAT_VERSION = PredictionStore.VERSION
 ATTR = "rocketstream"
 #: chunks per submitted graph (bounded client memory whatever the dataset size)
 GRAPH_BATCH = 512
@@ -157,30 +159,6 @@ def _layout(head: Head, n: int, chunk: int) -> dict[str, tuple[tuple[int, ...], 
     return out
 
 
-def _create_store(output: str, layout: dict, classes: np.ndarray | None, meta: dict[str, Any],
-                  overwrite: bool) -> zarr.Group:
-    """A new predictions store (the format tag first, so an interrupted creation is recognised)."""
-    loc = resolve(output)
-    if existing_output(loc, "predictions"):
-        if not overwrite:
-            raise FileExistsError(f"output {loc.display} already exists; pass overwrite=True / --overwrite "
-                                  "to replace it, or choose another output path")
-        remove_output(loc, "predictions")
-    group = zarr.open_group(loc.target, mode="w-", zarr_format=3)
-    group.attrs[ATTR] = {"format": FORMAT, "format_version": FORMAT_VERSION, "complete": False}
-    for name, (shape, chunks, dtype, dims) in layout.items():
-        kwargs = {} if dtype is str else {"fill_value": 0}
-        group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
-                           config=WRITE_ALL, **kwargs)
-    if classes is not None:
-        values = np.asarray([str(c) for c in classes.tolist()]) if classes.dtype.kind in "UST" else classes
-        arr = group.create_array("class", shape=values.shape, dtype=str if values.dtype.kind == "U"
-                                 else values.dtype, dimension_names=("class",), config=WRITE_ALL)
-        arr[:] = values
-    group.attrs[ATTR] = {**meta, "complete": False}
-    return group
-
-
 def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = "the head",
                      model_name: str = "the model") -> None:
     """Refuse a head trained on the features of another model (heads record the model's fingerprint)."""
@@ -200,14 +178,24 @@ def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = 
             "model the head's features came from (`rocketstream info FEATURES.zarr` shows it)")
 
 
-def _write_task(block: np.ndarray, params: MiniRocketParameters, key: str, head: Head, start: int,
-                output: str, device: Any, lengths: np.ndarray | None = None) -> int:
+def predictions_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *,
+                   params: MiniRocketParameters, key: str, head: Head, device: Any = None,
+                   ) -> dict[str, np.ndarray]:
+    """One chunk's outputs for the predictions store (a :data:`~rocketstream.graph.runner.BlockFunction`):
+    the chunk's features, then the head's outputs."""
     feats = transform_block(block, params, key, device, None, start, lengths)
-    outputs = head_outputs(head, feats, resolve_device(device))
-    group = zarr.open_group(output, mode="r+")
-    for name, values in outputs.items():
-        group[name].with_config(WRITE_ALL)[start : start + len(values)] = values
-    return len(block)
+    return head_outputs(head, feats, resolve_device(device))
+
+
+def _head_digest(head: Head) -> str:
+    """sha256 of a head's fitted state (its arrays and numbers), to recognise it on resume."""
+    h = hashlib.sha256(type(head).__name__.encode())
+    for name in sorted(vars(head)):
+        value = vars(head)[name]
+        if name.endswith("_") and isinstance(value, (np.ndarray, float, int, str)) and name != "history_":
+            h.update(name.encode())
+            h.update(digest_bytes(value) if isinstance(value, np.ndarray) else repr(value).encode())
+    return h.hexdigest()
 
 
 def predict(
@@ -219,22 +207,31 @@ def predict(
     variable: str | None = None,
     chunk_size: int | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     scheduler: Any = None,
     device: torch.device | str | None = None,
     progress: bool = False,
     fill_missing: bool = False,
+    verify: bool = True,
+    retries: int = 2,
 ) -> zarr.Group:
     """Transform ``source`` and apply ``head`` chunk by chunk, writing the predictions Zarr ``output``.
 
     ``source`` is anything :func:`rocketstream.api.outofcore.open_source` accepts; ``model_params`` a
     fitted model or its JSON file; ``head`` a fitted :class:`RidgeHead` / :class:`SoftmaxHead` or its
-    file. One Dask task per sample chunk transforms the rows and applies the head, so no task holds
-    more than one chunk. Every check runs before the output is created or an old one removed: the
-    head must have been trained on this model's features, the output must not overlap an input and
-    may replace only a predictions store (with ``overwrite``), no input chunk may be absent (unless
-    ``fill_missing``), the device must exist and a chunk must fit in memory where tasks run. The
-    store's ``complete`` attribute is set only after every chunk is written. Returns the group.
+    file. The chunk runner (:mod:`rocketstream.graph.runner`) runs one task per sample chunk that
+    transforms the rows and applies the head, then writes the outputs, their digests and the chunk's
+    done marker; ``resume=True`` finishes an interrupted run (same model, head and input; the chunks
+    already written are verified first unless ``verify=False``). Every check runs before the output is
+    created or an old one removed: the head must have been trained on this model's features, the
+    output must not overlap an input and may replace only a predictions store (with ``overwrite``), no
+    input chunk may be absent (unless ``fill_missing``), the device must exist and a chunk must fit in
+    memory where tasks run. The store's ``complete`` attribute is set once every chunk is written.
+    Returns the predictions group.
     """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: resume finishes a store, overwrite "
+                         "replaces it; pass only one")
     model_loc = resolve(model_params) if isinstance(model_params, (str, os.PathLike)) else None
     params = load_model(model_loc.target) if model_loc is not None else model_params
     if not isinstance(params, MiniRocketParameters):
@@ -244,7 +241,7 @@ def predict(
         raise ValueError("the model has no biases yet; fit it before predicting")
     head_path = head if isinstance(head, (str, os.PathLike)) else None
     head_obj = load_head(head) if head_path is not None else head
-    kind = head_kind(head_obj)
+    head_kind(head_obj)  # a head of a known kind
     check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else "the head",
                      f"the model {model_loc.display}" if model_loc else "the model")
     out = resolve(output)
@@ -256,63 +253,66 @@ def predict(
     check_against_model(tuple(arr.shape), params)
     n = int(arr.shape[0])
     own = resolve_lengths(source, None, n, int(arr.shape[2])) if params.variable_length else None
-    chunk_size = chunk_rows(arr, params, chunk_size)
-    if existing_output(out, "predictions") and not overwrite:
+    rows = chunk_rows(arr, params, chunk_size)
+    head_info = {**_head_info(head_obj, head_path), "digest": _head_digest(head_obj)}
+    store = _open_to_resume(out, params, head_info, src.identity, rows if chunk_size else None) if resume \
+        else None
+    if store is None and existing_output(out, "predictions") and not overwrite:
         raise FileExistsError(f"output {out.display} already exists; pass overwrite=True / --overwrite to "
-                              "replace it, or choose another output path")
+                              "replace it, resume=True / --resume to finish it, or choose another path")
     src.check_complete()
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
-    arr = arr.rechunk({0: chunk_size, 1: -1, 2: -1})
-
-    model_dict = to_dict(params)
     classes = None if head_task(head_obj) == "regression" else np.asarray(head_obj.classes_)
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "task": head_task(head_obj),
-        "n_samples": n, "chunk_size": chunk_size,
-        "classes": None if classes is None else classes.tolist(),
-        "source": {"source": src.desc["source"], "variable": variable},
-        "input": src.identity,
-        "model": {"sha256": model_dict["sha256"], "fingerprint": fingerprint(params),
+        "task": head_task(head_obj), "classes": None if classes is None else classes.tolist(),
+        "source": {"source": src.desc["source"], "variable": variable}, "input": src.identity,
+        "model": {"sha256": to_dict(params)["sha256"], "fingerprint": fingerprint(params),
                   "seed": int(params.seed), "n_features": int(params.n_features_out),
-                  "n_channels": int(params.n_channels),
-                  "length": int(params.length), "fit_source": params.extra.get("source"),
+                  "n_channels": int(params.n_channels), "length": int(params.length),
+                  "fit_source": params.extra.get("source"),
                   "path": model_loc.display if model_loc else None},
-        "head": _head_info(head_obj, head_path),
-        "rocketstream_version": _version(),
+        "head": head_info, "rocketstream_version": _version(),
     }
-    key = model_key(params)
-    p_d = dask.delayed(params, name=f"rocketstream-params-{key}")
-    h_d = dask.delayed(head_obj, name=f"rocketstream-head-{tokenize(kind, meta['head'], id(head_obj))}")
-    blocks = arr.to_delayed().ravel()
-    starts = np.concatenate([[0], np.cumsum(arr.chunks[0])[:-1]]).astype(int).tolist()
-    token = tokenize(arr.name, out.target, key, meta["head"])
-    prefix = f"rocketstream-predict-{token}"
-    bar = None
     t0 = time.perf_counter()
+    with session(scheduler) as target:  # connected, device and memory checked before the store
+        check_resources(target, device, task_bytes(arr, params, rows, None), rows=rows)
+        with StoreLock(out.target):  # one writer
+            if store is None:
+                store = PredictionStore.create(out, n_samples=n, chunk_size=rows,
+                                               layout=_layout(head_obj, n, rows), classes=classes, meta=meta,
+                                               overwrite=overwrite)
+            fn = partial(predictions_of, params=params, key=model_key(params), head=head_obj, device=device)
+            try:
+                run(ChunkJob(arr, store, fn, own, "predict"), target, progress=progress,
+                    local_bar=progress and is_local(scheduler), retries=retries, verify=resume and verify)
+            except ClusterLostError as exc:
+                raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun predict with "
+                                       f"--resume / resume=True to finish {out.display}") from exc
+            store.mark_complete(seconds=round(time.perf_counter() - t0, 3))
+    return store.group
+
+
+def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str, Any],
+                    identity: dict[str, Any], rows: int | None) -> PredictionStore | None:
+    """The predictions store to finish, after checking it was made with this model, head and input
+    (None if there is nothing to resume)."""
     try:
-        with session(scheduler) as target:  # connected, device and memory checked before the store
-            check_resources(target, device, task_bytes(arr, params, chunk_size, None), rows=chunk_size)
-            with StoreLock(out.target):  # one writer
-                group = _create_store(out.target, _layout(head_obj, n, chunk_size), classes, meta, overwrite)
-                if progress and is_local(scheduler):
-                    bar = progress_bar(len(blocks), desc="predict")
-                for s in range(0, len(blocks), GRAPH_BATCH):
-                    tasks = [dask.delayed(_write_task, pure=False)(
-                        blocks[i], p_d, key, h_d, starts[i], out.target, device,
-                        None if own is None else own[starts[i] : starts[i] + arr.chunks[0][i]],
-                        dask_key_name=f"{prefix}-{i}")
-                        for i in range(s, min(len(blocks), s + GRAPH_BATCH))]
-                    done = dask.delayed(sum, pure=False)(
-                        tasks, dask_key_name=f"rocketstream-predicted-{token}-{s}")
-                    compute(done, target, None, bar if bar is not None else progress, prefix)
-    except ClusterLostError as exc:
-        raise ClusterLostError(f"{exc}; {out.display} is incomplete: rerun predict with --overwrite / "
-                               "overwrite=True") from exc
-    finally:
-        if bar is not None:
-            bar.close()
-    group.attrs[ATTR] = {**meta, "complete": True, "seconds": round(time.perf_counter() - t0, 3)}
-    return group
+        store = PredictionStore.open(out, mode="r+")
+    except FileNotFoundError:
+        return None
+    if not store.marked:
+        raise ValueError(f"{store.display} was written by an older rocketstream without chunk markers and "
+                         "cannot be resumed; rerun predict with --overwrite / overwrite=True")
+    made = store.meta.get("model", {}).get("fingerprint")
+    if made != fingerprint(params):
+        raise IdentityMismatchError(f"the predictions in {store.display} were made with model "
+                                    f"{str(made)[:12]}, not {fingerprint(params)[:12]} (seed {params.seed}); "
+                                    "resume needs the same model: pass it, or use --overwrite")
+    if store.meta.get("head", {}).get("digest") != head_info["digest"]:
+        raise IdentityMismatchError(f"the predictions in {store.display} were made with another head; resume "
+                                    "needs the same head: pass it, or use --overwrite")
+    store.check_resumable(identity, rows)
+    return store
 
 
 def _version() -> str:
@@ -341,8 +341,8 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
         raise ValueError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
                          "predict`")
     if not meta.get("complete"):
-        raise ValueError(f"predictions store {where} is incomplete (the run was interrupted); rerun "
-                         "predict with --overwrite / overwrite=True")
+        raise ValueError(f"predictions store {where} is incomplete (the run was interrupted); finish it "
+                         "with `rocketstream predict ... --resume` / resume=True")
     return group
 
 

@@ -181,7 +181,8 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="transform + head per chunk into a predictions Zarr store",
                        description="Transform INPUT with the model and apply the head chunk by chunk (one "
                        "Dask task per sample chunk), writing label and proba/decision (classification) or "
-                       "value (regression) to a Zarr store.")
+                       "value (regression) to a Zarr store with done markers; --resume finishes an "
+                       "interrupted run.")
     p.add_argument("input", metavar="INPUT", help="input: a Zarr store path or fsspec URL (array, or group "
                    "with --variable), or a .npy file; shape (sample, channel, time)")
     p.add_argument("--model", required=True, metavar="M.json", help="model file from `rocketstream fit`")
@@ -193,6 +194,10 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="torch device (default: the worker's GPU if any, else CPU)")
     p.add_argument("--chunk-size", type=positive_int, default=None, metavar="N", help="samples per task")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--resume", action="store_true", help="compute only chunks not yet done (the same model, "
+                   "head and input; the chunks done are first re-hashed and torn ones recomputed)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="with --resume: trust the done markers without re-reading the chunks")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
     add_fill_missing(p)
@@ -206,8 +211,9 @@ def run_predict(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     t0 = time.perf_counter()
     group = predict(args.input, args.model, args.head, args.output, variable=args.variable,
-                    chunk_size=args.chunk_size, overwrite=args.overwrite, scheduler=args.scheduler,
-                    device=args.device, progress=progress, fill_missing=args.fill_missing)
+                    chunk_size=args.chunk_size, overwrite=args.overwrite, resume=args.resume,
+                    scheduler=args.scheduler, device=args.device, progress=progress,
+                    fill_missing=args.fill_missing, verify=args.verify)
     meta = dict(group.attrs)["rocketstream"]
     dt = time.perf_counter() - t0
     what = (f"{len(meta['classes'])} classes" if meta["task"] == "classification" else "regression")

@@ -232,7 +232,7 @@ class ChunkStore:
 
 
 # ------------------------------------------------------------------------------------------ digests
-def _bytes(values: np.ndarray) -> bytes:
+def digest_bytes(values: np.ndarray) -> bytes:
     """The bytes a digest covers: little-endian numbers, or UTF-8 text joined by NUL for strings."""
     a = np.asarray(values)
     if a.dtype.kind in "OUST":
@@ -244,7 +244,7 @@ def outputs_digest(outputs: dict[str, np.ndarray], names: tuple[str, ...] | list
     """sha256 of a chunk's data arrays, in the store's layout order."""
     h = hashlib.sha256()
     for name in names:
-        h.update(_bytes(outputs[name]))
+        h.update(digest_bytes(outputs[name]))
     return h.digest()
 
 
