@@ -1,7 +1,30 @@
-"""Errors that mean "the data or the request is wrong", not "rocketstream has a bug".
+"""Every error that means "the data or the request is wrong", not "rocketstream has a bug".
 
-All derive from :class:`RocketstreamError` (a ``ValueError``), so ``except ValueError`` keeps working
-and the CLI reports them as one line with exit code 2. Messages name the problem and the fix.
+All derive from :class:`RocketstreamError` (a ``ValueError``), so ``except ValueError`` keeps working;
+where a standard class also fits, it is mixed in (a missing file is also a ``FileNotFoundError``, an
+output that may not be replaced also a ``FileExistsError``). The CLI reports these, and ``OSError``s,
+as one line with exit code 2; anything else is a bug and shows its traceback. Messages name the
+problem and the fix; where an error is raised because of another one, the cause is chained.
+
+======================  ====================================================================
+class                   raised when
+======================  ====================================================================
+InputError              input data or arguments that cannot be used as given
+UsageError              a command-line combination that cannot work (an ``InputError``)
+IngestError             a file that cannot be read as a time-series collection
+ModelFileError          a model or head file that is damaged, edited or of another format
+CheckpointError         a training checkpoint that is damaged or belongs to another run
+StoreError              a store of the wrong kind, unfinished, or unusable as asked
+StoreLockedError        another job holds the output's writer lock
+NotFoundError           a file, store or array that does not exist
+IntegrityError          stored data fails a check: damaged, truncated or altered chunk
+MissingChunkError       a chunk of a Zarr input is absent (would read as the fill value)
+IdentityMismatchError   things that must belong together do not (resume from another input,
+                        a head used with another model)
+UnsafeOutputError       an output that would destroy an input or what rocketstream did not make
+PreflightError          a check before writing failed: device, scheduler, memory per chunk
+ClusterLostError        the Dask scheduler, or all of its workers, went away during a run
+======================  ====================================================================
 """
 
 from __future__ import annotations
@@ -9,6 +32,39 @@ from __future__ import annotations
 
 class RocketstreamError(ValueError):
     """Base class: bad input, damaged data or a request that cannot be carried out safely."""
+
+
+class InputError(RocketstreamError):
+    """Input data or arguments that cannot be used as given: shape, dtype, values, or a mismatch with
+    the fitted model."""
+
+
+class UsageError(InputError):
+    """A command-line combination that cannot work; the message says the fix."""
+
+
+class IngestError(InputError):
+    """A file that cannot be read as a time-series collection; the message names file and line."""
+
+
+class ModelFileError(RocketstreamError):
+    """A parameters or head file (or dict) that is corrupt, tampered with or of an unknown format."""
+
+
+class CheckpointError(ModelFileError):
+    """A training checkpoint that is damaged, edited, or from another training run."""
+
+
+class StoreError(RocketstreamError):
+    """A store of the wrong kind, whose creation or run did not finish, or that cannot be used as asked."""
+
+
+class StoreLockedError(RocketstreamError, RuntimeError):
+    """The output is being written by another job (its lock is held)."""
+
+
+class NotFoundError(RocketstreamError, FileNotFoundError):
+    """A file, store or array that does not exist."""
 
 
 class IntegrityError(RocketstreamError):
@@ -36,5 +92,6 @@ class ClusterLostError(RocketstreamError, RuntimeError):
     """The Dask scheduler, or every one of its workers, went away during a run."""
 
 
-__all__ = ["ClusterLostError", "IdentityMismatchError", "IntegrityError", "MissingChunkError",
-           "PreflightError", "RocketstreamError", "UnsafeOutputError"]
+__all__ = ["CheckpointError", "ClusterLostError", "IdentityMismatchError", "IngestError", "InputError",
+           "IntegrityError", "MissingChunkError", "ModelFileError", "NotFoundError", "PreflightError",
+           "RocketstreamError", "StoreError", "StoreLockedError", "UnsafeOutputError", "UsageError"]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = [
     "CLASS_NAMES",
     "labelled_chunk",
@@ -84,7 +86,7 @@ def labelled_chunk(n: int, channels: int, length: int, seed: int, stream: int, i
         The class names ``(n,)``.
     """
     if not 2 <= n_classes <= len(CLASS_NAMES):
-        raise ValueError(f"n_classes must be in 2..{len(CLASS_NAMES)}, got {n_classes}")
+        raise InputError(f"n_classes must be in 2..{len(CLASS_NAMES)}, got {n_classes}")
     rng = np.random.default_rng([seed, stream, index])
     y = rng.integers(0, n_classes, n)
     e = rng.standard_normal((n, channels, length)).astype(np.float32)
@@ -111,7 +113,7 @@ def labelled_chunk(n: int, channels: int, length: int, seed: int, stream: int, i
 def _row_chunks(n: int, chunk: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of the row chunks of ``n`` rows, ``chunk`` rows each (the last may be short)."""
     if chunk < 1:
-        raise ValueError(f"chunk size must be at least 1, got {chunk}")
+        raise InputError(f"chunk size must be at least 1, got {chunk}")
     return [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
 
 

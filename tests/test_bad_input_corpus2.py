@@ -445,7 +445,7 @@ FLAGS = [
     case("flag-train-resume-and-overwrite", lambda w, c: tr(c, *SOFTMAX, "--resume", "--overwrite"),
          r"--resume and --overwrite exclude each other; pass only one"),
     case("flag-predict-resume-and-overwrite", lambda w, c: pr(c, "--resume", "--overwrite"),
-         r"unrecognized arguments: --resume.*rocketstream predict --help"),
+         r"resume and overwrite exclude each other: resume finishes a store, overwrite replaces it"),
     case("flag-unknown-option", lambda w, c: tf("x.zarr", "--bogus"),
          r"unrecognized arguments: --bogus.*rocketstream transform --help"),
 ]

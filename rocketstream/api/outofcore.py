@@ -14,9 +14,9 @@ import torch
 import zarr
 
 from ..core.parameters import MiniRocketParameters
-from ..core.serialization import from_dict, to_dict
+from ..core.serialization import ModelFileError, from_dict, to_dict
 from ..core.validation import InputError, check_against_model
-from ..errors import ClusterLostError, IdentityMismatchError
+from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.fit import fit_array, fit_array_variable
 from ..graph.preflight import check_resources
 from ..graph.runner import chunk_graph, damaged_chunks, missing_chunks, run
@@ -255,7 +255,7 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
         chunk_size = sizes[0] if regular else default_chunk_size(
             params.n_channels, params.length, params.n_features_out)
     if isinstance(chunk_size, bool) or int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive number of samples, got {chunk_size}")
+        raise InputError(f"chunk_size must be a positive number of samples, got {chunk_size}")
     return max(1, min(int(chunk_size), int(arr.shape[0])))
 
 
@@ -272,8 +272,8 @@ def _check_model(stored_dict: Any, params: MiniRocketParameters, display: str) -
     try:
         stored = from_dict(stored_dict)
     except Exception as exc:
-        raise ValueError(f"cannot read the model stored in {display} ({exc}); rerun with "
-                         "overwrite=True") from None
+        raise ModelFileError(f"cannot read the model stored in {display} ({exc}); rerun with "
+                             "overwrite=True") from exc
     if not stored.equals(params):
         raise IdentityMismatchError(
             f"the features in {display} were made with a different model (seed {stored.seed}, "
@@ -313,10 +313,10 @@ class TransformJob:
                  variable: str | None, chunk_size: int | None, resume: bool, overwrite: bool,
                  lengths: Lengths, storage_options: dict[str, Any] | None, fill_missing: bool) -> None:
         if resume and overwrite:
-            raise ValueError("resume and overwrite exclude each other: resume finishes a store, overwrite "
+            raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
                              "replaces it; pass only one")
         if not params.is_fitted:
-            raise ValueError("the model has no biases yet; fit it before transforming")
+            raise InputError("the model has no biases yet; fit it before transforming")
         self.params, self.overwrite, self.storage_options = params, overwrite, storage_options
         self.out = resolve(output)
         self.src = _resolve(source, variable, storage_options, fill_missing)
@@ -480,7 +480,7 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
     store = FeatureStore.open(path, storage_options=storage_options)
     done = store.done()
     if not done.all() and not allow_incomplete:
-        raise ValueError(f"features store {store.display} is incomplete ({int(done.sum())} of {done.size} "
+        raise StoreError(f"features store {store.display} is incomplete ({int(done.sum())} of {done.size} "
                          "chunks written); finish it with resume=True / --resume, or pass "
                          "allow_incomplete=True")
     ds = xr.open_zarr(store.path, consolidated=False, storage_options=storage_options, chunks={})

@@ -30,7 +30,7 @@ from ..core.parameters import MiniRocketParameters
 from ..core.serialization import ModelFileError, fingerprint, to_dict
 from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
-from ..errors import ClusterLostError, IdentityMismatchError
+from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, run
 from ..graph.schedule import is_local, resolve_scheduler, session
@@ -230,7 +230,7 @@ def predict(
     Returns the predictions group.
     """
     if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other: resume finishes a store, overwrite "
+        raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
                          "replaces it; pass only one")
     model_loc = resolve(model_params) if isinstance(model_params, (str, os.PathLike)) else None
     params = load_model(model_loc.target) if model_loc is not None else model_params
@@ -238,7 +238,7 @@ def predict(
         raise TypeError(f"model_params must be fitted MiniRocket parameters or a model file path, got "
                         f"{type(params).__name__}")
     if not params.is_fitted:
-        raise ValueError("the model has no biases yet; fit it before predicting")
+        raise InputError("the model has no biases yet; fit it before predicting")
     head_path = head if isinstance(head, (str, os.PathLike)) else None
     head_obj = load_head(head) if head_path is not None else head
     head_kind(head_obj)  # a head of a known kind
@@ -301,7 +301,7 @@ def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str,
     except FileNotFoundError:
         return None
     if not store.marked:
-        raise ValueError(f"{store.display} was written by an older rocketstream without chunk markers and "
+        raise StoreError(f"{store.display} was written by an older rocketstream without chunk markers and "
                          "cannot be resumed; rerun predict with --overwrite / overwrite=True")
     made = store.meta.get("model", {}).get("fingerprint")
     if made != fingerprint(params):
@@ -334,14 +334,14 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
         try:
             group = zarr.open_group(loc.target, mode="r")
         except Exception as exc:
-            raise ValueError(f"{where} is not a Zarr group ({redact(str(exc))}); expected a predictions "
+            raise StoreError(f"{where} is not a Zarr group ({redact(str(exc))}); expected a predictions "
                              "store") from None
     meta = dict(group.attrs).get(ATTR)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
+        raise StoreError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
                          "predict`")
     if not meta.get("complete"):
-        raise ValueError(f"predictions store {where} is incomplete (the run was interrupted); finish it "
+        raise StoreError(f"predictions store {where} is incomplete (the run was interrupted); finish it "
                          "with `rocketstream predict ... --resume` / resume=True")
     return group
 
@@ -468,7 +468,7 @@ def evaluate(
         group = open_predictions(predictions)
         stored_task = dict(group.attrs)[ATTR]["task"]
         if task is not None and task != stored_task:
-            raise ValueError(f"task={task!r} but the store holds {stored_task} predictions")
+            raise InputError(f"task={task!r} but the store holds {stored_task} predictions")
         task = stored_task
         pred = labels_array(group["label" if task == "classification" else "value"])
     else:
@@ -491,7 +491,7 @@ def evaluate(
             raise InputError(f"regression targets must be numeric, got dtype {true.dtype}")
         metrics = _metrics_regression(pred, true)
     else:
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+        raise InputError(f"task must be 'classification' or 'regression', got {task!r}")
     if verbose:
         print(format_metrics(metrics))
     return metrics

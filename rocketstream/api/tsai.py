@@ -23,6 +23,7 @@ from torch import nn
 from .. import core
 from ..core import NUM_KERNELS, InputError, MiniRocketParameters, TransformPlan, fit_dilations
 from ..core.validation import check_shape
+from ..errors import PreflightError
 from .estimator import NotFittedError, _device_key
 
 __all__ = ["MRF", "MiniRocket", "MiniRocketFeatures", "MiniRocketHead", "get_minirocket_features"]
@@ -62,7 +63,7 @@ class MiniRocketFeatures(nn.Module):
     ) -> None:
         super().__init__()
         if int(c_in) < 1:
-            raise ValueError(f"c_in must be >= 1, got {c_in}")
+            raise InputError(f"c_in must be >= 1, got {c_in}")
         requested = max(int(num_features), NUM_KERNELS)
         dilations, nfd = fit_dilations(int(seq_len), requested, int(max_dilations_per_kernel))
         self.c_in, self.seq_len = int(c_in), int(seq_len)
@@ -180,7 +181,7 @@ class MiniRocketFeatures(nn.Module):
         if chunksize is not None:
             chunksize = int(chunksize)
             if chunksize < 1:
-                raise ValueError(f"chunksize must be a positive number of rows, got {chunksize}")
+                raise InputError(f"chunksize must be a positive number of rows, got {chunksize}")
             if chunksize < n:
                 idx = np.sort(np.random.RandomState(seed).choice(n, chunksize, replace=False))
                 X = X[torch.as_tensor(idx)] if torch.is_tensor(X) else X[idx]
@@ -271,11 +272,11 @@ def get_minirocket_features(
     """
     use = torch.cuda.is_available() if use_cuda is None else bool(use_cuda)
     if use and not torch.cuda.is_available():
-        raise RuntimeError("use_cuda=True but CUDA is not available; pass use_cuda=False or None")
+        raise PreflightError("use_cuda=True but CUDA is not available; pass use_cuda=False or None")
     device = torch.device("cuda", torch.cuda.current_device()) if use else torch.device("cpu")
     chunksize = int(chunksize)
     if chunksize < 1:
-        raise ValueError(f"chunksize must be a positive number of rows, got {chunksize}")
+        raise InputError(f"chunksize must be a positive number of rows, got {chunksize}")
     if not (torch.is_tensor(o) or isinstance(o, np.ndarray)):
         o = np.asarray(o)
     n = check_shape(tuple(o.shape), "o")[0]

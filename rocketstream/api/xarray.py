@@ -13,6 +13,7 @@ import xarray as xr
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import from_dict, to_dict
+from ..errors import InputError
 from ..graph.source import as_dask_array
 from ..graph.transform import transform_array
 from . import outofcore
@@ -64,7 +65,7 @@ def model_of(features: xr.DataArray) -> MiniRocketParameters:
     try:
         return from_dict(json.loads(features.attrs[MODEL_ATTR]))
     except KeyError:
-        raise ValueError(f"the DataArray has no {MODEL_ATTR!r} attribute; "
+        raise InputError(f"the DataArray has no {MODEL_ATTR!r} attribute; "
                          "it was not made by rocketstream") from None
 
 

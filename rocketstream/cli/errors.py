@@ -1,19 +1,14 @@
-"""Errors the CLI reports as one line with exit code 2 (no traceback)."""
+"""What the CLI reports as one line with exit code 2 (no traceback): rocketstream's own errors and
+``OSError``s. Anything else is a bug and keeps its traceback."""
 
 from __future__ import annotations
 
-
-class UsageError(Exception):
-    """Bad input or arguments detected by the CLI or the library; the message says the fix."""
+from ..errors import RocketstreamError, UsageError
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input rather than a bug."""
-    import zipfile
+    """Exception types that mean bad input or an unusable environment rather than a bug."""
+    return (RocketstreamError, OSError)
 
-    from ..core import InputError, ModelFileError
-    from ..storage.lock import StoreLockedError
 
-    return (UsageError, InputError, ModelFileError, StoreLockedError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, IsADirectoryError, PermissionError, ValueError, KeyError, TypeError,
-            zipfile.BadZipFile)
+__all__ = ["UsageError", "user_errors"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-import zipfile
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -63,10 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except user_errors() as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, KeyError):
-            msg = f"missing {msg}"
-        elif isinstance(exc, zipfile.BadZipFile):
-            msg = f"a .npz file given is damaged or not an .npz ({msg}); retrain or regenerate it"
         from ..storage.locations import redact
 
         print(f"rocketstream {args.command}: error: {redact(msg)}", file=sys.stderr)

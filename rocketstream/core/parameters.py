@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..errors import InputError
 from .kernels import KERNEL_LENGTH, MIN_LENGTH, NUM_KERNELS
 
 _GOLDEN_RATIO = (np.sqrt(5.0) + 1.0) / 2.0
@@ -23,12 +24,12 @@ def _dilation_schedule(
     """The exponentially spaced values ``2**linspace(0, log2((length-1)/8), n)`` (this platform's
     ``pow``), the features per kernel and the multiplier of the reference rule."""
     if length < MIN_LENGTH:
-        raise ValueError(f"series length must be at least {MIN_LENGTH}, got {length}")
+        raise InputError(f"series length must be at least {MIN_LENGTH}, got {length}")
     per_kernel = num_features // NUM_KERNELS
     if per_kernel < 1:
-        raise ValueError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
+        raise InputError(f"num_features must be at least {NUM_KERNELS}, got {num_features}")
     if max_dilations_per_kernel < 1:
-        raise ValueError(f"max_dilations_per_kernel must be >= 1, got {max_dilations_per_kernel}")
+        raise InputError(f"max_dilations_per_kernel must be >= 1, got {max_dilations_per_kernel}")
     n_dil = min(per_kernel, max_dilations_per_kernel)
     max_exponent = np.log2((length - 1) / (KERNEL_LENGTH - 1))
     return np.logspace(0, max_exponent, n_dil, base=2), per_kernel, per_kernel / n_dil
@@ -104,7 +105,7 @@ def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
         )
     seed = int(random_state)
     if not 0 <= seed <= _MAX_SEED:
-        raise ValueError(f"random_state must be between 0 and 2**32 - 1, got {seed}")
+        raise InputError(f"random_state must be between 0 and 2**32 - 1, got {seed}")
     return seed
 
 
@@ -242,9 +243,9 @@ def plan(
 ) -> MiniRocketParameters:
     """Draw every parameter except the biases: what fit must read is known before any data."""
     if n_examples < 1:
-        raise ValueError("fit needs at least one example, got an empty dataset")
+        raise InputError("fit needs at least one example, got an empty dataset")
     if n_channels < 1:
-        raise ValueError(f"need at least one channel, got {n_channels}")
+        raise InputError(f"need at least one channel, got {n_channels}")
     num_features = max(int(num_features), NUM_KERNELS)
     seed = resolve_seed(random_state)
     dilations, nfd = fit_dilations(length, num_features, max_dilations_per_kernel)

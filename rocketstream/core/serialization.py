@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, ModelFileError
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters, dilation_tables
 
@@ -27,10 +28,6 @@ _ARRAYS = {
     "example_indices": np.int64,
     "biases": np.float32,
 }
-
-
-class ModelFileError(ValueError):
-    """A parameters file or dict that is corrupt, tampered with or of an unknown format."""
 
 
 def _encode(arr: np.ndarray, dtype: type) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def fingerprint(params: MiniRocketParameters) -> str:
 def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
     """A JSON-ready dict of the parameters with a format version and a sha256 checksum."""
     if params.biases is None:
-        raise ValueError("only fitted parameters (with biases) can be saved")
+        raise InputError("only fitted parameters (with biases) can be saved; fit the model first")
     body: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
     body.update({s: int(getattr(params, s)) for s in _SCALARS})
     body["arrays"] = {k: _encode(getattr(params, k), dt) for k, dt in _ARRAYS.items()}

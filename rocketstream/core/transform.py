@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from . import native, triton_engine
 from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
 from .convolution import DilationTaps, combination_outputs
@@ -44,7 +45,7 @@ class TransformPlan:
         """``length`` overrides the series length (default: the fitted one); ``all_padded`` takes
         every PPV over the whole output, the variable-length rule (see :mod:`.variable`)."""
         if not params.is_fitted:
-            raise ValueError("the parameters have no biases yet; fit before transforming")
+            raise InputError("the parameters have no biases yet; fit before transforming")
         self.params = params
         self.device = torch.device(device or "cpu")
         self.length = int(length or params.length)
@@ -185,7 +186,7 @@ def _transform_native(
     params = plan.params
     n, c, length = x.shape
     if (c, length) != (params.n_channels, plan.length):
-        raise ValueError(
+        raise InputError(
             f"input has {c} channels of length {length}, the model expects "
             f"{params.n_channels} of length {plan.length}"
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .kernels import KERNEL_INDICES, NUM_KERNELS
 from .parameters import MiniRocketParameters
 from .tables import channel_slots, kernel_windows
@@ -216,7 +217,7 @@ def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget:
     n, c, length = x.shape
     params = plan.params
     if (c, length) != (params.n_channels, plan.length):
-        raise ValueError(
+        raise InputError(
             f"input has {c} channels of length {length}, the model expects "
             f"{params.n_channels} of length {plan.length}"
         )

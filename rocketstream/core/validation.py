@@ -7,14 +7,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .kernels import MIN_LENGTH
 from .parameters import MiniRocketParameters
 
 SHAPE_HINT = "(n_samples, n_channels, n_timepoints)"
 
 
-class InputError(ValueError):
-    """Bad input data: wrong shape, dtype, values or a mismatch with the fitted model."""
 
 
 def check_shape(shape: tuple[int, ...], what: str = "X") -> tuple[int, int, int]:

@@ -77,11 +77,11 @@ def reference_length(series: list[np.ndarray], rule: str | int = "max") -> int:
     """The length dilations are fitted for: an int >= 9, or 'max', 'mean', 'median', 'min'."""
     if isinstance(rule, (int, np.integer)):
         if rule < MIN_LENGTH:
-            raise ValueError(f"reference_length must be >= {MIN_LENGTH}, got {rule}")
+            raise InputError(f"reference_length must be >= {MIN_LENGTH}, got {rule}")
         return int(rule)
     funcs = {"max": np.max, "mean": np.mean, "median": np.median, "min": np.min}
     if rule not in funcs:
-        raise ValueError(f"reference_length must be an int or one of {sorted(funcs)}, got {rule!r}")
+        raise InputError(f"reference_length must be an int or one of {sorted(funcs)}, got {rule!r}")
     return int(max(MIN_LENGTH, funcs[rule]([s.shape[1] for s in series])))
 
 

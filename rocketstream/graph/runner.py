@@ -27,7 +27,7 @@ import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed
 
-from ..errors import IdentityMismatchError
+from ..errors import IdentityMismatchError, StoreError
 from ..storage.chunkstore import (
     ChunkStore,
     audit,
@@ -229,7 +229,7 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
             if not todo:
                 break
             if attempt == retries:
-                raise RuntimeError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
+                raise StoreError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
                                    f"{retries + 1} attempts (first {todo[:5]}); rerun with resume=True / "
                                    "--resume")
             log.warning("%s: %d chunk(s) still missing; resubmitting them", job.name, len(todo))

@@ -16,7 +16,7 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
-from ..errors import ClusterLostError, PreflightError
+from ..errors import ClusterLostError, InputError, PreflightError
 
 log = logging.getLogger("rocketstream")
 
@@ -71,7 +71,7 @@ def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
             return "local", scheduler
         if "://" in scheduler or _ADDRESS.match(scheduler):
             return "distributed", scheduler
-        raise ValueError(f"unknown scheduler {scheduler!r}: use threads, processes, synchronous, or a "
+        raise InputError(f"unknown scheduler {scheduler!r}: use threads, processes, synchronous, or a "
                          "dask.distributed address such as tcp://host:8786")
     if type(scheduler).__name__ == "Client":
         return "distributed", scheduler
@@ -116,10 +116,10 @@ def resolve_cluster_timeout(value: float | None = None) -> float:
         try:
             value = float(raw)
         except ValueError:
-            raise ValueError(f"{CLUSTER_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+            raise InputError(f"{CLUSTER_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
     value = float(value)
     if not value > 0:  # also rejects NaN
-        raise ValueError(f"{source} must be a positive number of seconds, got {value!r}")
+        raise InputError(f"{source} must be a positive number of seconds, got {value!r}")
     return value
 
 

@@ -19,6 +19,7 @@ from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
+from ..errors import IdentityMismatchError
 from .runner import ChunkJob
 
 log = logging.getLogger("rocketstream.graph")
@@ -112,8 +113,8 @@ def features_job(arr: da.Array, params: MiniRocketParameters, store: Any, device
     """The chunk job that fills the features store ``store`` with the features of ``arr``."""
     check_against_model(tuple(arr.shape), params)
     if arr.shape[0] != store.n_samples:
-        raise ValueError(f"the input has {arr.shape[0]} samples but the store {store.display} was made for "
-                         f"{store.n_samples}; use the same input, or overwrite=True")
+        raise IdentityMismatchError(f"the input has {arr.shape[0]} samples but the store {store.display} was "
+                                    f"made for {store.n_samples}; use the same input, or overwrite=True")
     fn = partial(features_of, params=params, key=model_key(params), device=device,
                  memory_budget=memory_budget)
     return ChunkJob(arr, store, fn, lengths, "transform")

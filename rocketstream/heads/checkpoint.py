@@ -15,16 +15,14 @@ from typing import Any
 
 import torch
 
+from rocketstream.errors import CheckpointError
+
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 CURVE_NAME = "training_curve.png"
 HEAD_NAME = "head.npz"
 FORMAT = "rocketstream-softmax-checkpoint"
 VERSION = 2  # 2: sha256 of the content
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used to resume this training run."""
 
 
 def cpu_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-class IngestError(ValueError):
-    """A file that cannot be read as a time series collection; the message names file and line."""
+from ..errors import IngestError
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .readers import IngestError
 
 
@@ -19,10 +20,10 @@ def window_starts(
 ) -> np.ndarray:
     """Start index of every full window of ``length`` points, ``stride`` apart, inside [start, stop)."""
     if length < 1 or stride < 1:
-        raise ValueError(f"window length and stride must be >= 1, got {length} and {stride}")
+        raise InputError(f"window length and stride must be >= 1, got {length} and {stride}")
     stop = n_time if stop is None else min(stop, n_time)
     if stop - start < length:
-        raise ValueError(f"the recording span {stop - start} is shorter than one window ({length})")
+        raise InputError(f"the recording span {stop - start} is shorter than one window ({length})")
     return np.arange(start, stop - length + 1, stride, dtype=np.int64)
 
 

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 import zarr
 
-from ..errors import IdentityMismatchError
+from ..errors import IdentityMismatchError, InputError, StoreError
 from .locations import Location, redact, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
 from .zarrstore import WRITE_ALL
@@ -80,16 +80,16 @@ class ChunkStore:
         found = meta.get("format") if isinstance(meta, dict) else None
         if found in STORE_FORMATS.values() and found != self.format:
             other = next(k for k, v in STORE_FORMATS.items() if v == found)
-            raise ValueError(f"{self.display} is a rocketstream {other} store, not a {self.KIND} store; "
+            raise StoreError(f"{self.display} is a rocketstream {other} store, not a {self.KIND} store; "
                              + fix)
         if found != self.format:
-            raise ValueError(f"{self.display} is not a rocketstream {self.KIND} store (no {ATTR!r} "
+            raise StoreError(f"{self.display} is not a rocketstream {self.KIND} store (no {ATTR!r} "
                              "attributes); " + fix)
         names = self.data_names_of(meta)
         self.marked = int(meta.get("format_version", 0)) >= self.MARKED_SINCE
         missing = "n_samples" not in meta or (self.marked and MARKERS not in group)
         if missing or any(n not in group for n in names):
-            raise ValueError(f"{self.KIND} store {self.display} is incomplete (its creation was "
+            raise StoreError(f"{self.KIND} store {self.display} is incomplete (its creation was "
                              f"interrupted); rerun `{self.MAKER}` with overwrite=True / --overwrite")
         self.meta: dict[str, Any] = meta
         self.data_names: tuple[str, ...] = names
@@ -116,7 +116,7 @@ class ChunkStore:
         except (FileNotFoundError, KeyError):
             raise FileNotFoundError(f"no {cls.KIND} store at {loc.display}") from None
         except Exception as exc:
-            raise ValueError(f"{loc.display} is not a Zarr group ({type(exc).__name__}); expected a "
+            raise StoreError(f"{loc.display} is not a Zarr group ({type(exc).__name__}); expected a "
                              f"rocketstream {cls.KIND} store") from None
         return cls(loc, group, storage_options, writing=mode != "r")
 
@@ -223,12 +223,13 @@ class ChunkStore:
     def check_resumable(self, identity: dict[str, Any], chunk_size: int | None) -> None:
         """Refuse to resume from another input, or with another chunking (one line naming both)."""
         if chunk_size is not None and int(chunk_size) != self.chunk_size:
-            raise ValueError(f"{self.display} is chunked by {self.chunk_size} samples; resume with the same "
+            raise InputError(f"{self.display} is chunked by {self.chunk_size} samples; resume with the same "
                              f"chunk size (or none), not {chunk_size}")
         compare_identity(self.input_identity, identity, self.display, self.KIND)
         if self.n_samples != identity["shape"][0]:
-            raise ValueError(f"{self.display} was made for {self.n_samples} samples but the input has "
-                             f"{identity['shape'][0]}; resume with the same input, or overwrite=True")
+            raise IdentityMismatchError(f"{self.display} was made for {self.n_samples} samples but the input "
+                                        f"has {identity['shape'][0]}; resume with the same input, or "
+                                        "overwrite=True")
 
 
 # ------------------------------------------------------------------------------------------ digests

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..errors import StoreLockedError
 from .locations import is_url, redact
 
 log = logging.getLogger("rocketstream.storage")
@@ -32,8 +33,6 @@ log = logging.getLogger("rocketstream.storage")
 TORN_LOCK_SECONDS = 30.0
 
 
-class StoreLockedError(RuntimeError):
-    """The output is being written by another job (its lock is held)."""
 
 
 def lock_path(output: str | os.PathLike) -> str:

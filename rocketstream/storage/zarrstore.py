@@ -186,7 +186,7 @@ def open_input_array(
             raise InputError(f"{where} is a single Zarr array, not a group: drop --variable/variable=")
         return node
     if not isinstance(node, zarr.Group):
-        raise TypeError(f"expected a Zarr array or group, got {type(node).__name__}")
+        raise InputError(f"expected a Zarr array or group, got {type(node).__name__}")
     if variable is None:
         candidates = [k for k, a in node.arrays() if a.ndim == 3]
         if len(candidates) != 1:
