@@ -19,6 +19,7 @@ O(F^2) plus a few blocks, independent of the number of rows.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -26,6 +27,7 @@ import numpy as np
 
 from rocketstream.core import InputError
 
+from .base import Head, Layout, check_task
 from .loader import (
     SLICE_ROWS,
     FeatureSource,
@@ -100,19 +102,41 @@ def _zt_c_step(acc: np.ndarray | None, item: Any, c: np.ndarray, mean: np.ndarra
     return acc
 
 
-class RidgeHead:
+class RidgeHead(Head):
     """Ridge classifier / regressor trained out of core with leave-one-out choice of alpha.
 
-    Parameters: ``alphas`` (default ``np.logspace(-3, 3, 10)``), ``task`` ("classification" or
-    "regression"), ``mode`` ("auto", "gram" or "cov"; auto picks Gram when n_samples <= n_features, as
-    scikit-learn does), ``n_chains`` (parallel accumulators; default: the scheduler's threads).
+    Parameters
+    ----------
+    alphas : array-like, default ``np.logspace(-3, 3, 10)``
+        Candidate regularisation strengths (positive); the one with the smallest mean squared
+        leave-one-out residual wins (the first on ties).
+    task : {"classification", "regression"}, default "classification"
+    mode : {"auto", "gram", "cov"}, default "auto"
+        Gram (n x n) or covariance (F x F) form; auto picks Gram when n_samples <= n_features, as
+        scikit-learn does.
+    n_chains : int, optional
+        Parallel accumulators; default: the scheduler's threads.
 
-    Fitted attributes: ``alpha_``, ``best_score_`` (minus the mean squared LOO residual), ``classes_``
-    (classification), ``coef_`` and ``intercept_`` (for standardised features, like the ridge step of
-    the scikit-learn pipeline), ``mean_`` and ``scale_`` (the StandardScaler statistics), ``mode_``,
-    ``n_features_in_``, ``n_samples_``, ``model_fingerprint_`` (the model whose features it was
-    trained on, where known: predictions refuse another model).
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen alpha. ``best_score_`` is minus its mean squared LOO residual, ``cv_scores_`` those
+        of every alpha.
+    classes_ : numpy.ndarray or None
+        Sorted class labels (classification), None for regression.
+    coef_, intercept_ : numpy.ndarray, float
+        For standardised features, like the ridge step of the scikit-learn pipeline.
+    mean_, scale_ : numpy.ndarray
+        The StandardScaler statistics.
+    mode_ : str
+        The form used ("gram" or "cov").
+    n_features_in_, n_samples_ : int
+    model_fingerprint_ : str or None
+        The model whose features the head was trained on, where known: predictions refuse another model.
     """
+
+    kind = "ridge"
+    _fitted_attr = "coef_"
 
     def __init__(
         self,
@@ -128,11 +152,31 @@ class RidgeHead:
 
     # ------------------------------------------------------------------ fit
     def fit(self, features: Any, labels: Any, model: Any = None) -> RidgeHead:
-        """Fit from a (n_samples, n_features) features store, xarray, Zarr, NumPy or Dask array and one
-        label per row. ``model`` (fitted parameters) names the model that made the features when the
-        features do not record it themselves (a features store and ``open_features`` do)."""
-        if self.task not in ("classification", "regression"):
-            raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
+        """Fit in three streamed passes (moments, second moments, LOO residuals).
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features): a features store, xarray DataArray, Zarr, NumPy or Dask array.
+        labels : array-like
+            One class label (classification) or target (regression, 1-D or 2-D) per row.
+        model : MiniRocketParameters, optional
+            The model that made the features, when the features do not record it themselves (a
+            features store and ``open_features`` do).
+
+        Returns
+        -------
+        RidgeHead
+            ``self``, fitted.
+
+        Raises
+        ------
+        InputError
+            Bad features or labels (shape, NaN/Inf, fewer than 2 classes or rows).
+        ValueError
+            A bad hyper-parameter.
+        """
+        check_task(self.task)
         if self.mode not in ("auto", "gram", "cov"):
             raise ValueError(f"mode must be 'auto', 'gram' or 'cov', got {self.mode!r}")
         alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
@@ -225,12 +269,26 @@ class RidgeHead:
         return coefs, np.asarray(scores)
 
     # -------------------------------------------------------------- predict
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "coef_"):
-            raise RuntimeError("this RidgeHead is not fitted yet; call fit(features, labels) first")
+    def decision_function(self, features: Any, device: Any = None) -> np.ndarray:
+        """Decision values (classification) or predictions (regression), streamed block by block.
 
-    def decision_function(self, features: Any) -> np.ndarray:
-        """Decision values (classification) or predictions (regression), streamed block by block."""
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features_in_) features.
+        device : optional
+            Ignored: ridge predicts with NumPy on the CPU (accepted for the common head interface).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, (n_samples,) for two classes or 1-D targets, else (n_samples, n_outputs).
+
+        Raises
+        ------
+        InputError
+            If the features have another number of columns than the head was fitted on.
+        """
         self._check_fitted()
         source = FeatureSource(features)
         if source.n_features != self.n_features_in_:
@@ -245,10 +303,24 @@ class RidgeHead:
                 e = min(stop, a + SLICE_ROWS)
                 out[a:e] = (source.read(a, e).astype(np.float64) / self.scale_) @ coef.T
         out += self.intercept_
-        return out[:, 0] if np.ndim(self.coef_) == 1 or out.shape[1] == 1 else out
+        one_column = np.ndim(self.coef_) == 1 or (self.classes_ is not None and out.shape[1] == 1)
+        return out[:, 0] if one_column else out  # two classes, 1-D targets; (n, 1) targets keep their shape
 
-    def predict(self, features: Any) -> np.ndarray:
-        """Predicted class labels (classification) or target values (regression)."""
+    def predict(self, features: Any, device: Any = None) -> np.ndarray:
+        """Predicted class labels (classification) or target values (regression).
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features_in_) features.
+        device : optional
+            Ignored (see :meth:`decision_function`).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_samples,) labels, or float64 (n_samples[, n_targets]) values.
+        """
         scores = self.decision_function(features)
         if self.classes_ is None:
             return scores
@@ -256,9 +328,41 @@ class RidgeHead:
             return self.classes_[(scores > 0).astype(np.int64)]
         return self.classes_[scores.argmax(axis=1)]
 
+    def _class_scores(self, features: Any, device: Any) -> tuple[str, np.ndarray]:
+        return "decision", self.decision_function(features).astype(np.float64)
+
+    def _score_layout(self, n: int, chunk: int, n_classes: int) -> Layout:
+        if n_classes == 2:
+            return {"decision": ((n,), (chunk,), "float64", ("sample",))}
+        return {"decision": ((n, n_classes), (chunk, n_classes), "float64", ("sample", "class"))}
+
+    def _n_targets(self) -> int | None:
+        return None if np.ndim(self.coef_) == 1 else int(np.shape(self.coef_)[0])
+
+    def _info_extra(self) -> dict[str, Any]:
+        return {"alpha": float(self.alpha_)}
+
     # ------------------------------------------------------------------- io
-    def save(self, path: str | os.PathLike, overwrite: bool = False):
-        """Write the fitted head to an .npz file (plain arrays + JSON metadata, no pickle)."""
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the fitted head to an .npz file (plain arrays + JSON metadata, no pickle).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is appended when missing.
+        overwrite : bool, default False
+            Replace an existing head file (never anything else).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        FileExistsError
+            If the file exists and ``overwrite`` is False, or the path holds something else.
+        """
         self._check_fitted()
         meta = {
             "task": self.task, "alpha": self.alpha_, "best_score": self.best_score_, "mode": self.mode_,
@@ -277,7 +381,23 @@ class RidgeHead:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RidgeHead:
-        """Read a head written by :meth:`save`."""
+        """Read a ridge head written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file.
+
+        Returns
+        -------
+        RidgeHead
+            The fitted head.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is damaged, edited (sha256 check) or holds another kind of head.
+        """
         meta, arr = read_head(path, "ridge")
         head = cls(alphas=arr["alphas"], task=meta["task"], mode=meta["mode"])
         head.alpha_, head.best_score_, head.mode_ = meta["alpha"], meta["best_score"], meta["mode"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import numpy as np
 from rocketstream.core import ModelFileError
 from rocketstream.storage.locations import resolve
 from rocketstream.storage.outputs import write_file
+
+from .checkpoint import HEAD_NAME
 
 FORMAT = "rocketstream-head"
 VERSION = 2  # 2: sha256 over metadata and arrays
@@ -50,6 +53,42 @@ def write_head(path: str | os.PathLike, kind: str, meta: dict[str, Any], arrays:
     header["sha256"] = head_checksum(header, arrays)
     return write_file(resolve(path), lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(header)),
                                                          **arrays), "head", overwrite)
+
+
+def head_file(path: str | os.PathLike) -> Path:
+    """The head file ``path`` names: the ``.npz`` file itself, the same name without its ``.npz`` suffix,
+    or a softmax checkpoint directory holding ``head.npz``; ``~`` and ``file://`` are accepted.
+
+    Raises FileNotFoundError (naming the fix) when there is no such file.
+    """
+    p = resolve(path).path
+    if p.is_dir():
+        if not (p / HEAD_NAME).is_file():
+            raise FileNotFoundError(f"{p} is a directory without {HEAD_NAME}; give the head .npz file "
+                                    "written by `rocketstream train` (or a checkpoint directory holding it)")
+        p = p / HEAD_NAME
+    elif not p.exists() and p.suffix != ".npz" and p.with_name(p.name + ".npz").exists():
+        p = p.with_name(p.name + ".npz")
+    if not p.exists():
+        raise FileNotFoundError(f"head file not found: {p}; train one with `rocketstream train`")
+    return p
+
+
+def read_head_kind(path: Path) -> str | None:
+    """The ``kind`` recorded in a head file's metadata (None when it records none).
+
+    Raises ModelFileError when the file is not an ``.npz`` archive with readable metadata.
+    """
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with f:
+            meta = json.loads(str(f["__meta__"])) if "__meta__" in f.files else {}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"cannot read head file {path} ({type(exc).__name__}: {exc}); expected a .npz "
+                             "head from `rocketstream train`") from None
+    return meta.get("kind") if isinstance(meta, dict) else None
 
 
 def read_head(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -8,22 +8,27 @@ Differences: the per-feature mean/std come from all training rows (streamed, flo
 chunk; constant features get scale 1 (not std + 1e-8); validation is checked once per epoch; rows are
 shuffled by block and within block with a seeded generator; nothing is cached in RAM except, when it
 is small, the validation set.
+
+:class:`SoftmaxHead` is an estimator (``SoftmaxHead(epochs=...).fit(features, labels)``); its ``fit`` runs
+these steps, each a short method or a function of ``softmax_parts.py``: split the rows (validation),
+encode the targets, load a checkpoint to resume, build the network / optimiser / loader, run the epoch
+loop (a checkpoint after each epoch), then keep the best weights, plot the curve and save ``head.npz``.
+:func:`train_softmax` is the same as a function.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rocketstream.core import InputError
 
+from .base import Head, Layout, check_task
 from .checkpoint import (
     CURVE_NAME,
     HEAD_NAME,
@@ -39,26 +44,141 @@ from .loader import (
     FeatureSource,
     model_fingerprint,
     read_blocks,
-    split_rng,
 )
 from .moments import feature_moments
 from .plots import plot_history
 from .serialize import read_head, write_head
-from .targets import as_label_array, as_targets, encode_classes
+from .softmax_parts import (
+    Progress,
+    Rows,
+    Standardised,
+    Targets,
+    Validation,
+    encode_targets,
+    metrics,
+    run_fingerprint,
+    split_rows,
+)
+from .targets import as_label_array
 
 #: validation rows are kept in RAM when they take at most this many bytes, else streamed each epoch
 VALIDATION_CACHE_BYTES = 64 * 2**20
 
 
-class SoftmaxHead:
-    """A trained linear head: standardisation (``mean_``, ``scale_``) then ``x @ weight_.T + bias_``.
+@dataclass
+class _Trainer:
+    """The torch side of one training run: network, optimiser, scheduler, minibatches, validation."""
 
-    Classification heads (``classes_`` set) give class probabilities through a softmax; regression heads
-    map outputs back with ``y_mean_ + y_scale_ * output``. Predictions stream the features block by block.
+    model: Standardised
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    loader: ChunkShuffleLoader
+    validation: Validation | None
+    targets: Targets
+    device: torch.device
+
+
+class SoftmaxHead(Head):
+    """Softmax classifier (or linear regressor) trained out of core by minibatch Adam.
+
+    A fitted head standardises (``mean_``, ``scale_``) then computes ``x @ weight_.T + bias_``;
+    classification heads give class probabilities through a softmax, regression heads map outputs
+    back with ``y_mean_ + y_scale_ * output``. Predictions stream the features block by block.
+    The hyper-parameters are keyword-only.
+
+    Parameters
+    ----------
+    epochs : int, default 50
+    batch_size : int, default 256
+    lr : float, default 1e-4
+        Adam's initial learning rate (halved by ``ReduceLROnPlateau`` after ``lr_patience`` epochs
+        without improvement, down to 1e-8).
+    seed : int, default 0
+        Seeds the validation split and the order of every epoch's minibatches.
+    validation_fraction : float, default 0.1
+        Rows held out for validation when ``fit`` gets no ``validation`` set; 0: the training loss is
+        monitored instead.
+    task : {"classification", "regression"}, default "classification"
+    device : str or torch.device, optional
+        Where to train; CPU by default.
+    checkpoint_dir : str or os.PathLike, optional
+        Write a checkpoint after every epoch there, plus ``metrics.json``, ``training_curve.png`` and
+        the final ``head.npz``.
+    resume : bool, default False
+        Continue from the checkpoint in ``checkpoint_dir``: the same result as an uninterrupted run.
+    overwrite : bool, default False
+        Start afresh even though ``checkpoint_dir`` holds a checkpoint.
+    progress : bool, default False
+        Show a tqdm progress bar (when tqdm is installed).
+    block_rows : int, default 4096
+        Rows read at a time at least (whole storage chunks).
+    lr_patience, stop_patience : int, default 5, 10
+        Epochs without improvement before the learning rate is halved / training stops.
+    validation_cache_bytes : int, default 64 MiB
+        Validation rows are kept on the device when they take at most this, else streamed.
+
+    Attributes
+    ----------
+    weight_, bias_ : numpy.ndarray
+        float32 (n_outputs, n_features) and (n_outputs,): the best epoch's linear layer.
+    mean_, scale_ : numpy.ndarray
+        float64 per-feature standardisation (from the training rows).
+    classes_ : numpy.ndarray or None
+        Sorted class labels (classification), None for regression.
+    y_mean_, y_scale_ : numpy.ndarray or None
+        Target standardisation (regression), None for classification.
+    target_1d_ : bool
+        The regression targets were 1-D.
+    history_ : dict of str to list
+        Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``, ``lr``.
+    best_epoch_ : int or None
+        The epoch (1-based) whose weights were kept.
+    n_features_in_ : int
+    model_fingerprint_ : str or None
+        The model whose features the head was trained on, where known: predictions refuse another model.
     """
+
+    kind = "softmax"
+    _fitted_attr = "weight_"
 
     def __init__(
         self,
+        *,
+        epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 1e-4,
+        seed: int = 0,
+        validation_fraction: float = 0.1,
+        task: str = "classification",
+        device: str | torch.device | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        progress: bool = False,
+        block_rows: int = DEFAULT_BLOCK_ROWS,
+        lr_patience: int = 5,
+        stop_patience: int = 10,
+        validation_cache_bytes: int = VALIDATION_CACHE_BYTES,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.task = task
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.overwrite = overwrite
+        self.progress = progress
+        self.block_rows = block_rows
+        self.lr_patience = lr_patience
+        self.stop_patience = stop_patience
+        self.validation_cache_bytes = validation_cache_bytes
+
+    @classmethod
+    def _from_arrays(
+        cls,
         weight: np.ndarray,
         bias: np.ndarray,
         mean: np.ndarray,
@@ -70,300 +190,186 @@ class SoftmaxHead:
         history: dict[str, list] | None = None,
         best_epoch: int | None = None,
         model_fingerprint: str | None = None,
-    ) -> None:
+    ) -> SoftmaxHead:
+        """A fitted head from its arrays (as :meth:`load` reads them); hyper-parameters are the defaults."""
+        head = cls(task="classification" if classes is not None else "regression")
+        head._set_fitted(weight, bias, mean, scale, classes, y_mean, y_scale, target_1d, history, best_epoch,
+                         model_fingerprint)
+        return head
+
+    def _set_fitted(self, weight: np.ndarray, bias: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                    classes: np.ndarray | None, y_mean: np.ndarray | None, y_scale: np.ndarray | None,
+                    target_1d: bool, history: dict[str, list] | None, best_epoch: int | None,
+                    made_by: str | None) -> None:
+        """Store the fitted state (every attribute ending in ``_``)."""
         self.weight_ = np.asarray(weight, dtype=np.float32)
         self.bias_ = np.asarray(bias, dtype=np.float32)
         self.mean_ = np.asarray(mean, dtype=np.float64)
         self.scale_ = np.asarray(scale, dtype=np.float64)
         self.classes_ = classes
-        self.y_mean_, self.y_scale_, self.target_1d = y_mean, y_scale, bool(target_1d)
+        self.y_mean_, self.y_scale_, self.target_1d_ = y_mean, y_scale, bool(target_1d)
         self.history_ = history or {}
         self.best_epoch_ = best_epoch
-        self.model_fingerprint_ = model_fingerprint
+        self.model_fingerprint_ = made_by
+        self.n_features_in_ = int(self.weight_.shape[1])
 
     @property
-    def task(self) -> str:
-        return "classification" if self.classes_ is not None else "regression"
+    def target_1d(self) -> bool:
+        """Alias of ``target_1d_`` (the name older code reads)."""
+        return self.target_1d_
 
-    @property
-    def n_features_in_(self) -> int:
-        return int(self.weight_.shape[1])
+    # ------------------------------------------------------------------------------------- fit
+    def fit(self, features: Any, labels: Any, model: Any = None,
+            validation: tuple[Any, Any] | None = None) -> SoftmaxHead:
+        """Train from a (n_samples, n_features) features array; keep the epoch with the best validation loss.
 
-    def decision_function(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
-        """Raw outputs (logits, or standardised regression outputs), shape (n_samples, n_outputs)."""
-        source = FeatureSource(features)
-        if source.n_features != self.n_features_in_:
-            raise InputError(
-                f"features have {source.n_features} columns but the head was trained on {self.n_features_in_}"
-            )
-        dev = torch.device(device or "cpu")
-        model = _Standardised(self.mean_, self.scale_, self.weight_.shape[0], dev)
-        with torch.no_grad():
-            model.linear.weight.copy_(torch.from_numpy(self.weight_))
-            model.linear.bias.copy_(torch.from_numpy(self.bias_))
-            out = np.empty((source.n_samples, self.weight_.shape[0]), dtype=np.float32)
-            for idx, x in read_blocks(source, range(source.n_blocks)):
-                out[idx] = model(torch.from_numpy(x).to(dev)).cpu().numpy()
-        return out
+        Parameters
+        ----------
+        features : array-like
+            A features store, xarray DataArray, Zarr, NumPy or Dask array, read one block (at least
+            ``block_rows`` rows, whole storage chunks) at a time.
+        labels : array-like
+            One class label (classification) or target (regression, 1-D or 2-D) per row.
+        model : MiniRocketParameters or str, optional
+            The model (or its fingerprint) that made the features, when the features do not record it
+            (a features store and ``open_features`` do); predictions then refuse another model.
+        validation : (features, labels), optional
+            A validation set; else a seeded ``validation_fraction`` of the rows is held out.
 
-    def predict_proba(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
-        """Class probabilities (classification heads only)."""
-        if self.classes_ is None:
-            raise TypeError("predict_proba is for classification heads; this head does regression")
-        logits = torch.from_numpy(self.decision_function(features, device))
-        return torch.softmax(logits, dim=1).numpy()
+        Returns
+        -------
+        SoftmaxHead
+            ``self``, fitted.
 
-    def predict(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
-        """Predicted labels (classification) or targets (regression)."""
-        out = self.decision_function(features, device)
-        if self.classes_ is not None:
-            return self.classes_[out.argmax(axis=1)]
-        y = out.astype(np.float64) * self.y_scale_ + self.y_mean_
-        return y[:, 0] if self.target_1d else y
-
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the head to an .npz file (plain arrays + JSON metadata, no pickle)."""
-        arrays = {"weight": self.weight_, "bias": self.bias_, "mean": self.mean_, "scale": self.scale_}
-        if self.classes_ is not None:
-            arrays["classes"] = self.classes_
+        Raises
+        ------
+        InputError
+            Bad features or labels (shape, NaN/Inf, fewer than 2 classes, unknown validation labels).
+        FileExistsError
+            ``checkpoint_dir`` holds a checkpoint and neither ``resume`` nor ``overwrite`` is set.
+        CheckpointError
+            The checkpoint to resume is damaged or belongs to another run (data or settings).
+        IdentityMismatchError
+            ``model`` is not the model the features record.
+        ValueError
+            A bad hyper-parameter.
+        """
+        self._check_params()
+        source = FeatureSource(features, min_block_rows=self.block_rows)
+        made_by = model_fingerprint(source, model)
+        labels = as_label_array(labels, source.n_samples)
+        rows = split_rows(source, labels, validation, self.validation_fraction, self.seed, self.block_rows)
+        targets = encode_targets(rows, self.task)
+        config = self._config(rows, targets)
+        saved = self._saved_state(config)
+        if saved is not None:  # the exact statistics the interrupted run used
+            mean, scale = saved["mean"].numpy(), saved["scale"].numpy()
         else:
-            arrays["y_mean"], arrays["y_scale"] = self.y_mean_, self.y_scale_
-        meta = {"target_1d": self.target_1d, "history": self.history_, "best_epoch": self.best_epoch_,
-                "model_fingerprint": self.model_fingerprint_}
-        return write_head(path, "softmax", meta, arrays, overwrite=overwrite)
+            moments = feature_moments(source, row_mask=rows.train_mask)  # streamed; raises on NaN/Inf
+            mean, scale = moments.mean, moments.scale()
+        trainer = self._trainer(rows, targets, mean, scale)
+        progress = self._start(trainer, saved)
+        self._epoch_loop(trainer, progress, config, mean, scale)
+        self._set_fitted(progress.best_model["weight"].numpy(), progress.best_model["bias"].numpy(), mean,
+                         scale, targets.classes, targets.y_mean, targets.y_scale, targets.target_1d,
+                         progress.history, progress.best_epoch, made_by)
+        if self.checkpoint_dir is not None:
+            plot_history(self.history_, Path(self.checkpoint_dir) / CURVE_NAME)
+            self.save(Path(self.checkpoint_dir) / HEAD_NAME, overwrite=True)
+        return self
 
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SoftmaxHead:
-        """Read a head written by :meth:`save`."""
-        meta, a = read_head(path, "softmax")
-        return cls(
-            a["weight"], a["bias"], a["mean"], a["scale"], classes=a.get("classes"), y_mean=a.get("y_mean"),
-            y_scale=a.get("y_scale"), target_1d=meta["target_1d"], history=meta["history"],
-            best_epoch=meta["best_epoch"], model_fingerprint=meta.get("model_fingerprint"),
-        )
+    def _check_params(self) -> None:
+        check_task(self.task)
+        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {self.epochs}, "
+                             f"{self.batch_size}, {self.lr}")
 
+    def _config(self, rows: Rows, targets: Targets) -> dict[str, Any]:
+        """What a checkpoint must share with this run to be resumed (settings and data identity)."""
+        n, n_feat = rows.source.shape
+        return {
+            "task": self.task, "seed": int(self.seed), "batch_size": int(self.batch_size),
+            "lr": float(self.lr), "n_samples": n, "n_features": n_feat, "n_outputs": int(targets.n_out),
+            "block_rows": int(self.block_rows),
+            "validation_fraction": None if rows.explicit else float(self.validation_fraction),
+            "n_validation": rows.n_validation,
+            "classes": None if targets.classes is None else targets.classes.tolist(),
+            "lr_patience": int(self.lr_patience), "stop_patience": int(self.stop_patience),
+            "fingerprint": run_fingerprint(rows.source, rows.labels),
+        }
 
-class _Standardised(nn.Module):
-    """(x - mean) / scale, then a zero-initialised linear layer."""
-
-    def __init__(self, mean: np.ndarray, scale: np.ndarray, n_out: int, device: torch.device) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.linear = nn.Linear(len(mean), n_out)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-        self.to(device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.scale)
-
-
-class _Validation:
-    """Validation rows, cached on the device when small, else streamed block by block."""
-
-    def __init__(self, source: FeatureSource, row_mask: np.ndarray | None, targets: torch.Tensor,
-                 cache_bytes: int, device: torch.device) -> None:
-        self.source, self.row_mask, self.targets, self.device = source, row_mask, targets, device
-        n = source.n_samples if row_mask is None else int(row_mask.sum())
-        self.cached: list[tuple[np.ndarray, torch.Tensor]] | None = None
-        if n * source.n_features * 4 <= cache_bytes:
-            self.cached = [(i, torch.from_numpy(x).to(device)) for i, x in self._stream()]
-
-    def _stream(self):
-        return read_blocks(self.source, range(self.source.n_blocks), self.row_mask)
-
-    def evaluate(self, model: nn.Module, loss_fn: nn.Module, classify: bool) -> tuple[float, float | None]:
-        """Mean loss and (classification) accuracy over the validation rows."""
-        total, correct, count = 0.0, 0, 0
-        batches = self.cached if self.cached is not None else self._stream()
-        with torch.no_grad():
-            for idx, x in batches:
-                x = x if isinstance(x, torch.Tensor) else torch.from_numpy(x).to(self.device)
-                y = self.targets[torch.from_numpy(idx)].to(self.device)
-                out = model(x)
-                total += float(loss_fn(out, y)) * len(idx)
-                if classify:
-                    correct += int((out.argmax(dim=1) == y).sum())
-                count += len(idx)
-        return total / count, (correct / count if classify else None)
-
-
-def _split(n: int, fraction: float, seed: int) -> np.ndarray | None:
-    """Boolean mask of validation rows (seeded), or None for no validation split."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction}")
-    n_val = int(round(fraction * n))
-    if fraction > 0 and n_val == 0:
-        n_val = 1
-    if n_val == 0:
-        return None
-    if n - n_val < 1:
-        raise InputError(f"{n} rows are too few for a validation split of {fraction}; pass more rows")
-    mask = np.zeros(n, dtype=bool)
-    mask[split_rng(seed).choice(n, size=n_val, replace=False)] = True
-    return mask
-
-
-def train_softmax(
-    features: Any,
-    labels: Any,
-    *,
-    checkpoint_dir: str | os.PathLike | None = None,
-    epochs: int = 50,
-    batch_size: int = 256,
-    lr: float = 1e-4,
-    seed: int = 0,
-    validation_fraction: float = 0.1,
-    validation: tuple[Any, Any] | None = None,
-    task: str = "classification",
-    device: str | torch.device | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = False,
-    block_rows: int = DEFAULT_BLOCK_ROWS,
-    lr_patience: int = 5,
-    stop_patience: int = 10,
-    validation_cache_bytes: int = VALIDATION_CACHE_BYTES,
-    model: Any = None,
-) -> SoftmaxHead:
-    """Train a softmax (or linear regression) head from a (n_samples, n_features) features array.
-
-    ``features`` is a Zarr, Dask or NumPy array, read one block (>= ``block_rows`` rows, whole storage
-    chunks) at a time; ``labels`` has one entry per row. Validation: ``validation=(features, labels)``
-    or a seeded ``validation_fraction`` of the rows (0 disables it and the training loss is monitored
-    instead). With ``checkpoint_dir`` a checkpoint is written after every epoch, plus ``metrics.json``,
-    ``training_curve.png`` and the final ``head.npz``; ``resume=True`` continues from the checkpoint
-    there and gives the same result as an uninterrupted run with the same seed. Returns the head with
-    the best validation loss; it records the model that made the features (from the features store
-    or ``open_features`` attributes, or ``model``), so that predictions refuse another model.
-    """
-    if task not in ("classification", "regression"):
-        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-    if epochs < 0 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
-    dev = torch.device(device or "cpu")
-    source = FeatureSource(features, min_block_rows=block_rows)
-    n, n_feat = source.shape
-    made_by = model_fingerprint(source, model)
-    classify = task == "classification"
-    raw = as_label_array(labels, n)
-
-    # validation rows
-    if validation is not None:
-        val_source = FeatureSource(validation[0], min_block_rows=block_rows, what="validation features")
-        if val_source.n_features != n_feat:
-            raise InputError(f"validation features have {val_source.n_features} columns, training {n_feat}")
-        val_raw = as_label_array(validation[1], val_source.n_samples, what="validation labels")
-        val_mask, train_mask = None, None
-        feature_moments(val_source, what="validation features")  # NaN/Inf check, one streamed pass
-    else:
-        val_mask = _split(n, validation_fraction, seed)
-        train_mask = None if val_mask is None else ~val_mask
-        val_source, val_raw = (source, raw) if val_mask is not None else (None, None)
-
-    # targets
-    y_mean = y_scale = None
-    target_1d = False
-    if classify:
-        classes, codes = encode_classes(raw)
-        train_codes = codes if train_mask is None else codes[train_mask]
-        if np.unique(train_codes).size < 2:
-            raise InputError("the training rows (after the validation split) hold fewer than 2 classes")
-        targets = torch.from_numpy(codes)
-        n_out = classes.size
-        if val_source is not None and validation is not None:
-            lookup = {c: i for i, c in enumerate(classes.tolist())}
-            unknown = sorted({v for v in val_raw.tolist() if v not in lookup})
-            if unknown:
-                raise InputError(f"validation labels {unknown[:5]} are not among the training classes")
-            val_targets = torch.as_tensor([lookup[v] for v in val_raw.tolist()], dtype=torch.int64)
-        else:
-            val_targets = targets
-        loss_fn: nn.Module = nn.CrossEntropyLoss()
-    else:
-        classes = None
-        y = as_targets(raw)
-        target_1d = y.ndim == 1
-        y2 = y[:, None] if target_1d else y
-        fit_rows = y2 if train_mask is None else y2[train_mask]
-        y_mean, y_scale = fit_rows.mean(axis=0), fit_rows.std(axis=0)
-        y_scale = np.where(y_scale > 0, y_scale, 1.0)
-        targets = torch.from_numpy(((y2 - y_mean) / y_scale).astype(np.float32))
-        n_out = y2.shape[1]
-        if validation is not None:
-            vy = as_targets(val_raw)
-            vy = vy[:, None] if vy.ndim == 1 else vy
-            val_targets = torch.from_numpy(((vy - y_mean) / y_scale).astype(np.float32))
-        else:
-            val_targets = targets
-        loss_fn = nn.MSELoss()
-
-    config = {
-        "task": task, "seed": int(seed), "batch_size": int(batch_size), "lr": float(lr),
-        "n_samples": n, "n_features": n_feat, "n_outputs": int(n_out), "block_rows": int(block_rows),
-        "validation_fraction": float(validation_fraction) if validation is None else None,
-        "n_validation": None if val_source is None else (int(val_mask.sum()) if val_mask is not None
-                                                         else val_source.n_samples),
-        "classes": None if classes is None else classes.tolist(),
-        "lr_patience": int(lr_patience), "stop_patience": int(stop_patience),
-        "fingerprint": _fingerprint(source, raw),
-    }
-    saved = None
-    if checkpoint_dir is not None:
-        saved = load_checkpoint(checkpoint_dir)
-        if saved is not None and not resume and not overwrite:
+    def _saved_state(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The checkpoint to resume from (checked against ``config``), or None to start afresh."""
+        if self.checkpoint_dir is None:
+            return None
+        saved = load_checkpoint(self.checkpoint_dir)
+        if saved is None:
+            return None
+        if not self.resume and not self.overwrite:
             raise FileExistsError(
-                f"{checkpoint_dir} already holds a checkpoint; pass resume=True to continue it or "
+                f"{self.checkpoint_dir} already holds a checkpoint; pass resume=True to continue it or "
                 "overwrite=True to start afresh"
             )
-        if saved is not None and resume:
-            check_compatible(saved["config"], config, checkpoint_dir)
-        else:
-            saved = None
-    if saved is not None:  # the exact statistics the interrupted run used
-        mean, scale = saved["mean"].numpy(), saved["scale"].numpy()
-    else:
-        moments = feature_moments(source, row_mask=train_mask)  # streamed; raises on NaN/Inf
-        mean, scale = moments.mean, moments.scale()
+        if not self.resume:
+            return None
+        check_compatible(saved["config"], config, self.checkpoint_dir)
+        return saved
 
-    model = _Standardised(mean, scale, n_out, dev)
-    optimizer = torch.optim.Adam(model.linear.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=0.5, min_lr=1e-8, patience=lr_patience
-    )
-    loader = ChunkShuffleLoader(source, batch_size=batch_size, seed=seed, row_mask=train_mask)
-    val = (
-        _Validation(val_source, val_mask, val_targets, validation_cache_bytes, dev)
-        if val_source is not None else None
-    )
+    def _trainer(self, rows: Rows, targets: Targets, mean: np.ndarray, scale: np.ndarray) -> _Trainer:
+        dev = torch.device(self.device or "cpu")
+        model = Standardised(mean, scale, targets.n_out, dev)
+        optimizer = torch.optim.Adam(model.linear.parameters(), lr=self.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, min_lr=1e-8, patience=self.lr_patience
+        )
+        loader = ChunkShuffleLoader(rows.source, batch_size=self.batch_size, seed=self.seed,
+                                    row_mask=rows.train_mask)
+        val = None
+        if rows.val_source is not None:
+            val = Validation(rows.val_source, rows.val_mask, targets.val, self.validation_cache_bytes, dev)
+        return _Trainer(model, optimizer, scheduler, loader, val, targets, dev)
 
-    history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "val_accuracy": [], "lr": []}
-    start_epoch, best_loss, bad_epochs, stopped, best_epoch = 0, math.inf, 0, False, None
-    best_state = cpu_state(model.linear.state_dict())
-    if saved is not None:
-        model.linear.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        best_state = saved["best_model"]
-        start_epoch, best_loss, bad_epochs = saved["epoch"], saved["best_loss"], saved["bad_epochs"]
-        stopped, best_epoch, history = saved["stopped"], saved["best_epoch"], saved["history"]
+    @staticmethod
+    def _start(trainer: _Trainer, saved: dict[str, Any] | None) -> Progress:
+        """The loop's state: fresh, or the checkpoint's (torch states loaded into ``trainer``)."""
+        if saved is None:
+            return Progress(cpu_state(trainer.model.linear.state_dict()))
+        trainer.model.linear.load_state_dict(saved["model"])
+        trainer.optimizer.load_state_dict(saved["optimizer"])
+        trainer.scheduler.load_state_dict(saved["scheduler"])
+        return Progress.from_checkpoint(saved)
 
-    bar = None
-    if progress:
+    def _epoch_loop(self, trainer: _Trainer, progress: Progress, config: dict[str, Any], mean: np.ndarray,
+                    scale: np.ndarray) -> None:
+        """Epochs ``progress.epoch + 1 .. epochs`` (until early stopping), a checkpoint after each."""
+        bar = self._progress_bar(max(0, self.epochs - progress.epoch) * len(trainer.loader))
+        for epoch in range(progress.epoch, self.epochs):
+            if progress.stopped:
+                break
+            train_loss = self._train_epoch(trainer, epoch, bar)
+            self._end_epoch(trainer, progress, epoch, train_loss)
+            if self.checkpoint_dir is not None:
+                self._checkpoint(trainer, progress, config, mean, scale)
+        if bar is not None:
+            bar.close()
+
+    def _progress_bar(self, total: int) -> Any:
+        if not self.progress:
+            return None
         try:
             from tqdm.auto import tqdm
-
-            bar = tqdm(total=max(0, epochs - start_epoch) * len(loader), desc="train head", unit="batch")
         except ImportError:
-            bar = None
+            return None
+        return tqdm(total=total, desc="train head", unit="batch")
 
-    for epoch in range(start_epoch, epochs):
-        if stopped:
-            break
+    @staticmethod
+    def _train_epoch(trainer: _Trainer, epoch: int, bar: Any) -> float:
+        """One pass over the training minibatches; the mean training loss."""
+        model, optimizer, dev = trainer.model, trainer.optimizer, trainer.device
+        loss_fn, targets = trainer.targets.loss_fn, trainer.targets.train
         model.train()
         total, count = torch.zeros((), dtype=torch.float64, device=dev), 0
-        for idx, x in loader.epoch(epoch):
+        for idx, x in trainer.loader.epoch(epoch):
             xb = torch.from_numpy(x).to(dev, non_blocking=True)
             yb = targets[torch.from_numpy(idx)].to(dev, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
@@ -375,62 +381,214 @@ def train_softmax(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.4g}")
-        train_loss = float(total) / max(count, 1)
-        model.eval()
-        if val is not None:
-            val_loss, val_acc = val.evaluate(model, loss_fn, classify)
-        else:
-            val_loss, val_acc = None, None
+        return float(total) / max(count, 1)
+
+    def _end_epoch(self, trainer: _Trainer, progress: Progress, epoch: int, train_loss: float) -> None:
+        """Validate, step the learning-rate schedule, keep the best model and record the epoch."""
+        trainer.model.eval()
+        val_loss, val_acc = None, None
+        if trainer.validation is not None:
+            val_loss, val_acc = trainer.validation.evaluate(trainer.model, trainer.targets.loss_fn,
+                                                            self.task == "classification")
         monitored = val_loss if val_loss is not None else train_loss
-        scheduler.step(monitored)
-        if monitored < best_loss:
-            best_loss, bad_epochs, best_epoch = monitored, 0, epoch + 1
-            best_state = cpu_state(model.linear.state_dict())
+        trainer.scheduler.step(monitored)
+        progress.record(epoch, monitored, lambda: cpu_state(trainer.model.linear.state_dict()),
+                        self.stop_patience, train_loss=train_loss, val_loss=val_loss, val_accuracy=val_acc,
+                        lr=trainer.optimizer.param_groups[0]["lr"])
+
+    def _checkpoint(self, trainer: _Trainer, progress: Progress, config: dict[str, Any], mean: np.ndarray,
+                    scale: np.ndarray) -> None:
+        save_checkpoint(self.checkpoint_dir, {
+            "config": config, "epoch": progress.epoch, "model": cpu_state(trainer.model.linear.state_dict()),
+            "best_model": progress.best_model, "optimizer": cpu_state(trainer.optimizer.state_dict()),
+            "scheduler": trainer.scheduler.state_dict(),
+            "best_loss": progress.best_loss, "bad_epochs": progress.bad_epochs, "stopped": progress.stopped,
+            "best_epoch": progress.best_epoch, "history": progress.history, "mean": torch.from_numpy(mean),
+            "scale": torch.from_numpy(scale),
+        })
+        write_metrics(self.checkpoint_dir, metrics(config, progress))
+
+    # --------------------------------------------------------------------------------- predict
+    def decision_function(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
+        """Raw outputs (logits, or standardised regression outputs), streamed block by block.
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features_in_) features.
+        device : str or torch.device, optional
+            Where to compute; CPU by default.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n_samples, n_outputs).
+
+        Raises
+        ------
+        InputError
+            If the features have another number of columns than the head was trained on.
+        """
+        self._check_fitted()
+        source = FeatureSource(features)
+        if source.n_features != self.n_features_in_:
+            raise InputError(
+                f"features have {source.n_features} columns but the head was trained on {self.n_features_in_}"
+            )
+        dev = torch.device(device or "cpu")
+        model = Standardised(self.mean_, self.scale_, self.weight_.shape[0], dev)
+        with torch.no_grad():
+            model.linear.weight.copy_(torch.from_numpy(self.weight_))
+            model.linear.bias.copy_(torch.from_numpy(self.bias_))
+            out = np.empty((source.n_samples, self.weight_.shape[0]), dtype=np.float32)
+            for idx, x in read_blocks(source, range(source.n_blocks)):
+                out[idx] = model(torch.from_numpy(x).to(dev)).cpu().numpy()
+        return out
+
+    def predict_proba(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
+        """Class probabilities (classification heads only).
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features_in_) features.
+        device : str or torch.device, optional
+            Where to compute; CPU by default.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (n_samples, n_classes), columns in the order of ``classes_``.
+
+        Raises
+        ------
+        TypeError
+            If the head does regression.
+        """
+        self._check_fitted()
+        if self.classes_ is None:
+            raise TypeError("predict_proba is for classification heads; this head does regression")
+        logits = torch.from_numpy(self.decision_function(features, device))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, features: Any, device: str | torch.device | None = None) -> np.ndarray:
+        """Predicted labels (classification) or targets (regression).
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features_in_) features.
+        device : str or torch.device, optional
+            Where to compute; CPU by default.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_samples,) labels, or float64 (n_samples[, n_targets]) values.
+        """
+        out = self.decision_function(features, device)
+        if self.classes_ is not None:
+            return self.classes_[out.argmax(axis=1)]
+        y = out.astype(np.float64) * self.y_scale_ + self.y_mean_
+        return y[:, 0] if self.target_1d_ else y
+
+    def _class_scores(self, features: Any, device: Any) -> tuple[str, np.ndarray]:
+        return "proba", self.predict_proba(features, device=device).astype(np.float32)
+
+    def _score_layout(self, n: int, chunk: int, n_classes: int) -> Layout:
+        return {"proba": ((n, n_classes), (chunk, n_classes), "float32", ("sample", "class"))}
+
+    def _n_targets(self) -> int | None:
+        return None if self.target_1d_ else int(self.weight_.shape[0])
+
+    def _info_extra(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch_}
+
+    # -------------------------------------------------------------------------------------- io
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the head to an .npz file (plain arrays + JSON metadata, no pickle).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is appended when missing.
+        overwrite : bool, default False
+            Replace an existing head file (never anything else).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        FileExistsError
+            If the file exists and ``overwrite`` is False, or the path holds something else.
+        """
+        self._check_fitted()
+        arrays = {"weight": self.weight_, "bias": self.bias_, "mean": self.mean_, "scale": self.scale_}
+        if self.classes_ is not None:
+            arrays["classes"] = self.classes_
         else:
-            bad_epochs += 1
-        stopped = bad_epochs >= stop_patience
-        for key, value in (("epoch", epoch + 1), ("train_loss", train_loss), ("val_loss", val_loss),
-                           ("val_accuracy", val_acc), ("lr", optimizer.param_groups[0]["lr"])):
-            history[key].append(value)
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, {
-                "config": config, "epoch": epoch + 1, "model": cpu_state(model.linear.state_dict()),
-                "best_model": best_state, "optimizer": cpu_state(optimizer.state_dict()),
-                "scheduler": scheduler.state_dict(),
-                "best_loss": best_loss, "bad_epochs": bad_epochs, "stopped": stopped,
-                "best_epoch": best_epoch, "history": history, "mean": torch.from_numpy(mean),
-                "scale": torch.from_numpy(scale),
-            })
-            write_metrics(checkpoint_dir, _metrics(config, history, best_epoch, best_loss, stopped))
-    if bar is not None:
-        bar.close()
+            arrays["y_mean"], arrays["y_scale"] = self.y_mean_, self.y_scale_
+        meta = {"target_1d": self.target_1d_, "history": self.history_, "best_epoch": self.best_epoch_,
+                "model_fingerprint": self.model_fingerprint_}
+        return write_head(path, "softmax", meta, arrays, overwrite=overwrite)
 
-    head = SoftmaxHead(
-        best_state["weight"].numpy(), best_state["bias"].numpy(), mean, scale, classes=classes,
-        y_mean=y_mean, y_scale=y_scale, target_1d=target_1d, history=history, best_epoch=best_epoch,
-        model_fingerprint=made_by,
-    )
-    if checkpoint_dir is not None:
-        plot_history(history, Path(checkpoint_dir) / CURVE_NAME)
-        head.save(Path(checkpoint_dir) / HEAD_NAME, overwrite=True)
-    return head
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SoftmaxHead:
+        """Read a softmax head written by :meth:`save`.
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` file.
 
-def _fingerprint(source: FeatureSource, labels: np.ndarray) -> str:
-    """A cheap identity check of the training data: hash of the labels and the first and last rows."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(labels).tobytes())
-    h.update(source.read(0, min(4, source.n_samples)).tobytes())
-    h.update(source.read(max(0, source.n_samples - 4), source.n_samples).tobytes())
-    return h.hexdigest()[:16]
+        Returns
+        -------
+        SoftmaxHead
+            The fitted head (hyper-parameters at their defaults, ``task`` from the file).
+
+        Raises
+        ------
+        ModelFileError
+            If the file is damaged, edited (sha256 check) or holds another kind of head.
+        """
+        meta, a = read_head(path, "softmax")
+        return cls._from_arrays(
+            a["weight"], a["bias"], a["mean"], a["scale"], classes=a.get("classes"), y_mean=a.get("y_mean"),
+            y_scale=a.get("y_scale"), target_1d=meta["target_1d"], history=meta["history"],
+            best_epoch=meta["best_epoch"], model_fingerprint=meta.get("model_fingerprint"),
+        )
 
 
-def _metrics(config: dict, history: dict, best_epoch: int | None, best_loss: float, stopped: bool) -> dict:
-    return {
-        "config": config,
-        "epochs_run": len(history["epoch"]),
-        "best_epoch": best_epoch,
-        "best_monitored_loss": None if math.isinf(best_loss) else best_loss,
-        "stopped_early": stopped,
-        "history": history,
-    }
+def train_softmax(features: Any, labels: Any, *, validation: tuple[Any, Any] | None = None, model: Any = None,
+                  **params: Any) -> SoftmaxHead:
+    """Train a softmax (or linear regression) head: ``SoftmaxHead(**params).fit(features, labels, ...)``.
+
+    Parameters
+    ----------
+    features, labels : array-like
+        As for :meth:`SoftmaxHead.fit`.
+    validation : (features, labels), optional
+        A validation set (else a seeded ``validation_fraction`` of the rows).
+    model : MiniRocketParameters or str, optional
+        The model that made the features, when the features do not record it.
+    **params
+        The hyper-parameters of :class:`SoftmaxHead` (``checkpoint_dir``, ``epochs``, ``batch_size``,
+        ``lr``, ``seed``, ``validation_fraction``, ``task``, ``device``, ``resume``, ``overwrite``,
+        ``progress``, ``block_rows``, ``lr_patience``, ``stop_patience``, ``validation_cache_bytes``).
+
+    Returns
+    -------
+    SoftmaxHead
+        The fitted head (the epoch with the best validation loss).
+
+    Raises
+    ------
+    TypeError
+        An unknown keyword.
+    InputError, FileExistsError, CheckpointError, ValueError
+        As for :meth:`SoftmaxHead.fit`.
+    """
+    return SoftmaxHead(**params).fit(features, labels, model=model, validation=validation)
