@@ -14,11 +14,9 @@ Layout of a predictions store (readable with ``xarray.open_zarr``)::
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings
-import zipfile
 from functools import partial
 from typing import Any
 
@@ -27,7 +25,7 @@ import torch
 import zarr
 
 from ..core.parameters import MiniRocketParameters
-from ..core.serialization import ModelFileError, fingerprint, to_dict
+from ..core.serialization import fingerprint, to_dict
 from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError, StoreError
@@ -35,8 +33,7 @@ from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, run
 from ..graph.schedule import is_local, resolve_scheduler, session
 from ..graph.transform import model_key, resolve_device, transform_block
-from ..heads import RidgeHead, SoftmaxHead
-from ..heads.checkpoint import HEAD_NAME
+from ..heads import Head, load_head
 from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve
 from ..storage.lock import StoreLock
@@ -48,117 +45,6 @@ from .outofcore import _resolve, chunk_rows, resolve_lengths, task_bytes
 FORMAT = STORE_FORMATS["predictions"]
 FORMAT_VERSION = PredictionStore.VERSION
 ATTR = "rocketstream"
-#: chunks per submitted graph (bounded client memory whatever the dataset size)
-GRAPH_BATCH = 512
-
-Head = RidgeHead | SoftmaxHead
-
-
-# ---------------------------------------------------------------------------------------------- heads
-def load_head(path: str | os.PathLike) -> Head:
-    """Load a head saved by :class:`RidgeHead` or :class:`SoftmaxHead`, whichever kind it is.
-
-    ``path`` is the ``.npz`` file (the suffix may be left out) or a softmax checkpoint directory
-    holding ``head.npz``.
-    """
-    p = resolve(path).path
-    if p.is_dir():
-        if not (p / HEAD_NAME).is_file():
-            raise FileNotFoundError(f"{p} is a directory without {HEAD_NAME}; give the head .npz file "
-                                    "written by `rocketstream train` (or a checkpoint directory holding it)")
-        p = p / HEAD_NAME
-    elif not p.exists() and p.suffix != ".npz" and p.with_name(p.name + ".npz").exists():
-        p = p.with_name(p.name + ".npz")
-    if not p.exists():
-        raise FileNotFoundError(f"head file not found: {p}; train one with `rocketstream train`")
-    try:
-        f = np.load(p, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError("a single array, not an .npz archive")
-        with f:
-            meta = json.loads(str(f["__meta__"])) if "__meta__" in f.files else {}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ModelFileError(f"cannot read head file {p} ({type(exc).__name__}: {exc}); expected a .npz "
-                             "head from `rocketstream train`") from None
-    kind = meta.get("kind")
-    if kind == "ridge":
-        return RidgeHead.load(p)
-    if kind == "softmax":
-        return SoftmaxHead.load(p)
-    raise ModelFileError(f"{p} is not a rocketstream head file (kind {kind!r}); expected a ridge or "
-                         "softmax head from `rocketstream train`")
-
-
-def head_kind(head: Head) -> str:
-    """``"ridge"`` or ``"softmax"``."""
-    if isinstance(head, RidgeHead):
-        return "ridge"
-    if isinstance(head, SoftmaxHead):
-        return "softmax"
-    raise TypeError(f"head must be a RidgeHead or SoftmaxHead (or a path to one), got {type(head).__name__}")
-
-
-def head_task(head: Head) -> str:
-    """``"classification"`` or ``"regression"``."""
-    return "classification" if getattr(head, "classes_", None) is not None else "regression"
-
-
-def _head_info(head: Head, path: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"kind": head_kind(head), "task": head_task(head),
-                            "n_features": int(head.n_features_in_)}
-    if path is not None:
-        p = resolve(path).path
-        p = p / HEAD_NAME if p.is_dir() else (p if p.exists() else p.with_name(p.name + ".npz"))
-        info["path"] = str(p)
-        info["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
-    if isinstance(head, RidgeHead):
-        info["alpha"] = float(head.alpha_)
-    else:
-        info["best_epoch"] = head.best_epoch_
-    return info
-
-
-def head_outputs(head: Head, features: np.ndarray, device: torch.device | str | None = None
-                 ) -> dict[str, np.ndarray]:
-    """The arrays a predictions store holds for these (rows, features): label + proba/decision, or value."""
-    if head_task(head) == "regression":
-        if isinstance(head, SoftmaxHead):
-            return {"value": np.asarray(head.predict(features, device=device), dtype=np.float64)}
-        return {"value": np.asarray(head.predict(features), dtype=np.float64)}
-    if isinstance(head, SoftmaxHead):
-        proba = head.predict_proba(features, device=device).astype(np.float32)
-        return {"label": head.classes_[proba.argmax(axis=1)], "proba": proba}
-    scores = head.decision_function(features)
-    idx = (scores > 0).astype(np.int64) if scores.ndim == 1 else scores.argmax(axis=1)
-    return {"label": head.classes_[idx], "decision": scores.astype(np.float64)}
-
-
-# ------------------------------------------------------------------------------------------ the store
-def _layout(head: Head, n: int, chunk: int) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple]]:
-    """name -> (shape, chunks, dtype, dims) of the arrays written per chunk."""
-    if head_task(head) == "regression":
-        if isinstance(head, SoftmaxHead):
-            n_out = int(head.weight_.shape[0])
-            one_d = head.target_1d
-        else:
-            one_d = np.ndim(head.coef_) == 1
-            n_out = 1 if one_d else int(np.shape(head.coef_)[0])
-        if one_d:
-            return {"value": ((n,), (chunk,), "float64", ("sample",))}
-        return {"value": ((n, n_out), (chunk, n_out), "float64", ("sample", "target"))}
-    classes = np.asarray(head.classes_)
-    label_dtype: Any = str if classes.dtype.kind in "UST" else classes.dtype
-    out = {"label": ((n,), (chunk,), label_dtype, ("sample",))}
-    k = classes.size
-    if isinstance(head, SoftmaxHead):
-        out["proba"] = ((n, k), (chunk, k), "float32", ("sample", "class"))
-    elif k == 2:
-        out["decision"] = ((n,), (chunk,), "float64", ("sample",))
-    else:
-        out["decision"] = ((n, k), (chunk, k), "float64", ("sample", "class"))
-    return out
-
-
 def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = "the head",
                      model_name: str = "the model") -> None:
     """Refuse a head trained on the features of another model (heads record the model's fingerprint)."""
@@ -184,7 +70,7 @@ def predictions_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *,
     """One chunk's outputs for the predictions store (a :data:`~rocketstream.graph.runner.BlockFunction`):
     the chunk's features, then the head's outputs."""
     feats = transform_block(block, params, key, device, None, start, lengths)
-    return head_outputs(head, feats, resolve_device(device))
+    return head.outputs(feats, resolve_device(device))
 
 
 def _head_digest(head: Head) -> str:
@@ -241,7 +127,9 @@ def predict(
         raise InputError("the model has no biases yet; fit it before predicting")
     head_path = head if isinstance(head, (str, os.PathLike)) else None
     head_obj = load_head(head) if head_path is not None else head
-    head_kind(head_obj)  # a head of a known kind
+    if not isinstance(head_obj, Head):
+        raise TypeError(f"head must be a fitted head (RidgeHead, SoftmaxHead) or the path of one, got "
+                        f"{type(head_obj).__name__}")
     check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else "the head",
                      f"the model {model_loc.display}" if model_loc else "the model")
     out = resolve(output)
@@ -254,7 +142,7 @@ def predict(
     n = int(arr.shape[0])
     own = resolve_lengths(source, None, n, int(arr.shape[2])) if params.variable_length else None
     rows = chunk_rows(arr, params, chunk_size)
-    head_info = {**_head_info(head_obj, head_path), "digest": _head_digest(head_obj)}
+    head_info = {**head_obj.info(head_path), "digest": _head_digest(head_obj)}
     store = _open_to_resume(out, params, head_info, src.identity, rows if chunk_size else None) if resume \
         else None
     if store is None and existing_output(out, "predictions") and not overwrite:
@@ -262,9 +150,9 @@ def predict(
                               "replace it, resume=True / --resume to finish it, or choose another path")
     src.check_complete()
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
-    classes = None if head_task(head_obj) == "regression" else np.asarray(head_obj.classes_)
+    classes = None if head_obj.task == "regression" else np.asarray(head_obj.classes_)
     meta = {
-        "task": head_task(head_obj), "classes": None if classes is None else classes.tolist(),
+        "task": head_obj.task, "classes": None if classes is None else classes.tolist(),
         "source": {"source": src.desc["source"], "variable": variable}, "input": src.identity,
         "model": {"sha256": to_dict(params)["sha256"], "fingerprint": fingerprint(params),
                   "seed": int(params.seed), "n_features": int(params.n_features_out),
@@ -279,8 +167,8 @@ def predict(
         with StoreLock(out.target):  # one writer
             if store is None:
                 store = PredictionStore.create(out, n_samples=n, chunk_size=rows,
-                                               layout=_layout(head_obj, n, rows), classes=classes, meta=meta,
-                                               overwrite=overwrite)
+                                               layout=head_obj.output_layout(n, rows), classes=classes,
+                                               meta=meta, overwrite=overwrite)
             fn = partial(predictions_of, params=params, key=model_key(params), head=head_obj, device=device)
             try:
                 run(ChunkJob(arr, store, fn, own, "predict"), target, progress=progress,
@@ -497,5 +385,5 @@ def evaluate(
     return metrics
 
 
-__all__ = ["evaluate", "format_metrics", "head_kind", "head_outputs", "head_task", "labels_array",
-           "load_head", "load_labels", "open_predictions", "predict"]
+__all__ = ["evaluate", "format_metrics", "labels_array", "load_head", "load_labels", "open_predictions",
+           "predict"]

@@ -197,7 +197,8 @@ def _train_head(args: argparse.Namespace, features: Any, labels: np.ndarray, run
 
 
 def _head_note(head: Any) -> str:
-    if hasattr(head, "alpha_"):
-        return f"ridge from the features store, alpha {head.alpha_:.3g} (leave-one-out)"
+    info = head.info()
+    if head.kind == "ridge":
+        return f"ridge from the features store, alpha {info['alpha']:.3g} (leave-one-out)"
     return f"softmax from the features store, {len(head.history_.get('epoch', []))} epochs, " \
-           f"best {head.best_epoch_}"
+           f"best {info['best_epoch']}"
