@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import core
+from ..config import resolve_device
 from ..core import MiniRocketParameters, TransformPlan
 
 #: Rows per device step when the output is gathered on the CPU (bounds device memory for the output).
@@ -22,7 +23,7 @@ class NotFittedError(ValueError, AttributeError):
 
 
 def _device_key(device: torch.device | str | None) -> torch.device:
-    device = torch.device(device or "cpu")
+    device = resolve_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     return device

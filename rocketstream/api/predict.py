@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import zarr
 
+from ..config import resolve_device
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import fingerprint, to_dict
 from ..core.serialization import load as load_model
@@ -32,7 +33,7 @@ from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, run
 from ..graph.schedule import is_local, resolve_scheduler, session
-from ..graph.transform import model_key, resolve_device, transform_block
+from ..graph.transform import model_key, transform_block
 from ..heads import Head, load_head
 from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve

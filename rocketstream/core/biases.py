@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..config import resolve_device
 from . import native
 from .budget import kernel_chunk_size, native_fit_chunk_size
 from .convolution import DilationTaps, combination_outputs
@@ -76,7 +77,7 @@ def fit_biases(
     bounded by the series length, not by the fit set. On the CPU the native kernel is used when
     it is available (same bits; see :mod:`.native`).
     """
-    device = torch.device(device or "cpu")
+    device = resolve_device(device)
     if device.type == "cpu" and native.enabled():
         nplan = native.NativePlan(params)
 

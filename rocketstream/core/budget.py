@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-#: Per-step working set on CPU: small enough to stay in cache, large enough to amortise overhead.
-CPU_STEP_BUDGET = 8 * 2**20
+from ..config import CPU_STEP_BUDGET, NATIVE_INPUT_BUDGET
+from ..config import MEMORY_BUDGET as DEFAULT_MEMORY_BUDGET
+
+#: re-exported: the budgets live in :mod:`rocketstream.config`
+__all__ = ["CPU_STEP_BUDGET", "DEFAULT_MEMORY_BUDGET", "NATIVE_INPUT_BUDGET", "kernel_chunk_size",
+           "native_fit_chunk_size", "native_input_rows", "transform_batch_shape"]
+
 _FLOAT = 4
-#: Input rows converted at once for the native CPU kernel when the input is not already a
-#: C-contiguous float32 CPU array (the kernel itself needs only O(channels * tile) per thread).
-NATIVE_INPUT_BUDGET = 64 * 2**20
 
 
 def _taps_bytes(n_channels: int, length: int) -> int:

@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..config import ENV_NATIVE, env_flag
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 
-ENV_VAR = "ROCKETSTREAM_NATIVE"
+ENV_VAR = ENV_NATIVE
 _ABI_VERSION = 2
 #: Time positions per tile: (10 * channels + 1) tiles of floats stay in L1/L2.
 DEFAULT_TILE = 1024
@@ -105,7 +106,7 @@ def _load() -> ctypes.CDLL | None:
 
 def enabled() -> bool:
     """Whether the native kernel is built, loadable and not disabled by ``ROCKETSTREAM_NATIVE=0``."""
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not env_flag(ENV_NATIVE):
         return False
     return _load() is not None
 
@@ -114,8 +115,8 @@ def unavailable_reason() -> str | None:
     """Why :func:`enabled` is false (``None`` when it is true)."""
     if enabled():
         return None
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
-        return f"disabled by {ENV_VAR}"
+    if not env_flag(ENV_NATIVE):
+        return f"disabled by {ENV_NATIVE}"
     return _lib_error
 
 

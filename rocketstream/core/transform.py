@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..config import resolve_device
 from ..errors import InputError
 from . import native, triton_engine
 from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
@@ -47,7 +48,7 @@ class TransformPlan:
         if not params.is_fitted:
             raise InputError("the parameters have no biases yet; fit before transforming")
         self.params = params
-        self.device = torch.device(device or "cpu")
+        self.device = resolve_device(device)
         self.length = int(length or params.length)
         self.all_padded = bool(all_padded)
         self._native: native.NativePlan | None = None

@@ -12,22 +12,22 @@ tensors under ``TRITON_INTERPRET=1`` (slow; used by the tests on machines withou
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..config import ENV_TRITON, GPU_FREE_FRACTION, GPU_MAX_BUDGET, MEMORY_BUDGET, env_flag
 from ..errors import InputError
 from .kernels import KERNEL_INDICES, NUM_KERNELS
 from .parameters import MiniRocketParameters
 from .tables import channel_slots, kernel_windows
 
-ENV_VAR = "ROCKETSTREAM_TRITON"
+ENV_VAR = ENV_TRITON
 #: Working-set budget on the GPU when none is given: this fraction of the free memory, at most
 #: MAX_DEFAULT_BUDGET (enough to fill an H100; leaves room for other threads sharing the device).
-FREE_MEMORY_FRACTION = 0.25
-MAX_DEFAULT_BUDGET = 4 * 2**30
+FREE_MEMORY_FRACTION = GPU_FREE_FRACTION
+MAX_DEFAULT_BUDGET = GPU_MAX_BUDGET
 #: At most this many series per launch (the grid's second dimension).
 MAX_BATCH = 65535
 _FLOAT = 4
@@ -43,7 +43,7 @@ MIN_TRITON = (3, 0)
 
 def enabled() -> bool:
     """Whether triton >= 3.0 is importable and not disabled by ``ROCKETSTREAM_TRITON=0``."""
-    if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not env_flag(ENV_TRITON):
         return False
     try:
         import triton
@@ -201,7 +201,7 @@ def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
     if memory_budget is not None:
         return int(memory_budget)
     if device.type != "cuda":
-        return 256 * 2**20
+        return MEMORY_BUDGET
     free, _ = torch.cuda.mem_get_info(device)
     return int(min(free * FREE_MEMORY_FRACTION, MAX_DEFAULT_BUDGET))
 

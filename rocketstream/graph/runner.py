@@ -27,6 +27,7 @@ import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed
 
+from .. import config
 from ..errors import IdentityMismatchError, StoreError
 from ..storage.chunkstore import (
     ChunkStore,
@@ -41,8 +42,7 @@ from .schedule import compute, progress_bar
 
 log = logging.getLogger("rocketstream.graph")
 
-#: chunks per submitted graph: keeps the client's memory flat for datasets of any number of chunks
-GRAPH_BATCH = 512
+GRAPH_BATCH = config.GRAPH_BATCH
 #: exceptions (by class name) that mean a worker was lost rather than bad input: the run retries
 WORKER_LOSS = ("KilledWorker", "CommClosedError", "BrokenProcessPool")
 #: chunks verified per task

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import re
 import threading
 import time
@@ -16,12 +15,13 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
+from ..config import CLUSTER_TIMEOUT, ENV_CLUSTER_TIMEOUT, env_seconds
 from ..errors import ClusterLostError, InputError, PreflightError
 
 log = logging.getLogger("rocketstream")
 
-CLUSTER_TIMEOUT_ENV = "ROCKETSTREAM_CLUSTER_TIMEOUT"
-DEFAULT_CLUSTER_TIMEOUT = 60.0
+CLUSTER_TIMEOUT_ENV = ENV_CLUSTER_TIMEOUT
+DEFAULT_CLUSTER_TIMEOUT = CLUSTER_TIMEOUT
 POLL_SECONDS = 1.0  # how often a distributed run checks its scheduler and workers
 _CHECK_LIMIT = 30.0  # longest wait for one answer from the scheduler
 _TIMEOUTS = (TimeoutError, asyncio.TimeoutError)  # distinct classes before Python 3.11
@@ -107,19 +107,11 @@ def session(scheduler: Any) -> Iterator[Any]:
 def resolve_cluster_timeout(value: float | None = None) -> float:
     """Seconds a distributed run waits without workers or scheduler: ``value``, else
     ``$ROCKETSTREAM_CLUSTER_TIMEOUT``, else 60 (``inf``: wait forever)."""
-    source = "cluster_timeout"
     if value is None:
-        raw = os.environ.get(CLUSTER_TIMEOUT_ENV, "").strip()
-        if not raw:
-            return DEFAULT_CLUSTER_TIMEOUT
-        source = CLUSTER_TIMEOUT_ENV
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InputError(f"{CLUSTER_TIMEOUT_ENV} must be a number of seconds, got {raw!r}") from None
+        return env_seconds(CLUSTER_TIMEOUT_ENV, DEFAULT_CLUSTER_TIMEOUT)
     value = float(value)
     if not value > 0:  # also rejects NaN
-        raise InputError(f"{source} must be a positive number of seconds, got {value!r}")
+        raise InputError(f"cluster_timeout must be a positive number of seconds, got {value!r}")
     return value
 
 

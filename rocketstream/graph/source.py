@@ -10,11 +10,11 @@ import numpy as np
 import zarr
 from dask.base import tokenize
 
+from ..config import TASK_CHUNK_BYTES
 from ..core.validation import InputError, check_dtype, check_shape
 from ..storage.zarrstore import CheckedArray
 
-#: Default input bytes per chunk when the source has no chunking of its own.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+DEFAULT_CHUNK_BYTES = TASK_CHUNK_BYTES
 
 
 def default_chunk_size(n_channels: int, length: int, n_features: int = 0,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from dask.base import tokenize
 
+from ..config import resolve_device
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import to_dict
 from ..core.transform import TransformPlan, transform
@@ -29,11 +30,6 @@ _PLANS_LOCK = threading.Lock()
 _MAX_PLANS = 4
 
 
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``None`` means the worker's accelerator if it has one, else its CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def model_key(params: MiniRocketParameters) -> str:

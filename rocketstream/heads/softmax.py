@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rocketstream import config
+from rocketstream.config import resolve_device
 from rocketstream.core import InputError
 
 from .base import Head, Layout, check_task
@@ -62,7 +64,7 @@ from .softmax_parts import (
 from .targets import as_label_array
 
 #: validation rows are kept in RAM when they take at most this many bytes, else streamed each epoch
-VALIDATION_CACHE_BYTES = 64 * 2**20
+VALIDATION_CACHE_BYTES = config.VALIDATION_CACHE_BYTES
 
 
 @dataclass
@@ -100,7 +102,7 @@ class SoftmaxHead(Head):
         monitored instead.
     task : {"classification", "regression"}, default "classification"
     device : str or torch.device, optional
-        Where to train; CPU by default.
+        Where to train; by default CUDA where present, else the CPU (see :mod:`rocketstream.config`).
     checkpoint_dir : str or os.PathLike, optional
         Write a checkpoint after every epoch there, plus ``metrics.json``, ``training_curve.png`` and
         the final ``head.npz``.
@@ -316,7 +318,7 @@ class SoftmaxHead(Head):
         return saved
 
     def _trainer(self, rows: Rows, targets: Targets, mean: np.ndarray, scale: np.ndarray) -> _Trainer:
-        dev = torch.device(self.device or "cpu")
+        dev = resolve_device(self.device)
         model = Standardised(mean, scale, targets.n_out, dev)
         optimizer = torch.optim.Adam(model.linear.parameters(), lr=self.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -417,7 +419,7 @@ class SoftmaxHead(Head):
         features : array-like
             (n_samples, n_features_in_) features.
         device : str or torch.device, optional
-            Where to compute; CPU by default.
+            Where to compute; by default CUDA where present, else the CPU.
 
         Returns
         -------
@@ -435,7 +437,7 @@ class SoftmaxHead(Head):
             raise InputError(
                 f"features have {source.n_features} columns but the head was trained on {self.n_features_in_}"
             )
-        dev = torch.device(device or "cpu")
+        dev = resolve_device(device)
         model = Standardised(self.mean_, self.scale_, self.weight_.shape[0], dev)
         with torch.no_grad():
             model.linear.weight.copy_(torch.from_numpy(self.weight_))
@@ -453,7 +455,7 @@ class SoftmaxHead(Head):
         features : array-like
             (n_samples, n_features_in_) features.
         device : str or torch.device, optional
-            Where to compute; CPU by default.
+            Where to compute; by default CUDA where present, else the CPU.
 
         Returns
         -------
@@ -479,7 +481,7 @@ class SoftmaxHead(Head):
         features : array-like
             (n_samples, n_features_in_) features.
         device : str or torch.device, optional
-            Where to compute; CPU by default.
+            Where to compute; by default CUDA where present, else the CPU.
 
         Returns
         -------

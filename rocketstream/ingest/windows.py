@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import INGEST_CHUNK_BYTES
 from ..errors import InputError
 from .readers import IngestError
 
@@ -54,7 +55,7 @@ def _cut(segment: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
 
 
 def windows(recording: Any, length: int, stride: int, *, start: int = 0, stop: int | None = None,
-            chunk_windows: int | None = None, target_chunk_bytes: int = 32 * 2**20):
+            chunk_windows: int | None = None, target_chunk_bytes: int = INGEST_CHUNK_BYTES):
     """Lazy (window, channel, length) float32 Dask array of the recording's windows.
 
     Each output chunk holds ``chunk_windows`` windows (default: about ``target_chunk_bytes``) and

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import __version__
+from ..config import INGEST_CHUNK_BYTES
 from .readers import Collection, IngestError
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def padded_array(col: Collection, min_length: int | None = None) -> np.ndarray:
     return out
 
 
-def default_chunk(n_channels: int, length: int, target_bytes: int = 32 * 2**20) -> int:
+def default_chunk(n_channels: int, length: int, target_bytes: int = INGEST_CHUNK_BYTES) -> int:
     """Samples per chunk so one chunk is about ``target_bytes`` (at least 1)."""
     return max(1, target_bytes // (4 * n_channels * length))
 

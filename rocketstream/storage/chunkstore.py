@@ -38,6 +38,8 @@ from typing import Any, ClassVar
 import numpy as np
 import zarr
 
+from .. import config
+from ..config import env_path
 from ..errors import IdentityMismatchError, InputError, StoreError
 from .locations import Location, redact, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
@@ -48,8 +50,8 @@ MARKERS = "chunk_done"
 DIGESTS = "chunk_sha256"
 INPUT_DIGESTS = "input_sha256"
 #: markers read per request, so that reading them needs memory independent of the number of chunks
-MARKER_BATCH = 4096
-AUDIT_ENV = "ROCKETSTREAM_AUDIT_LOG"
+MARKER_BATCH = config.MARKER_BATCH
+AUDIT_ENV = config.ENV_AUDIT_LOG
 #: what each array of a layout is: shape, chunks, dtype, dimension names, and extra create_array options
 Layout = dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...], dict[str, Any]]]
 
@@ -270,7 +272,7 @@ def open_group(path: str, storage_options: dict[str, Any] | None, mode: str = "r
 
 def audit(event: str, path: str, index: int, **fields: Any) -> None:
     """Append one line to the audit log named by ``$ROCKETSTREAM_AUDIT_LOG`` (if set)."""
-    target = os.environ.get(AUDIT_ENV)
+    target = env_path(AUDIT_ENV)
     if not target:
         return
     line = json.dumps({"event": event, "store": redact(str(path)), "chunk": int(index), "pid": os.getpid(),
