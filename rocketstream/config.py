@@ -31,17 +31,54 @@ _OFF = ("0", "false", "no", "off")
 
 
 def env_flag(name: str) -> bool:
-    """Whether the on/off variable ``name`` is on (unset counts as on; 0/false/no/off as off)."""
+    """Whether the on/off variable ``name`` is on (unset counts as on; 0/false/no/off as off).
+
+    Parameters
+    ----------
+    name : str
+        The environment variable.
+
+    Returns
+    -------
+    bool
+    """
     return os.environ.get(name, "1").strip().lower() not in _OFF
 
 
 def env_path(name: str) -> str | None:
-    """The path named by the variable ``name``, or None when it is unset or empty."""
+    """The path named by the variable ``name``, or None when it is unset or empty.
+
+    Parameters
+    ----------
+    name : str
+        The environment variable.
+
+    Returns
+    -------
+    str or None
+    """
     return os.environ.get(name) or None
 
 
 def env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the variable ``name`` (``inf`` allowed), else ``default``."""
+    """A positive number of seconds from the variable ``name`` (``inf`` allowed), else ``default``.
+
+    Parameters
+    ----------
+    name : str
+        The environment variable.
+    default : float
+        Used when the variable is unset or empty.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        The variable is set to something that is not a positive number.
+    """
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -81,7 +118,22 @@ CLUSTER_TIMEOUT = 60.0
 
 # ----------------------------------------------------------------------------- device rule
 def resolve_device(device: Any = None) -> Any:
-    """The torch device for ``device``: None means CUDA where this process has it, else the CPU."""
+    """The torch device for ``device``: None means CUDA where this process has it, else the CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        The device asked for.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    RuntimeError
+        ``device`` is not a valid torch device string.
+    """
     import torch
 
     if device is None:

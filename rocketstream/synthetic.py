@@ -54,6 +54,13 @@ def make_series(n: int = 240, channels: int = 2, length: int = 120, seed: int = 
     numpy.ndarray
         float32 ``(n, channels, length)``: ``sin(2 pi f t) + 0.5 N(0, 1)`` with ``f`` uniform in [2, 10)
         and ``t`` in [0, 1].
+
+    Examples
+    --------
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(100, channels=3, length=200, seed=1)
+    >>> X.shape, X.dtype
+    ((100, 3, 200), dtype('float32'))
     """
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, length)
@@ -84,6 +91,11 @@ def labelled_chunk(n: int, channels: int, length: int, seed: int, stream: int, i
         float32 ``(n, channels, length)``.
     y : numpy.ndarray
         The class names ``(n,)``.
+
+    Raises
+    ------
+    InputError
+        ``n_classes`` outside 2..4.
     """
     if not 2 <= n_classes <= len(CLASS_NAMES):
         raise InputError(f"n_classes must be in 2..{len(CLASS_NAMES)}, got {n_classes}")
@@ -137,6 +149,11 @@ def make_labelled(n_samples: int, channels: int, length: int, *, chunk_size: int
         float32 ``(n_samples, channels, length)``.
     y : numpy.ndarray
         The class names ``(n_samples,)``.
+
+    Raises
+    ------
+    InputError
+        ``n_classes`` outside 2..4, or ``chunk_size < 1``.
     """
     parts = [labelled_chunk(stop - start, channels, length, seed, stream, i, n_classes)
              for i, (start, stop) in enumerate(_row_chunks(n_samples, chunk_size))]
@@ -181,6 +198,11 @@ def make_sines(n: int, channels: int, length: int, chunk: int) -> np.ndarray:
     -------
     numpy.ndarray
         float32 ``(n, channels, length)``.
+
+    Raises
+    ------
+    InputError
+        ``chunk < 1``.
     """
     parts = [sine_chunk(start, stop - start, channels, length) for start, stop in _row_chunks(n, chunk)]
     return np.concatenate(parts) if parts else np.empty((0, channels, length), np.float32)
@@ -245,6 +267,11 @@ def write_labelled_store(path: str | Path, n_samples: int, channels: int, length
         ``path``: a group with ``X`` (sample, channel, time) float32 chunked by ``chunk_size`` samples,
         its coordinate ``label`` (sample,) of class names, and the attribute ``rocketstream_demo``
         (seed, stream, classes). Equal to :func:`make_labelled` with the same arguments.
+
+    Raises
+    ------
+    InputError
+        ``n_classes`` outside 2..4, or ``chunk_size < 1``.
     """
     import zarr
 
@@ -280,6 +307,11 @@ def write_sine_store(path: str | Path, n: int, channels: int, length: int, chunk
     str
         ``path``: a float32 ``(n, channels, length)`` array chunked ``(chunk, channels, length)``, equal to
         :func:`make_sines` with the same arguments.
+
+    Raises
+    ------
+    InputError
+        ``chunk < 1``.
     """
     import zarr
 

@@ -41,6 +41,26 @@ def transform_to_cpu(
 
     On an accelerator the rows go through in chunks of ``chunk_rows`` so that neither the input
     nor the full output ever sits on the device at once.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        Validated float32 (n, channels, length).
+    params : MiniRocketParameters
+        A fitted model.
+    plan : TransformPlan
+        The plan for ``params`` on the device to use.
+    batch_size : int, optional
+        Series per micro-batch.
+    memory_budget : int, optional
+        Bytes per micro-batch step.
+    chunk_rows : int, default DEVICE_CHUNK_ROWS
+        Rows moved to an accelerator at once (4096).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (n, n_features_out) on the CPU.
     """
     if plan.device.type == "cpu":
         return core.transform(x, params, batch_size=batch_size, memory_budget=memory_budget, plan=plan)
@@ -62,14 +82,39 @@ class MiniRocketTransformer:
 
     Parameters
     ----------
-    num_features : requested feature count (rounded down to a multiple of 84, at least 84).
-    max_dilations_per_kernel : cap on the number of dilations.
-    random_state : int, ``numpy.random.RandomState`` or None (a fresh seed, recorded in the model).
-        A RandomState is left as passed; ``fit`` draws the seed from it (advancing it), as
-        scikit-learn estimators do.
-    device : torch device for fit and transform (default CPU).
-    batch_size : series per transform micro-batch (default: sized from ``memory_budget``).
-    memory_budget : bytes per micro-batch step (default: the core's).
+    num_features : int, default 10000
+        Requested feature count (rounded down to a multiple of 84, at least 84).
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations.
+    random_state : int, numpy.random.RandomState or None
+        None draws a fresh seed, recorded in the model. A RandomState is left as passed; ``fit`` draws
+        the seed from it (advancing it), as scikit-learn estimators do.
+    device : str or torch.device, optional
+        Where fit and transform compute; None: CUDA where available, else the CPU.
+    batch_size : int, optional
+        Series per transform micro-batch (default: sized from ``memory_budget``).
+    memory_budget : int, optional
+        Bytes per micro-batch step (default: the core's).
+
+    Attributes
+    ----------
+    parameters_ : MiniRocketParameters
+        The fitted model.
+    n_features_out_ : int
+        Features per series.
+    n_channels_, n_timepoints_ : int
+        The shape of the series it was fitted on.
+    seed_ : int
+        The seed used.
+
+    Examples
+    --------
+    >>> from rocketstream import MiniRocketTransformer
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(50, 3, 120)
+    >>> mr = MiniRocketTransformer(num_features=1000, random_state=0).fit(X)
+    >>> mr.transform(X).shape
+    (50, 924)
     """
 
     def __init__(
@@ -99,11 +144,37 @@ class MiniRocketTransformer:
         )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``clone`` expects them."""
+        """The constructor parameters, as scikit-learn's ``clone`` expects them.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Ignored (there are no nested estimators).
+
+        Returns
+        -------
+        dict
+        """
         return {name: getattr(self, name) for name in self._get_param_names()}
 
     def set_params(self, **params: Any) -> MiniRocketTransformer:
-        """Set constructor parameters; unknown names raise ``ValueError``."""
+        """Set constructor parameters; unknown names raise ``ValueError``.
+
+        Parameters
+        ----------
+        **params
+            ``name=value`` for constructor parameters.
+
+        Returns
+        -------
+        MiniRocketTransformer
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            An unknown parameter name.
+        """
         valid = set(self._get_param_names())
         for name, value in params.items():
             if name not in valid:
@@ -167,7 +238,25 @@ class MiniRocketTransformer:
         self._plan = None
 
     def fit(self, X: Any, y: Any = None) -> MiniRocketTransformer:
-        """Fit on ``X`` (n_samples, n_channels, n_timepoints); ``y`` is ignored."""
+        """Fit on ``X`` (n_samples, n_channels, n_timepoints); ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Training series, any real dtype, at least 9 time points.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        MiniRocketTransformer
+            ``self``, fitted.
+
+        Raises
+        ------
+        InputError
+            ``X`` is not 3-D, too short, not real-valued or holds NaN/Inf; or a bad parameter.
+        """
         self._fit(core.as_float32_array(X))
         return self
 
@@ -193,28 +282,97 @@ class MiniRocketTransformer:
         return transform_to_cpu(x, params, self._get_plan(params), self.batch_size, self.memory_budget)
 
     def transform(self, X: Any) -> np.ndarray | torch.Tensor:
-        """Features (n, n_features_out_) float32: NumPy for NumPy input, a CPU tensor for torch input."""
+        """Features (n, n_features_out_) float32: NumPy for NumPy input, a CPU tensor for torch input.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Series with the channel count and length the model was fitted on.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted (or loaded) yet.
+        InputError
+            ``X`` does not fit the model, or holds NaN/Inf.
+        """
         params = self._check_fitted()
         x = core.as_float32_array(X)
         feats = self._transform(x, params)
         return feats if torch.is_tensor(X) else feats.numpy()
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray | torch.Tensor:
-        """``fit(X).transform(X)`` with one input validation."""
+        """``fit(X).transform(X)`` with one input validation.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Training series.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            float32 (n, n_features_out_).
+
+        Raises
+        ------
+        InputError
+            As :meth:`fit`.
+        """
         x = core.as_float32_array(X)
         self._fit(x)
         feats = self._transform(x, self.parameters_)
         return feats if torch.is_tensor(X) else feats.numpy()
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names ``minirocket0 ... minirocket{F-1}`` (object array, as scikit-learn expects)."""
+        """Names ``minirocket0 ... minirocket{F-1}`` (object array, as scikit-learn expects).
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray
+            object (n_features_out_,).
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted yet.
+        """
         params = self._check_fitted()
         return np.asarray([f"minirocket{i}" for i in range(params.n_features_out)], dtype=object)
 
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted parameters as JSON (no pickle); see :meth:`load`."""
+        """Write the fitted parameters as JSON (no pickle); see :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced if it is a regular file).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted yet.
+        ModelFileError
+            ``path`` exists and is not a regular file.
+        """
         return core.save(self._check_fitted(), path)
 
     @classmethod
@@ -225,7 +383,24 @@ class MiniRocketTransformer:
         batch_size: int | None = None,
         memory_budget: int | None = None,
     ) -> MiniRocketTransformer:
-        """A fitted transformer around existing parameters; ``random_state`` becomes their seed."""
+        """A fitted transformer around existing parameters; ``random_state`` becomes their seed.
+
+        Parameters
+        ----------
+        params : MiniRocketParameters
+            A fitted model (e.g. from ``rocketstream.fit`` on a store).
+        device, batch_size, memory_budget
+            As in the constructor.
+
+        Returns
+        -------
+        MiniRocketTransformer
+
+        Raises
+        ------
+        NotFittedError
+            ``params`` has no biases.
+        """
         if not params.is_fitted:
             raise NotFittedError("the parameters have no biases yet; fit them first")
         est = cls(
@@ -247,5 +422,23 @@ class MiniRocketTransformer:
         batch_size: int | None = None,
         memory_budget: int | None = None,
     ) -> MiniRocketTransformer:
-        """Read a model written by :meth:`save` (or ``rocketstream.core.save``)."""
+        """Read a model written by :meth:`save` (or ``rocketstream.core.save``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The model file.
+        device, batch_size, memory_budget
+            As in the constructor.
+
+        Returns
+        -------
+        MiniRocketTransformer
+            Fitted.
+
+        Raises
+        ------
+        ModelFileError
+            The file is missing or not a valid model.
+        """
         return cls.from_parameters(core.load(path), device, batch_size, memory_budget)

@@ -69,7 +69,21 @@ def _xarray_array(obj: Any, variable: str | None) -> tuple[Any, str]:
 
 
 class Resolved:
-    """An input resolved once on the client: the validated Dask array and what identifies it."""
+    """An input resolved once on the client: the validated Dask array and what identifies it.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The validated (sample, channel, time) array.
+    desc : dict
+        ``source`` (credentials removed) and ``variable``, for provenance.
+    xobj : xarray.DataArray or None
+        The transposed DataArray of an xarray input (its sample coordinates are kept).
+    location : Location or None
+        Where a path input lives (for the overlap check).
+    checked : CheckedArray or None
+        The reader of a Zarr input.
+    """
 
     def __init__(self, arr: da.Array, desc: dict[str, Any], xobj: Any, location: Location | None,
                  checked: CheckedArray | None) -> None:
@@ -83,7 +97,13 @@ class Resolved:
                 "dtype": str(self.arr.dtype)}
 
     def check_complete(self) -> None:
-        """Refuse a Zarr input with absent chunks (one listing of its store) before any output is made."""
+        """Refuse a Zarr input with absent chunks (one listing of its store) before any output is made.
+
+        Raises
+        ------
+        MissingChunkError
+            A chunk is absent (and ``fill_missing`` was not given).
+        """
         if self.checked is not None:
             check_complete(self.checked)
 
@@ -138,9 +158,31 @@ def resolve_lengths(source: Source, lengths: Lengths, n: int, length: int,
                     storage_options: dict[str, Any] | None = None) -> np.ndarray | None:
     """Per-series lengths of an unequal-length dataset stored padded, or None if all are full.
 
-    ``lengths=None`` uses a 1-D ``length`` variable stored beside the data (as ``rocketstream
-    ingest`` writes) in an xarray Dataset or a Zarr group; ``False`` ignores it; an array is used
-    as given.
+    Parameters
+    ----------
+    source : Any
+        The input, as given to :func:`fit` (where a stored ``length`` variable is looked for).
+    lengths : None, False or array-like
+        ``None`` uses a 1-D ``length`` variable stored beside the data (as ``rocketstream ingest``
+        writes) in an xarray Dataset or a Zarr group; ``False`` ignores it; an array is used as given.
+    n : int
+        Number of samples.
+    length : int
+        The stored (padded) length.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int64 (n,) lengths, or None when every series has the stored length (or none are known).
+
+    Raises
+    ------
+    InputError
+        Lengths that are not ``n`` integers between 1 and ``length``.
+    MissingChunkError
+        A chunk of the stored ``length`` array is absent.
     """
     if lengths is False:
         return None
@@ -180,11 +222,47 @@ def open_source(source: Source, variable: str | None = None, *,
                 storage_options: dict[str, Any] | None = None, fill_missing: bool = False) -> da.Array:
     """Open any supported input as a validated (sample, channel, time) Dask array.
 
-    Accepts a Zarr path or fsspec URL (``variable`` names an array inside a group), a zarr Array or
-    Group, an xarray DataArray/Dataset with dims (sample, channel, time), a ``.npy`` file, or a
-    Dask/NumPy array. Chunks hold whole series (time and channels are merged with a warning). Reading
+    Chunks hold whole series (time and channels are merged with a warning). Nothing is read yet; reading
     an absent chunk of a Zarr input raises :class:`~rocketstream.errors.MissingChunkError` unless
     ``fill_missing``.
+
+    Parameters
+    ----------
+    source : Any
+        A Zarr path or fsspec URL, a zarr Array or Group, an xarray DataArray/Dataset with dims
+        (sample, channel, time), a ``.npy`` file, or a Dask/NumPy array.
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset (needed when there are several 3-D ones).
+    storage_options : dict, optional
+        fsspec options for a URL.
+    fill_missing : bool, default False
+        Read absent Zarr chunks as the fill value.
+
+    Returns
+    -------
+    dask.array.Array
+        (sample, channel, time), chunked along samples only.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at the path.
+    InputError
+        Not readable as (sample, channel, time) real numbers with length >= 9, or a bad ``variable``.
+
+    Warns
+    -----
+    UserWarning
+        When the input is chunked along channels or time (it is rechunked).
+
+    Examples
+    --------
+    >>> from rocketstream.api.outofcore import open_source
+    >>> from rocketstream.synthetic import make_series, write_zarr
+    >>> path = write_zarr("data.zarr", make_series(1000, 3, 200), chunk_rows=250, group_var="X")
+    >>> arr = open_source(path, variable="X")
+    >>> arr.shape, arr.chunks[0]
+    ((1000, 3, 200), (250, 250, 250, 250))
     """
     return _resolve(source, variable, storage_options, fill_missing).arr
 
@@ -209,8 +287,59 @@ def fit(
     The drawn rows are in ``params.example_indices``; ``params.extra`` records source (credentials
     removed), variable, seed, rocketstream version and how many distinct rows were read.
     Unequal-length data (see :func:`resolve_lengths`) gets a variable-length model
-    (:mod:`rocketstream.core.variable`). A drawn row in an absent Zarr chunk is an error unless
-    ``fill_missing``.
+    (:mod:`rocketstream.core.variable`).
+
+    Parameters
+    ----------
+    source : Any
+        Any input :func:`open_source` accepts.
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset.
+    num_features : int, default 10000
+        Requested feature count; the model makes ``84 * (num_features // 84)``.
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations.
+    random_state : int, numpy.random.RandomState or None
+        Seed of the draws; None draws a fresh one (recorded in ``params.seed``).
+    device : str or torch.device, optional
+        Where the bias fit runs; None: CUDA where available, else the CPU (variable-length fits run on
+        the CPU).
+    memory_budget : int, optional
+        Bytes of drawn rows kept in memory, and per bias-fit step.
+    storage_options : dict, optional
+        fsspec options for a URL.
+    scheduler : Any, optional
+        Where the drawn rows are read: None (the current distributed client, else threads), a scheduler
+        name, an address or a Client.
+    lengths : None, False or array-like
+        Per-series lengths (see :func:`resolve_lengths`).
+    pad_short : bool, default False
+        Append zeros to drawn series shorter than 9 points instead of refusing them.
+    fill_missing : bool, default False
+        Read absent Zarr chunks as the fill value instead of raising.
+
+    Returns
+    -------
+    MiniRocketParameters
+        The fitted model.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at the path.
+    InputError
+        An input that cannot be used (shape, dtype, NaN/Inf in a drawn row, bad lengths) or a bad parameter.
+    MissingChunkError
+        A drawn row lies in an absent chunk of a Zarr input.
+
+    Examples
+    --------
+    >>> from rocketstream import fit
+    >>> from rocketstream.synthetic import make_series, write_zarr
+    >>> path = write_zarr("data.zarr", make_series(1000, 3, 200), chunk_rows=250, group_var="X")
+    >>> params = fit(path, variable="X", num_features=1000, random_state=0)
+    >>> params.n_features_out, params.extra["fit_rows_distinct"]
+    (924, 540)
     """
     src = _resolve(source, variable, storage_options, fill_missing)
     arr, desc = src.arr, src.desc
@@ -248,7 +377,26 @@ def _sample_coords(xobj: Any) -> dict[str, np.ndarray]:
 
 def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
     """Samples per task: ``chunk_size``, else the input's own regular chunking, else a size that keeps
-    a task near 64 MiB; never more than the number of samples (a larger chunk is the whole input)."""
+    a task near 64 MiB; never more than the number of samples (a larger chunk is the whole input).
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The input.
+    params : MiniRocketParameters
+        The model (its feature count sizes the default).
+    chunk_size : int or None
+        Samples per task asked for.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        ``chunk_size`` is not a positive number.
+    """
     if chunk_size is None:
         sizes = arr.chunks[0]
         regular = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
@@ -261,7 +409,24 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
 
 def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_budget: int | None) -> int:
     """Memory one task needs for ``rows`` samples: the input block as read and as float32, its
-    features and their encoded copy, and the core transform's micro-batches."""
+    features and their encoded copy, and the core transform's micro-batches.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The input.
+    params : MiniRocketParameters
+        The model.
+    rows : int
+        Samples per task.
+    memory_budget : int or None
+        The core transform's budget per micro-batch.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     from ..core.budget import DEFAULT_MEMORY_BUDGET
 
     series = int(arr.shape[1]) * int(arr.shape[2]) * (arr.dtype.itemsize + 4)
@@ -307,7 +472,44 @@ def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, ro
 
 class TransformJob:
     """A transform checked on the client before anything is written: input, output, model, lengths,
-    chunking and (for resume) the existing store. Nothing on disk changes until :meth:`store` runs."""
+    chunking and (for resume) the existing store. Nothing on disk changes until :meth:`store` runs.
+
+    Parameters
+    ----------
+    source, params, output, variable, chunk_size, resume, overwrite, lengths, storage_options, fill_missing
+        As in :func:`transform_to_zarr`.
+
+    Attributes
+    ----------
+    out : Location
+        The resolved output.
+    src : Resolved
+        The resolved input.
+    lengths : numpy.ndarray or None
+        Per-series lengths (variable-length models).
+    resumed : FeatureStore or None
+        The store being resumed.
+    rows : int
+        Samples per task (the resumed store's chunk size when resuming).
+
+    Raises
+    ------
+    InputError
+        ``resume`` with ``overwrite``, an unfitted model, an input that does not fit it, bad lengths or
+        ``chunk_size``.
+    FileExistsError
+        The output exists and neither ``resume`` nor ``overwrite`` is given.
+    UnsafeOutputError
+        The output overlaps the input, or is something other than a features store.
+    IdentityMismatchError
+        Resuming a store made with another model or from another input.
+    ModelFileError
+        Resuming a store whose recorded model cannot be read.
+    MissingChunkError
+        A chunk of a Zarr input is absent.
+    FileNotFoundError
+        Nothing at the input path, or the output's directory does not exist.
+    """
 
     def __init__(self, source: Source, params: MiniRocketParameters, output: str | os.PathLike, *,
                  variable: str | None, chunk_size: int | None, resume: bool, overwrite: bool,
@@ -333,12 +535,32 @@ class TransformJob:
         self.src.check_complete()
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
-        """Device and memory checks where the tasks will run (before the output is touched)."""
+        """Device and memory checks where the tasks will run (before the output is touched).
+
+        Parameters
+        ----------
+        target : Any
+            The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
+        device : str, torch.device or None
+            The device the tasks will use.
+        memory_budget : int or None
+            The core transform's budget per micro-batch.
+
+        Raises
+        ------
+        PreflightError
+            The device is missing where the tasks run, or one task would not fit in memory there.
+        """
         check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
                         rows=self.rows)
 
     def store(self) -> FeatureStore:
-        """The store to write: the one being resumed, or a new one (replacing an old one if allowed)."""
+        """The store to write: the one being resumed, or a new one (replacing an old one if allowed).
+
+        Returns
+        -------
+        FeatureStore
+        """
         if self.resumed is not None:
             return self.resumed
         return _create_store(self.src, self.params, self.out, self.rows, self.overwrite, self.storage_options)
@@ -377,6 +599,55 @@ def run_transform(
     (``KilledWorker``) or chunks are still missing after the graph ran, the missing chunks are
     resubmitted up to ``retries`` times; if the cluster is gone altogether the run stops with
     :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
+
+    Parameters
+    ----------
+    source, params, output, variable, chunk_size, resume, overwrite, device, memory_budget, scheduler
+        As in :func:`transform_to_zarr`.
+    workers : int, optional
+        Workers of a local scheduler.
+    progress : bool, default False
+        Show a progress bar (per chunk locally, ``distributed.progress`` on a cluster).
+    storage_options : dict, optional
+        fsspec options for URLs.
+    verify : bool, default True
+        With ``resume``, verify the chunks already done first.
+    retries : int, default 2
+        Times missing chunks are resubmitted after lost workers.
+    lengths, fill_missing
+        As in :func:`transform_to_zarr`.
+
+    Returns
+    -------
+    store : FeatureStore
+        The finished store.
+    chunks : list of int
+        The chunks this run computed (those not done before it).
+
+    Raises
+    ------
+    InputError, FileExistsError, UnsafeOutputError, IdentityMismatchError, ModelFileError, MissingChunkError
+        A check before writing failed (see :class:`TransformJob`).
+    FileNotFoundError
+        Nothing at the input path, or the output's directory does not exist.
+    PreflightError
+        The device is missing where the tasks run, a chunk does not fit in memory there, or the scheduler
+        cannot be reached.
+    StoreLockedError
+        Another job is writing the output.
+    ClusterLostError
+        The scheduler or all its workers went away; the chunks written are kept (finish with ``resume``).
+    StoreError
+        Chunks are still missing after the retries.
+
+    Examples
+    --------
+    >>> from rocketstream import fit
+    >>> from rocketstream.api.outofcore import run_transform
+    >>> params = fit("data.zarr", variable="X", num_features=1000, random_state=0)
+    >>> store, chunks = run_transform("data.zarr", params, "features.zarr", variable="X", overwrite=True)
+    >>> store.n_chunks, chunks
+    (4, [0, 1, 2, 3])
     """
     job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
@@ -432,16 +703,70 @@ def transform_to_zarr(
 
     One task per sample chunk runs the core transform on the worker's device (``device=None``: its
     GPU if any, else CPU), writes its (rows, features) float32 block, its digests and then its done
-    marker. ``resume=True`` computes only chunks not marked done (the stored model must equal
-    ``params`` and the input must be the one the store was made from); existing output is never
-    replaced without ``overwrite=True``, and never if it is not a features store or overlaps the
-    input. ``scheduler``: None (the current distributed client, else threads), "threads",
-    "processes", "synchronous", an address or a Client. An absent chunk of a Zarr input is an error
-    unless ``fill_missing``. See :func:`run_transform` for the checks made before writing.
+    marker. Existing output is never replaced without ``overwrite=True``, and never if it is not a
+    features store or overlaps the input. See :func:`run_transform` for the checks made before writing.
 
-    Returns the zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
-    chunks and returns their indices (that Delayed does not hold the output's writer lock: run one
-    such graph per output at a time).
+    Parameters
+    ----------
+    source : Any
+        Any input :func:`open_source` accepts.
+    params : MiniRocketParameters
+        A fitted model for the input's channels and length.
+    output : str or os.PathLike
+        The features store to write (a local path in an existing directory, or an fsspec URL).
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset.
+    chunk_size : int, optional
+        Samples per task and per store chunk (default: the input's regular chunking, else about 64 MiB).
+    resume : bool, default False
+        Compute only the chunks not marked done; the stored model must equal ``params`` and the input
+        must be the one the store was made from.
+    overwrite : bool, default False
+        Replace an existing features store.
+    device : str or torch.device, optional
+        Where the tasks compute; None: each worker's GPU if it has one, else its CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step of the core transform.
+    scheduler : Any, optional
+        None (the current distributed client, else threads), "threads", "processes", "synchronous",
+        an address or a Client.
+    workers : int, optional
+        Workers of a local scheduler.
+    progress : bool, default False
+        Show a progress bar.
+    compute : bool, default True
+        Run now; False returns the graph instead.
+    storage_options : dict, optional
+        fsspec options for URLs.
+    lengths : None, False or array-like
+        Per-series lengths of a variable-length model (see :func:`resolve_lengths`).
+    fill_missing : bool, default False
+        Read absent Zarr input chunks as the fill value instead of raising.
+
+    Returns
+    -------
+    zarr.Array or dask.delayed.Delayed
+        The zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
+        chunks and returns their indices (that Delayed does not hold the output's writer lock: run one
+        such graph per output at a time).
+
+    Raises
+    ------
+    InputError, FileExistsError, UnsafeOutputError, IdentityMismatchError, MissingChunkError
+        A check before writing failed (see :class:`TransformJob`).
+    FileNotFoundError
+        Nothing at the input path, or the output's directory does not exist.
+    PreflightError, StoreLockedError, ClusterLostError, StoreError
+        As in :func:`run_transform`.
+
+    Examples
+    --------
+    >>> from rocketstream import fit, transform_to_zarr
+    >>> from rocketstream.synthetic import make_series, write_zarr
+    >>> path = write_zarr("data.zarr", make_series(1000, 3, 200), chunk_rows=250, group_var="X")
+    >>> params = fit(path, variable="X", num_features=1000, random_state=0)
+    >>> transform_to_zarr(path, params, "features.zarr", variable="X").chunks
+    (250, 924)
     """
     if compute:
         store, _ = run_transform(source, params, output, variable=variable, chunk_size=chunk_size,
@@ -460,7 +785,28 @@ def transform_to_zarr(
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None
                      ) -> MiniRocketParameters:
-    """The model stored in a features store's attributes."""
+    """The model stored in a features store's attributes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    MiniRocketParameters
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or an unfinished one.
+    ModelFileError
+        The recorded model is damaged.
+    """
     return from_dict(FeatureStore.open(path, storage_options=storage_options).meta["model"])
 
 
@@ -470,8 +816,38 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
 
     The data is read through :class:`~rocketstream.storage.features.VerifiedFeatures`: each chunk is
     checked against its sha256 the first time it is computed, and a damaged chunk raises
-    :class:`~rocketstream.errors.IntegrityError` naming it. Raises if some chunks are not written
-    yet, unless ``allow_incomplete`` (their rows are then NaN).
+    :class:`~rocketstream.errors.IntegrityError` naming it. The model (JSON) and provenance are in
+    ``attrs`` (``rocketstream_model``...).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    allow_incomplete : bool, default False
+        Open a store whose chunks are not all written (their rows read as NaN).
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy float32 (sample, feature), with the feature coordinates and any stored sample coordinates.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or some chunks are not written yet (without ``allow_incomplete``).
+    IntegrityError
+        When computed: a chunk fails its check.
+
+    Examples
+    --------
+    >>> from rocketstream import open_features
+    >>> feats = open_features("features.zarr")
+    >>> feats.dims, feats.shape
+    (('sample', 'feature'), (1000, 924))
     """
     import json
 
@@ -498,7 +874,20 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
 
 def verify_store(store: FeatureStore, scheduler: Any = "threads") -> list[int]:
     """Chunks of ``store`` marked done whose block fails its sha256 or cannot be read (every block is
-    read once)."""
+    read once).
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The store to check.
+    scheduler : Any, default "threads"
+        Where the checks run.
+
+    Returns
+    -------
+    list of int
+        The damaged chunks.
+    """
     return damaged_chunks(store, scheduler)[0]
 
 
@@ -508,6 +897,38 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
 
     With ``verify`` every block marked done is read and checked against its sha256: ``complete`` is
     true only if every chunk is written and verifies, and ``damaged_chunks`` lists those that do not.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    storage_options : dict, optional
+        fsspec options for a URL.
+    verify : bool, default True
+        Read and check every block marked done.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``path``, ``shape``, ``chunk_size``, ``chunks_done``, ``complete``, ``verified``, the
+        model's ``n_channels``, ``length``, ``seed`` and ``model_sha256``, the provenance and the
+        ``input`` identity; ``damaged_chunks`` and ``fix`` when some chunk fails.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or an unfinished one.
+    ModelFileError
+        The recorded model is damaged.
+
+    Examples
+    --------
+    >>> from rocketstream.api.outofcore import features_info
+    >>> info = features_info("features.zarr")
+    >>> info["shape"], info["chunks_done"], info["complete"]
+    ([1000, 924], '4/4', True)
     """
     store = FeatureStore.open(path, storage_options=storage_options)
     params = from_dict(store.meta["model"])

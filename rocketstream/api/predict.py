@@ -48,7 +48,29 @@ FORMAT_VERSION = PredictionStore.VERSION
 ATTR = "rocketstream"
 def check_head_model(head: Head, params: MiniRocketParameters, head_name: str = "the head",
                      model_name: str = "the model") -> None:
-    """Refuse a head trained on the features of another model (heads record the model's fingerprint)."""
+    """Refuse a head trained on the features of another model (heads record the model's fingerprint).
+
+    Parameters
+    ----------
+    head : Head
+        A fitted head.
+    params : MiniRocketParameters
+        The model the features will come from.
+    head_name, model_name : str
+        How messages name them.
+
+    Raises
+    ------
+    InputError
+        The head expects another number of features than the model makes.
+    IdentityMismatchError
+        The head was trained on the features of another model.
+
+    Warns
+    -----
+    UserWarning
+        When the head does not record which model made its training features (nothing to check).
+    """
     if head.n_features_in_ != params.n_features_out:
         raise InputError(f"{head_name} was trained on {head.n_features_in_} features but {model_name} makes "
                          f"{params.n_features_out}; use the model the head's features came from")
@@ -69,7 +91,30 @@ def predictions_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *,
                    params: MiniRocketParameters, key: str, head: Head, device: Any = None,
                    ) -> dict[str, np.ndarray]:
     """One chunk's outputs for the predictions store (a :data:`~rocketstream.graph.runner.BlockFunction`):
-    the chunk's features, then the head's outputs."""
+    the chunk's features, then the head's outputs.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The chunk's input rows (rows, channels, length).
+    start : int
+        Index of its first row.
+    lengths : numpy.ndarray or None
+        The rows' own lengths (variable-length models).
+    params : MiniRocketParameters
+        The model.
+    key : str
+        Its :func:`~rocketstream.graph.transform.model_key`.
+    head : Head
+        The fitted head.
+    device : str or torch.device, optional
+        None: CUDA where the worker has it, else its CPU.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The head's outputs (``label``, ``proba``/``decision``, or ``value``).
+    """
     feats = transform_block(block, params, key, device, None, start, lengths)
     return head.outputs(feats, resolve_device(device))
 
@@ -104,17 +149,83 @@ def predict(
 ) -> zarr.Group:
     """Transform ``source`` and apply ``head`` chunk by chunk, writing the predictions Zarr ``output``.
 
-    ``source`` is anything :func:`rocketstream.api.outofcore.open_source` accepts; ``model_params`` a
-    fitted model or its JSON file; ``head`` a fitted :class:`RidgeHead` / :class:`SoftmaxHead` or its
-    file. The chunk runner (:mod:`rocketstream.graph.runner`) runs one task per sample chunk that
+    The chunk runner (:mod:`rocketstream.graph.runner`) runs one task per sample chunk that
     transforms the rows and applies the head, then writes the outputs, their digests and the chunk's
-    done marker; ``resume=True`` finishes an interrupted run (same model, head and input; the chunks
-    already written are verified first unless ``verify=False``). Every check runs before the output is
-    created or an old one removed: the head must have been trained on this model's features, the
-    output must not overlap an input and may replace only a predictions store (with ``overwrite``), no
-    input chunk may be absent (unless ``fill_missing``), the device must exist and a chunk must fit in
-    memory where tasks run. The store's ``complete`` attribute is set once every chunk is written.
-    Returns the predictions group.
+    done marker. Every check runs before the output is created or an old one removed: the head must
+    have been trained on this model's features, the output must not overlap an input and may replace
+    only a predictions store (with ``overwrite``), no input chunk may be absent (unless
+    ``fill_missing``), the device must exist and a chunk must fit in memory where tasks run. The
+    store's ``complete`` attribute is set once every chunk is written.
+
+    Parameters
+    ----------
+    source : Any
+        Anything :func:`rocketstream.api.outofcore.open_source` accepts.
+    model_params : MiniRocketParameters, str or os.PathLike
+        A fitted model or its JSON file.
+    head : Head, str or os.PathLike
+        A fitted :class:`RidgeHead` / :class:`SoftmaxHead` or its file.
+    output : str or os.PathLike
+        The predictions store to write.
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset.
+    chunk_size : int, optional
+        Samples per task and per store chunk (default: the input's regular chunking, else about 64 MiB).
+    overwrite : bool, default False
+        Replace an existing predictions store.
+    resume : bool, default False
+        Finish an interrupted run (same model, head and input).
+    scheduler : Any, optional
+        None (the current distributed client, else threads), a scheduler name, an address or a Client.
+    device : str or torch.device, optional
+        Where the tasks compute; None: each worker's GPU if it has one, else its CPU.
+    progress : bool, default False
+        Show a progress bar.
+    fill_missing : bool, default False
+        Read absent Zarr input chunks as the fill value instead of raising.
+    verify : bool, default True
+        With ``resume``, verify the chunks already written first.
+    retries : int, default 2
+        Times missing chunks are resubmitted after lost workers.
+
+    Returns
+    -------
+    zarr.Group
+        The predictions group (layout in the module docstring).
+
+    Raises
+    ------
+    TypeError
+        ``model_params`` or ``head`` is of the wrong type.
+    InputError
+        ``resume`` with ``overwrite``, an unfitted model, an input or head that does not fit the model,
+        or an unknown scheduler.
+    FileNotFoundError
+        Nothing at the input path, no head file, or the output's directory does not exist.
+    ModelFileError
+        The model or head file is damaged.
+    IdentityMismatchError
+        The head was trained on another model's features, or the resumed store was made with another
+        model, head or input.
+    FileExistsError
+        The output exists and neither ``resume`` nor ``overwrite`` is given.
+    UnsafeOutputError
+        The output overlaps an input, or is something other than a predictions store.
+    StoreError
+        Resuming a store too old to resume, or chunks still missing after the retries.
+    MissingChunkError
+        A chunk of a Zarr input is absent.
+    PreflightError, StoreLockedError, ClusterLostError
+        As in :func:`~rocketstream.api.outofcore.run_transform`.
+
+    Examples
+    --------
+    With a fitted ``model.json``, a ridge head ``head.npz`` trained on its features and 200 test series:
+
+    >>> from rocketstream import predict
+    >>> group = predict("test.zarr", "model.json", "head.npz", "pred.zarr", variable="X")
+    >>> group.attrs["rocketstream"]["complete"], group["label"].shape
+    (True, (200,))
     """
     if resume and overwrite:
         raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
@@ -212,7 +323,33 @@ def _version() -> str:
 
 # ------------------------------------------------------------------------------------------- reading
 def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
-    """Open a complete predictions store written by :func:`predict`."""
+    """Open a complete predictions store written by :func:`predict`.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or zarr.Group
+        The store.
+
+    Returns
+    -------
+    zarr.Group
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at a local ``path``.
+    StoreError
+        Not a Zarr group, not a predictions store, or an incomplete one.
+
+    Examples
+    --------
+    For the store of a ridge classification head (see :func:`predict`):
+
+    >>> from rocketstream.api.predict import open_predictions
+    >>> group = open_predictions("pred.zarr")
+    >>> group.attrs["rocketstream"]["task"], sorted(group.array_keys())[-3:]
+    ('classification', ['decision', 'input_sha256', 'label'])
+    """
     if isinstance(path, zarr.Group):
         group, where = path, repr(path)
     else:
@@ -237,7 +374,17 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
 
 def labels_array(values: Any) -> np.ndarray:
     """Labels (NumPy, Zarr, Dask, xarray) as a plain NumPy array; StringDType and object strings become
-    fixed-width unicode."""
+    fixed-width unicode.
+
+    Parameters
+    ----------
+    values : array-like
+        The labels.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     if hasattr(values, "compute") and not isinstance(values, np.ndarray):
         values = values.compute()
     if hasattr(values, "values") and not isinstance(values, np.ndarray) and not callable(values.values):
@@ -253,7 +400,38 @@ def labels_array(values: Any) -> np.ndarray:
 def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarray:
     """Read labels from a spec: ``STORE.zarr:NAME`` (an array or coordinate in a Zarr group), a Zarr
     array or a group holding ``label``, or a ``.npy`` file. An absent chunk of a Zarr array is an
-    error unless ``fill_missing`` (see :class:`~rocketstream.storage.zarrstore.CheckedArray`)."""
+    error unless ``fill_missing`` (see :class:`~rocketstream.storage.zarrstore.CheckedArray`).
+
+    Parameters
+    ----------
+    spec : str or os.PathLike
+        The label spec (paths or fsspec URLs).
+    fill_missing : bool, default False
+        Read absent Zarr chunks as the fill value.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels (strings as fixed-width unicode).
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at the path.
+    InputError
+        Not readable as labels: a bad ``.npy`` file, not Zarr, a missing ``NAME``, or a group named
+        where an array is needed.
+    MissingChunkError
+        A chunk of the Zarr array is absent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.api.predict import load_labels
+    >>> np.save("y.npy", np.array(["walk", "rest", "walk"]))
+    >>> load_labels("y.npy")
+    array(['walk', 'rest', 'walk'], dtype='<U4')
+    """
     text = str(spec)
     store, name = text, None
     head, sep, tail = text.rpartition(":")
@@ -323,7 +501,18 @@ def _metrics_regression(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
-    """A short human-readable report of :func:`evaluate`'s result."""
+    """A short human-readable report of :func:`evaluate`'s result.
+
+    Parameters
+    ----------
+    metrics : dict
+        What :func:`evaluate` returns.
+
+    Returns
+    -------
+    str
+        Accuracy and confusion matrix (classification), or RMSE, MAE and R^2 (regression).
+    """
     if metrics["task"] == "regression":
         return (f"n = {metrics['n']}\nRMSE = {metrics['rmse']:.6g}\nMAE  = {metrics['mae']:.6g}\n"
                 f"R^2  = {metrics['r2']:.6g}")
@@ -348,10 +537,47 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score predictions against the true labels (or targets); prints the report unless ``verbose=False``.
 
-    ``predictions``: a predictions store (path or group) from :func:`predict`, or an array of predicted
-    labels / values. ``labels``: an array-like (NumPy, Zarr, Dask, xarray) or a label spec string for
-    :func:`load_labels`. Classification gives ``accuracy``, ``correct``, ``classes`` and
-    ``confusion_matrix`` (rows true, columns predicted); regression gives ``rmse``, ``mae`` and ``r2``.
+    Parameters
+    ----------
+    predictions : str, os.PathLike, zarr.Group or array-like
+        A predictions store (path or group) from :func:`predict`, or an array of predicted labels / values.
+    labels : str, os.PathLike or array-like
+        An array-like (NumPy, Zarr, Dask, xarray) or a label spec string for :func:`load_labels`.
+    task : {"classification", "regression"}, optional
+        Default: the store's task, else regression for float predictions and labels.
+    verbose : bool, default True
+        Print :func:`format_metrics` of the result.
+    fill_missing : bool, default False
+        Read absent Zarr label chunks as the fill value.
+
+    Returns
+    -------
+    dict
+        Classification: ``accuracy``, ``correct``, ``n``, ``classes`` and ``confusion_matrix`` (rows
+        true, columns predicted); regression: ``n``, ``rmse``, ``mae`` and ``r2``; both: ``task``.
+
+    Raises
+    ------
+    InputError
+        A ``task`` other than the store's, different numbers of predictions and labels, no predictions,
+        or labels of the wrong shape or dtype.
+    FileNotFoundError
+        No store or labels at a path.
+    StoreError
+        Not a complete predictions store.
+
+    Examples
+    --------
+    >>> from rocketstream import evaluate
+    >>> metrics = evaluate([1.0, 2.0, 3.0], [1.0, 2.5, 3.0], verbose=False)
+    >>> metrics["task"], round(metrics["rmse"], 3)
+    ('regression', 0.289)
+
+    For the store of :func:`predict`, with the labels stored beside the test data:
+
+    >>> metrics = evaluate("pred.zarr", "test.zarr:label", verbose=False)
+    >>> sorted(metrics)
+    ['accuracy', 'classes', 'confusion_matrix', 'correct', 'n', 'task']
     """
     if isinstance(predictions, (str, os.PathLike, zarr.Group)):
         group = open_predictions(predictions)

@@ -46,6 +46,40 @@ class MiniRocketFeatures(nn.Module):
     parameters live in buffers, so ``.to(device)``, ``state_dict()`` and ``load_state_dict()``
     work; the module has no trainable parameters. Buffers keep their dtype under ``.double()`` or
     ``.half()`` so the features stay exact.
+
+    Parameters
+    ----------
+    c_in : int
+        Channels of the series.
+    seq_len : int
+        Series length (>= 9).
+    num_features : int, default 10000
+        Requested feature count.
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations.
+    random_state : int, numpy.random.RandomState or None
+        Seed of the draws; None draws a fresh one at :meth:`fit`.
+
+    Attributes
+    ----------
+    num_features : int
+        The actual output count.
+    batch_size, memory_budget : int or None
+        Micro-batch settings for the transform (None: sized by the core); set them on the instance.
+
+    Raises
+    ------
+    InputError
+        ``c_in < 1``, ``seq_len < 9`` or ``max_dilations_per_kernel < 1``.
+
+    Examples
+    --------
+    >>> from rocketstream.api.tsai import MiniRocketFeatures
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(64, 3, 120)
+    >>> mrf = MiniRocketFeatures(c_in=3, seq_len=120, num_features=1000, random_state=0).fit(X)
+    >>> mrf(X[:8]).shape
+    torch.Size([8, 924])
     """
 
     kernel_size, num_kernels = 9, NUM_KERNELS
@@ -89,15 +123,20 @@ class MiniRocketFeatures(nn.Module):
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the module is fitted (or holds a fitted ``state_dict``)."""
         return bool(self.prefit.item())
 
     @property
     def num_features_per_dilation(self) -> np.ndarray:
+        """int32 features per dilation, as NumPy."""
         return self.features_per_dilation.cpu().numpy()
 
     @property
     def minirocket_parameters(self) -> MiniRocketParameters:
-        """The fitted :class:`~rocketstream.core.MiniRocketParameters` (e.g. for ``core.save``)."""
+        """The fitted :class:`~rocketstream.core.MiniRocketParameters` (e.g. for ``core.save``).
+
+        Raises :class:`NotFittedError` before :meth:`fit`.
+        """
         return self._fitted_params()
 
     def __getattr__(self, name: str) -> Any:
@@ -152,7 +191,22 @@ class MiniRocketFeatures(nn.Module):
 
     @classmethod
     def from_parameters(cls, params: MiniRocketParameters) -> MiniRocketFeatures:
-        """A fitted module around parameters from ``rocketstream.core.fit`` or ``core.load``."""
+        """A fitted module around parameters from ``rocketstream.core.fit`` or ``core.load``.
+
+        Parameters
+        ----------
+        params : MiniRocketParameters
+            A fitted model.
+
+        Returns
+        -------
+        MiniRocketFeatures
+
+        Raises
+        ------
+        NotFittedError
+            ``params`` has no biases.
+        """
         if not params.is_fitted:
             raise NotFittedError("the parameters have no biases yet; fit them first")
         module = cls(params.n_channels, params.length, params.num_features,
@@ -168,6 +222,24 @@ class MiniRocketFeatures(nn.Module):
         ``chunksize=None`` fits on all rows (exactly aeon's model for the same seed). An integer
         first draws ``min(n, chunksize)`` rows without replacement with ``RandomState(seed)``
         (sorted), then fits on those; only the drawn rows are converted and read.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Training series (n, c_in, seq_len).
+        chunksize : int, optional
+            Fit on this many rows drawn at random.
+
+        Returns
+        -------
+        MiniRocketFeatures
+            ``self``, fitted on the device of its buffers.
+
+        Raises
+        ------
+        InputError
+            ``X`` has another shape than the module's, is not real-valued or holds NaN/Inf; or a
+            ``chunksize`` below 1.
         """
         if not (torch.is_tensor(X) or isinstance(X, np.ndarray)):
             X = np.asarray(X)
@@ -206,7 +278,24 @@ class MiniRocketFeatures(nn.Module):
         return plan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Features (B, num_features) float32 on ``x``'s device (NumPy input: on the CPU)."""
+        """Features (B, num_features) float32 on ``x``'s device (NumPy input: on the CPU).
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray
+            (B, c_in, seq_len) series.
+
+        Returns
+        -------
+        torch.Tensor
+
+        Raises
+        ------
+        NotFittedError
+            Not fitted yet.
+        InputError
+            ``x`` does not fit the module, or holds NaN/Inf.
+        """
         params = self._fitted_params()
         x = core.as_float32_array(x, "x")
         core.check_against_model(tuple(x.shape), params, "x")
@@ -250,6 +339,7 @@ class MiniRocketFeatures(nn.Module):
                 error_msgs.append(f"inconsistent MiniRocket parameters in state_dict: {exc}")
 
     def extra_repr(self) -> str:
+        """The settings shown by ``repr(module)``."""
         return (f"c_in={self.c_in}, seq_len={self.seq_len}, num_features={self.num_features}, "
                 f"max_dilations_per_kernel={self.max_dilations_per_kernel}, fitted={self.is_fitted}")
 
@@ -268,7 +358,43 @@ def get_minirocket_features(
 
     ``use_cuda=None`` uses CUDA when available. The model is moved to that device (as tsai does);
     each chunk is moved there in turn and its features come back to the CPU, so neither the whole
-    input nor the whole output is ever on the device. Returns NumPy if ``to_np`` else a CPU tensor.
+    input nor the whole output is ever on the device.
+
+    Parameters
+    ----------
+    o : numpy.ndarray or torch.Tensor
+        (n, c_in, seq_len) series.
+    model : torch.nn.Module
+        A fitted :class:`MiniRocketFeatures` (or any module mapping a batch to features).
+    chunksize : int, default 1024
+        Rows per step.
+    use_cuda : bool, optional
+        Compute on CUDA; None: when available.
+    to_np : bool, default True
+        Return NumPy, else a CPU tensor.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        float32 (n, num_features, 1) on the CPU.
+
+    Raises
+    ------
+    PreflightError
+        ``use_cuda=True`` without CUDA.
+    InputError
+        A bad ``chunksize``, or ``o`` not (n, c_in, seq_len) real values without NaN/Inf.
+    NotFittedError
+        The model is not fitted.
+
+    Examples
+    --------
+    >>> from rocketstream.api.tsai import MiniRocketFeatures, get_minirocket_features
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(64, 3, 120)
+    >>> mrf = MiniRocketFeatures(c_in=3, seq_len=120, num_features=1000, random_state=0).fit(X)
+    >>> get_minirocket_features(X, mrf, chunksize=32).shape
+    (64, 924, 1)
     """
     use = torch.cuda.is_available() if use_cuda is None else bool(use_cuda)
     if use and not torch.cuda.is_available():
@@ -314,6 +440,27 @@ class MiniRocketHead(nn.Sequential):
 
     Accepts (B, c_in, 1) (as returned by :func:`get_minirocket_features`) or (B, c_in). The
     module layout (``backbone`` empty, ``head``) matches tsai's, so state_dict keys do too.
+
+    Parameters
+    ----------
+    c_in : int
+        Features per sample.
+    c_out : int
+        Outputs (classes).
+    seq_len : int, default 1
+        Unused (tsai's signature).
+    bn : bool, default True
+        Add a BatchNorm1d over the features.
+    fc_dropout : float, default 0.0
+        Dropout rate before the linear layer (0: none).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rocketstream.api.tsai import MiniRocketHead
+    >>> head = MiniRocketHead(c_in=924, c_out=4)
+    >>> head(torch.zeros(8, 924, 1)).shape
+    torch.Size([8, 4])
     """
 
     def __init__(
@@ -328,6 +475,29 @@ class MiniRocket(nn.Sequential):
 
     Call :meth:`fit` once (fits the backbone only), then train the head with any torch loop;
     ``forward`` returns logits. The backbone has no trainable parameters.
+
+    Parameters
+    ----------
+    c_in : int
+        Channels of the series.
+    c_out : int
+        Outputs (classes).
+    seq_len : int
+        Series length.
+    num_features, max_dilations_per_kernel, random_state
+        As in :class:`MiniRocketFeatures`.
+    bn, fc_dropout
+        As in :class:`MiniRocketHead`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from rocketstream.api.tsai import MiniRocket
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(64, 3, 120)
+    >>> model = MiniRocket(c_in=3, c_out=4, seq_len=120, num_features=1000, random_state=0).fit(X)
+    >>> model(torch.as_tensor(X[:8])).shape
+    torch.Size([8, 4])
     """
 
     def __init__(
@@ -350,6 +520,24 @@ class MiniRocket(nn.Sequential):
         self.head_nf = nf
 
     def fit(self, X: Any, chunksize: int | None = None) -> MiniRocket:
-        """Fit the backbone on ``X`` (n, c_in, seq_len); see :meth:`MiniRocketFeatures.fit`."""
+        """Fit the backbone on ``X`` (n, c_in, seq_len); see :meth:`MiniRocketFeatures.fit`.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Training series.
+        chunksize : int, optional
+            Fit on this many rows drawn at random.
+
+        Returns
+        -------
+        MiniRocket
+            ``self``.
+
+        Raises
+        ------
+        InputError
+            As :meth:`MiniRocketFeatures.fit`.
+        """
         self.backbone.fit(X, chunksize=chunksize)
         return self

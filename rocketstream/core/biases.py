@@ -47,7 +47,18 @@ def reference_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
     Reproduces numba's ``np.quantile``: ``rank = 1 + (n - 1) * (100 q / 100)`` in float64,
     then ``lo * (1 - m) + hi * m`` between the two order statistics around ``rank``.
-    Returns float32 (R, Q).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        (R, n) values, one row per quantile set.
+    levels : numpy.ndarray
+        (R, Q) levels in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (R, Q).
     """
     values = np.asarray(values)
     n = values.shape[-1]
@@ -76,6 +87,22 @@ def fit_biases(
     Rows are requested a kernel chunk at a time (never more than 84 at once), so memory is
     bounded by the series length, not by the fit set. On the CPU the native kernel is used when
     it is available (same bits; see :mod:`.native`).
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A plan (see :func:`~rocketstream.core.plan`); its ``example_indices`` are the rows requested.
+    fetch_rows : callable
+        ``fetch_rows(indices)`` gives the rows ``indices`` (int64 array) as float32 (k, C, L), NumPy or torch.
+    device : str or torch.device, optional
+        Where to compute; None: CUDA where available, else the CPU.
+    memory_budget : int, optional
+        Bytes per step (default: :data:`~rocketstream.config.MEMORY_BUDGET`).
+
+    Returns
+    -------
+    MiniRocketParameters
+        ``params`` with its biases.
     """
     device = resolve_device(device)
     if device.type == "cpu" and native.enabled():

@@ -23,7 +23,20 @@ def _kernel_bytes(length: int) -> int:
 
 
 def kernel_chunk_size(n_channels: int, length: int, memory_budget: int | None = None) -> int:
-    """Kernels (each on its own example row) processed at once by the bias fit."""
+    """Kernels (each on its own example row) processed at once by the bias fit.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    memory_budget : int, optional
+        Bytes per step (default: :data:`DEFAULT_MEMORY_BUDGET`).
+
+    Returns
+    -------
+    int
+        Between 1 and 84.
+    """
     budget = memory_budget or DEFAULT_MEMORY_BUDGET
     per_row = _taps_bytes(n_channels, length) + _kernel_bytes(length)
     return int(max(1, min(84, budget // per_row)))
@@ -32,7 +45,23 @@ def kernel_chunk_size(n_channels: int, length: int, memory_budget: int | None = 
 def transform_batch_shape(
     n_channels: int, length: int, memory_budget: int | None = None, max_batch: int = 4096
 ) -> tuple[int, int]:
-    """Return ``(series, kernels)`` per step so one step's working set stays within the budget."""
+    """Return ``(series, kernels)`` per step so one step's working set stays within the budget.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    memory_budget : int, optional
+        Bytes per step (default: :data:`DEFAULT_MEMORY_BUDGET`).
+    max_batch : int, default 4096
+        Upper bound on the series per step.
+
+    Returns
+    -------
+    series, kernels : int
+        Series per micro-batch (1 to ``max_batch``) and kernels per step (1 to 42); all 42 kernels
+        whenever at least one series fits with them.
+    """
     budget = memory_budget or DEFAULT_MEMORY_BUDGET
     taps = _taps_bytes(n_channels, length)
     per_series_all = taps + 42 * _kernel_bytes(length)
@@ -43,7 +72,20 @@ def transform_batch_shape(
 
 
 def native_input_rows(n_channels: int, length: int, memory_budget: int | None = None) -> int:
-    """Series converted to contiguous float32 per step by the native CPU transform."""
+    """Series converted to contiguous float32 per step by the native CPU transform.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    memory_budget : int, optional
+        Bytes per step (default: :data:`NATIVE_INPUT_BUDGET`).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     budget = memory_budget or NATIVE_INPUT_BUDGET
     return int(max(1, budget // (n_channels * length * _FLOAT)))
 
@@ -52,6 +94,18 @@ def native_fit_chunk_size(n_channels: int, length: int, memory_budget: int | Non
     """Kernels (each with its own example row) per step of the native bias fit.
 
     A step holds the rows (C, L) and one float32 output row (L) per kernel.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    memory_budget : int, optional
+        Bytes per step (default: :data:`DEFAULT_MEMORY_BUDGET`).
+
+    Returns
+    -------
+    int
+        Between 1 and 84.
     """
     budget = memory_budget or DEFAULT_MEMORY_BUDGET
     per_row = (n_channels + 1) * length * _FLOAT

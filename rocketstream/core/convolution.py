@@ -27,6 +27,22 @@ class DilationTaps:
 
     ``alpha`` has shape (B, C + 1, L) and ``gamma`` is a strided view (B, C + 1, 9, L); the
     extra last channel is all zeros and serves as padding in channel-slot tables.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        float32 (B, C, L) batch, on the device to compute on.
+    dilation : int
+        The dilation ``d``.
+
+    Attributes
+    ----------
+    alpha : torch.Tensor
+        ``C_alpha``, (B, C + 1, L).
+    gamma : torch.Tensor
+        ``G`` shifted by ``(g - 4) * d`` for ``g`` in 0..8, a (B, C + 1, 9, L) view.
+    length : int
+        ``L``.
     """
 
     def __init__(self, x: torch.Tensor, dilation: int) -> None:
@@ -44,7 +60,18 @@ class DilationTaps:
         self.length = length
 
     def window(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The taps restricted to output positions ``start:stop``."""
+        """The taps restricted to output positions ``start:stop``.
+
+        Parameters
+        ----------
+        start, stop : int
+            Output positions, ``0 <= start <= stop <= L``.
+
+        Returns
+        -------
+        alpha, gamma : torch.Tensor
+            Views (B, C + 1, T) and (B, C + 1, 9, T), ``T = stop - start``.
+        """
         return self.alpha[..., start:stop], self.gamma[..., start:stop]
 
 
@@ -62,6 +89,24 @@ def combination_outputs(
     With ``per_row=True`` kernel ``j`` is applied to row ``j`` only (B == K): result (K, T).
     Slot value ``C`` (the zero channel) pads short channel lists and adds exact zeros.
     ``gamma_first`` sums the three gamma taps before adding ``C_alpha`` (the bias-fit order).
+
+    Parameters
+    ----------
+    alpha, gamma : torch.Tensor
+        The taps of :class:`DilationTaps` (or a :meth:`DilationTaps.window` of them).
+    kernels : torch.Tensor
+        (K,) int64 kernel indices in [0, 84), on the taps' device.
+    slots : torch.Tensor
+        (K, M) int64 channel of each kernel per slot, ``C`` for padding (see :func:`.tables.channel_slots`).
+    per_row : bool, default False
+        Apply kernel ``j`` to row ``j`` only.
+    gamma_first : bool, default False
+        The bias-fit summation order.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (B, K, T), or (K, T) with ``per_row``.
     """
     taps = _kernel_taps(kernels.device)[kernels]  # (K, 3)
     rows = torch.arange(len(kernels), device=alpha.device) if per_row else slice(None)

@@ -60,7 +60,12 @@ _lib_lock = threading.Lock()
 
 
 def library_path() -> str | None:
-    """Path of the built shared library next to this module, or ``None`` if it was not built."""
+    """Path of the built shared library next to this module, or ``None`` if it was not built.
+
+    Returns
+    -------
+    str or None
+    """
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native")
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         hits = sorted(glob.glob(os.path.join(here, "_minirocket" + suffix)))
@@ -105,14 +110,24 @@ def _load() -> ctypes.CDLL | None:
 
 
 def enabled() -> bool:
-    """Whether the native kernel is built, loadable and not disabled by ``ROCKETSTREAM_NATIVE=0``."""
+    """Whether the native kernel is built, loadable and not disabled by ``ROCKETSTREAM_NATIVE=0``.
+
+    Returns
+    -------
+    bool
+    """
     if not env_flag(ENV_NATIVE):
         return False
     return _load() is not None
 
 
 def unavailable_reason() -> str | None:
-    """Why :func:`enabled` is false (``None`` when it is true)."""
+    """Why :func:`enabled` is false (``None`` when it is true).
+
+    Returns
+    -------
+    str or None
+    """
     if enabled():
         return None
     if not env_flag(ENV_NATIVE):
@@ -138,7 +153,26 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
 
 
 class NativePlan:
-    """The parameters as flat C arrays; build once per fitted model, reuse for every batch."""
+    """The parameters as flat C arrays; build once per fitted model, reuse for every batch.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        The model (a plan's biases are taken as zeros, enough for :meth:`fit_outputs`).
+    tile : int, default 1024
+        Time positions per tile; capped for very wide inputs so a tile stays near L2 size.
+    length : int, optional
+        Overrides the series length (default: the fitted one).
+    all_padded : bool, default False
+        Take every PPV over the whole output, the variable-length rule.
+
+    Raises
+    ------
+    RuntimeError
+        The native library is unavailable (see :func:`unavailable_reason`).
+    ValueError
+        The channel combinations do not match the dilations, or a channel index is out of range.
+    """
 
     def __init__(self, params: MiniRocketParameters, tile: int = DEFAULT_TILE, *,
                  length: int | None = None, all_padded: bool = False) -> None:
@@ -209,7 +243,24 @@ class NativePlan:
         self._lib.mr_features(self._cref, _ptr(counts, ctypes.c_int64), _ptr(out1, ctypes.c_float))
 
     def transform_into(self, x: np.ndarray, out: np.ndarray, n_threads: int = 1) -> None:
-        """Features of ``x`` (n, C, L) into ``out`` (n, F), both C-contiguous float32."""
+        """Features of ``x`` (n, C, L) into ``out`` (n, F), both C-contiguous float32.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            C-contiguous float32 (n, C, L) with the plan's ``C`` and ``L``.
+        out : numpy.ndarray
+            C-contiguous float32 (n, F), written in place.
+        n_threads : int, default 1
+            Threads to use; never changes the result.
+
+        Raises
+        ------
+        ValueError
+            ``x`` or ``out`` has another dtype, shape or layout.
+        MemoryError
+            The kernel could not allocate its workspace.
+        """
         self._check_input(x)
         n = len(x)
         if out.dtype != np.float32 or out.shape != (n, self.n_features) or not out.flags.c_contiguous:
@@ -232,7 +283,29 @@ class NativePlan:
     # -- bias fit --------------------------------------------------------------------------------
 
     def fit_outputs(self, rows: np.ndarray, dilation_index: int, kernels: np.ndarray) -> np.ndarray:
-        """Full padded outputs (K, L) of kernel ``kernels[r]`` on row ``r``, gamma-first order."""
+        """Full padded outputs (K, L) of kernel ``kernels[r]`` on row ``r``, gamma-first order.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            C-contiguous float32 (K, C, L).
+        dilation_index : int
+            Position of the dilation in the model.
+        kernels : numpy.ndarray
+            (K,) kernel indices in [0, 84), one per row.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 (K, L).
+
+        Raises
+        ------
+        ValueError
+            Bad ``rows``, ``kernels`` or ``dilation_index``.
+        MemoryError
+            The kernel could not allocate its workspace.
+        """
         self._check_input(rows)
         kernels = np.ascontiguousarray(kernels, dtype=np.int32)
         bad = kernels.size and (kernels.min() < 0 or kernels.max() >= NUM_KERNELS)
@@ -252,6 +325,27 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """``np.sort(values, axis=1)[r, ranks[r]]`` for each row, by partial selection.
 
     ``values`` (R, n) C-contiguous float32 is reordered in place; ``ranks`` (R, Q) are 0-based.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        C-contiguous float32 (R, n); reordered in place.
+    ranks : numpy.ndarray
+        (R, Q) integers in [0, n).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (R, Q).
+
+    Raises
+    ------
+    RuntimeError
+        The native library is unavailable.
+    ValueError
+        Bad ``values`` or ``ranks``.
+    MemoryError
+        The kernel could not allocate its workspace.
     """
     lib = _load()
     if lib is None:

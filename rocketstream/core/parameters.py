@@ -53,6 +53,25 @@ def fit_dilations(
     are spread over them and the remainder handed out round-robin from the smallest dilation.
     Where a spaced value is an integer in exact arithmetic, truncation depends on the platform's
     ``pow`` (as it does in the reference): see :func:`dilation_tables`.
+
+    Parameters
+    ----------
+    length : int
+        Series length (>= 9).
+    num_features : int, default 10000
+        Requested feature count (>= 84).
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations (>= 1).
+
+    Returns
+    -------
+    dilations, features_per_dilation : numpy.ndarray
+        int32, one entry per distinct dilation; ``84 * features_per_dilation.sum()`` is the feature count.
+
+    Raises
+    ------
+    InputError
+        ``length < 9``, ``num_features < 84`` or ``max_dilations_per_kernel < 1``.
     """
     raw, per_kernel, multiplier = _dilation_schedule(length, num_features, max_dilations_per_kernel)
     return _table(raw, per_kernel, multiplier)
@@ -67,6 +86,21 @@ def dilation_tables(
     integer exponent, which every ``pow`` returns exactly) truncates to ``m`` or ``m - 1`` depending on
     the last bit of the platform's ``pow``; e.g. length 25 gives ``2**log2(3)``, which is 3.0 on some
     machines and 2.9999999999999996 on others. One table means the length is platform-independent.
+
+    Parameters
+    ----------
+    length, num_features, max_dilations_per_kernel : int
+        As in :func:`fit_dilations`.
+
+    Returns
+    -------
+    list of tuple of numpy.ndarray
+        The distinct ``(dilations, features_per_dilation)`` tables, at least one.
+
+    Raises
+    ------
+    InputError
+        As :func:`fit_dilations`.
     """
     raw, per_kernel, multiplier = _dilation_schedule(length, num_features, max_dilations_per_kernel)
     near = np.rint(raw)
@@ -85,15 +119,41 @@ def dilation_tables(
 
 
 def quantile_levels(n: int) -> np.ndarray:
-    """Return the golden-ratio low-discrepancy levels ``frac((f + 1) * phi)`` as float32."""
+    """Return the golden-ratio low-discrepancy levels ``frac((f + 1) * phi)`` as float32.
+
+    Parameters
+    ----------
+    n : int
+        Number of levels (one per feature).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n,), in (0, 1).
+    """
     return ((np.arange(1, n + 1, dtype=np.float64) * _GOLDEN_RATIO) % 1.0).astype(np.float32)
 
 
 def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
     """Turn ``random_state`` into the integer seed the recipe uses.
 
-    An int is used as is; a ``RandomState`` gives ``randint(2**31 - 1)`` (as aeon does); ``None``
-    draws a fresh seed from the operating system so that the fitted model still records it.
+    Parameters
+    ----------
+    random_state : int, numpy.random.RandomState or None
+        An int is used as is; a ``RandomState`` gives ``randint(2**31 - 1)`` (as aeon does, advancing
+        it); ``None`` draws a fresh seed from the operating system so that the fitted model still records it.
+
+    Returns
+    -------
+    int
+        The seed, in [0, 2**32 - 1].
+
+    Raises
+    ------
+    TypeError
+        ``random_state`` is of another type (a bool included).
+    InputError
+        An int outside [0, 2**32 - 1].
     """
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
@@ -112,7 +172,24 @@ def resolve_seed(random_state: int | np.random.RandomState | None) -> int:
 def draw_channel_combinations(
     n_channels: int, n_combinations: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``(channels_per_combination, channel_indices)`` in the reference order."""
+    """Draw ``(channels_per_combination, channel_indices)`` in the reference order.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels of the data.
+    n_combinations : int
+        ``84 * n_dilations``.
+    seed : int
+        Seed of a private ``RandomState``.
+
+    Returns
+    -------
+    channels_per_combination : numpy.ndarray
+        int32 (n_combinations,), each between 1 and ``min(n_channels, 9)``.
+    channel_indices : numpy.ndarray
+        int32, the channels of every combination, concatenated (no repeat within one).
+    """
     rng = np.random.RandomState(seed)
     max_exponent = np.log2(min(n_channels, KERNEL_LENGTH) + 1)
     per_comb = (2 ** rng.uniform(0, max_exponent, n_combinations)).astype(np.int32)
@@ -123,7 +200,22 @@ def draw_channel_combinations(
 
 
 def draw_example_indices(n_examples: int, n_combinations: int, seed: int) -> np.ndarray:
-    """Draw one fit example per combination, with replacement, as numba's re-seeded RNG does."""
+    """Draw one fit example per combination, with replacement, as numba's re-seeded RNG does.
+
+    Parameters
+    ----------
+    n_examples : int
+        Rows of the training data.
+    n_combinations : int
+        ``84 * n_dilations``.
+    seed : int
+        Seed of a private ``RandomState``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 (n_combinations,) row indices in [0, n_examples).
+    """
     rng = np.random.RandomState(seed)
     return np.array([rng.randint(n_examples) for _ in range(n_combinations)], dtype=np.int64)
 
@@ -132,7 +224,31 @@ def draw_example_indices(n_examples: int, n_combinations: int, seed: int) -> np.
 class MiniRocketParameters:
     """Everything a fitted MiniRocket transform needs, plus how it was drawn.
 
-    ``biases`` is ``None`` until the bias fit has run (a *plan*); see :func:`plan`.
+    ``biases`` is ``None`` until the bias fit has run (a *plan*); see :func:`plan`. Build one with
+    :func:`~rocketstream.core.fit` or :func:`plan`, or read one with :func:`~rocketstream.core.load`.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Channels and series length of the training data (the reference length for a variable-length model).
+    num_features : int
+        Requested feature count; :attr:`n_features_out` is ``84 * (num_features // 84)``.
+    max_dilations_per_kernel : int
+        Cap on the number of dilations.
+    seed : int
+        Seed of every draw.
+    n_fit_examples : int
+        Rows of the training data.
+    dilations, features_per_dilation : numpy.ndarray
+        int32, per dilation (see :func:`fit_dilations`).
+    channels_per_combination, channel_indices : numpy.ndarray
+        int32, the drawn channels of each of the ``84 * n_dilations`` combinations.
+    example_indices : numpy.ndarray
+        int64, the training row drawn for each combination's bias fit.
+    biases : numpy.ndarray or None
+        float32 (n_features_out,), None for a plan.
+    extra : dict
+        Provenance and metadata (source, version...); ``"variable_length"`` marks the variable-length rule.
     """
 
     n_channels: int
@@ -151,10 +267,12 @@ class MiniRocketParameters:
 
     @property
     def n_dilations(self) -> int:
+        """Number of distinct dilations."""
         return len(self.dilations)
 
     @property
     def n_combinations(self) -> int:
+        """Number of (kernel, dilation) combinations, ``84 * n_dilations``."""
         return NUM_KERNELS * self.n_dilations
 
     @property
@@ -164,6 +282,7 @@ class MiniRocketParameters:
 
     @property
     def quantiles(self) -> np.ndarray:
+        """float32 bias quantile level of every feature (see :func:`quantile_levels`)."""
         return quantile_levels(self.n_features_out)
 
     @property
@@ -173,34 +292,85 @@ class MiniRocketParameters:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the biases are fitted (False for a plan)."""
         return self.biases is not None
 
     def per_dilation(self) -> list[tuple[int, int]]:
-        """``(dilation, features_per_dilation)`` pairs as Python ints, in order."""
+        """``(dilation, features_per_dilation)`` pairs as Python ints, in order.
+
+        Returns
+        -------
+        list of tuple of int
+        """
         return list(zip(self.dilations.tolist(), self.features_per_dilation.tolist(), strict=True))
 
     def feature_offsets(self) -> np.ndarray:
-        """Start of each dilation's block of ``84 * nfd[i]`` features."""
+        """Start of each dilation's block of ``84 * nfd[i]`` features.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 (n_dilations,).
+        """
         sizes = NUM_KERNELS * self.features_per_dilation.astype(np.int64)
         return np.concatenate([[0], np.cumsum(sizes)[:-1]])
 
     def combination_channels(self) -> list[np.ndarray]:
-        """The channel list of each combination ``c = i * 84 + k``, in drawn order."""
+        """The channel list of each combination ``c = i * 84 + k``, in drawn order.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            ``84 * n_dilations`` int32 arrays.
+        """
         ends = np.cumsum(self.channels_per_combination)
         return np.split(self.channel_indices, ends[:-1])
 
     def with_biases(self, biases: np.ndarray) -> MiniRocketParameters:
+        """A copy with ``biases`` (converted to contiguous float32).
+
+        Parameters
+        ----------
+        biases : numpy.ndarray
+            (n_features_out,) values.
+
+        Returns
+        -------
+        MiniRocketParameters
+
+        Raises
+        ------
+        ValueError
+            ``biases`` has another shape.
+        """
         biases = np.ascontiguousarray(biases, dtype=np.float32)
         if biases.shape != (self.n_features_out,):
             raise ValueError(f"expected {self.n_features_out} biases, got shape {biases.shape}")
         return replace(self, biases=biases)
 
     def with_extra(self, extra: dict) -> MiniRocketParameters:
-        """A copy with ``extra`` merged into the provenance/metadata dict."""
+        """A copy with ``extra`` merged into the provenance/metadata dict.
+
+        Parameters
+        ----------
+        extra : dict
+            Entries to add or replace.
+
+        Returns
+        -------
+        MiniRocketParameters
+        """
         return replace(self, extra={**self.extra, **extra})
 
     def feature_table(self) -> dict[str, np.ndarray]:
-        """Per-feature coordinates: dilation, kernel, quantile slot, padded flag, combination."""
+        """Per-feature coordinates: dilation, kernel, quantile slot, padded flag, combination.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            (n_features_out,) arrays ``dilation``, ``dilation_index``, ``kernel``, ``quantile_index``,
+            ``combination`` (int32) and ``padded`` (bool: the PPV counts over the whole padded output).
+        """
         nfd = self.features_per_dilation.astype(np.int64)
         dil_idx = np.repeat(np.arange(self.n_dilations), NUM_KERNELS * nfd)
         kernel = np.concatenate(
@@ -217,7 +387,17 @@ class MiniRocketParameters:
         }
 
     def equals(self, other: MiniRocketParameters) -> bool:
-        """Exact equality of every field and array."""
+        """Exact equality of every field and array but ``extra`` (the provenance).
+
+        Parameters
+        ----------
+        other : MiniRocketParameters
+            The model to compare with (anything else gives False).
+
+        Returns
+        -------
+        bool
+        """
         if not isinstance(other, MiniRocketParameters):
             return False
         scalars = ("n_channels", "length", "num_features", "max_dilations_per_kernel", "seed",
@@ -241,7 +421,33 @@ def plan(
     max_dilations_per_kernel: int = 32,
     random_state: int | np.random.RandomState | None = None,
 ) -> MiniRocketParameters:
-    """Draw every parameter except the biases: what fit must read is known before any data."""
+    """Draw every parameter except the biases: what fit must read is known before any data.
+
+    Parameters
+    ----------
+    n_examples : int
+        Rows of the training data.
+    n_channels, length : int
+        Shape of one series.
+    num_features : int, default 10000
+        Requested feature count (raised to 84 if smaller).
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations.
+    random_state : int, numpy.random.RandomState or None
+        See :func:`resolve_seed`.
+
+    Returns
+    -------
+    MiniRocketParameters
+        A plan (``biases`` None); its ``example_indices`` are the rows :func:`.fit_biases` reads.
+
+    Raises
+    ------
+    InputError
+        No examples, no channels, ``length < 9``, ``max_dilations_per_kernel < 1`` or a seed out of range.
+    TypeError
+        ``random_state`` of another type.
+    """
     if n_examples < 1:
         raise InputError("fit needs at least one example, got an empty dataset")
     if n_channels < 1:

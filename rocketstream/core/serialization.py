@@ -57,18 +57,62 @@ def _checksum(body: dict[str, Any]) -> str:
 
 def fingerprint_dict(obj: dict[str, Any]) -> str:
     """sha256 of what makes the features of a model dict (:func:`to_dict` output): every scalar and
-    array, but not ``extra`` (provenance such as the source or the version), nor the checksum."""
+    array, but not ``extra`` (provenance such as the source or the version), nor the checksum.
+
+    Parameters
+    ----------
+    obj : dict
+        A model dict.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     body = {k: v for k, v in obj.items() if k not in ("sha256", "extra")}
     return _checksum(body)
 
 
 def fingerprint(params: MiniRocketParameters) -> str:
-    """The model's fingerprint: equal for two models that compute the same features."""
+    """The model's fingerprint: equal for two models that compute the same features.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+
+    Returns
+    -------
+    str
+        The hex sha256 of :func:`fingerprint_dict`.
+
+    Raises
+    ------
+    InputError
+        The model is not fitted.
+    """
     return fingerprint_dict(to_dict(params))
 
 
 def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
-    """A JSON-ready dict of the parameters with a format version and a sha256 checksum."""
+    """A JSON-ready dict of the parameters with a format version and a sha256 checksum.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+
+    Returns
+    -------
+    dict
+        ``format``, ``format_version``, the scalars, ``arrays`` (base64, little-endian), ``extra`` and
+        ``sha256`` (of everything else).
+
+    Raises
+    ------
+    InputError
+        The model is not fitted.
+    """
     if params.biases is None:
         raise InputError("only fitted parameters (with biases) can be saved; fit the model first")
     body: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
@@ -79,7 +123,23 @@ def to_dict(params: MiniRocketParameters) -> dict[str, Any]:
 
 
 def from_dict(obj: dict[str, Any]) -> MiniRocketParameters:
-    """Rebuild parameters from :func:`to_dict` output, verifying checksum and consistency."""
+    """Rebuild parameters from :func:`to_dict` output, verifying checksum and consistency.
+
+    Parameters
+    ----------
+    obj : dict
+        A model dict.
+
+    Returns
+    -------
+    MiniRocketParameters
+
+    Raises
+    ------
+    ModelFileError
+        Not a model dict, another format version, a checksum mismatch, a missing or malformed field, or
+        arrays that do not follow from the scalars.
+    """
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ModelFileError(f"not a rocketstream parameters file (expected format {FORMAT!r}); give a model "
                              "written by `rocketstream fit` / rocketstream.core.save")
@@ -131,7 +191,22 @@ def _check_consistent(p: MiniRocketParameters) -> None:
 
 
 def dumps(params: MiniRocketParameters) -> str:
-    """The model file's text: :func:`to_dict` as indented JSON."""
+    """The model file's text: :func:`to_dict` as indented JSON.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        The model is not fitted.
+    """
     return json.dumps(to_dict(params), indent=1)
 
 
@@ -141,6 +216,35 @@ def save(params: MiniRocketParameters, path: str | os.PathLike) -> Path:
     Refuses a ``path`` that exists and is not a regular file (a directory, a device): only a file is
     ever replaced. ``rocketstream fit`` writes through ``storage.outputs.write_file``, which also
     refuses to replace a file that is not a model and cleans up after killed runs.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+    path : str or os.PathLike
+        The file to write; its directory must exist.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ModelFileError
+        ``path`` exists and is not a regular file.
+    InputError
+        The model is not fitted.
+    FileNotFoundError
+        The directory of ``path`` does not exist.
+
+    Examples
+    --------
+    >>> from rocketstream.core import fit, save
+    >>> from rocketstream.synthetic import make_series
+    >>> params = fit(make_series(50, 3, 120), num_features=1000, random_state=42)
+    >>> save(params, "model.json")
+    PosixPath('model.json')
     """
     path = Path(path)
     if path.exists() and not path.is_file():
@@ -161,7 +265,26 @@ def save(params: MiniRocketParameters, path: str | os.PathLike) -> Path:
 def load(path: str | os.PathLike) -> MiniRocketParameters:
     """Read parameters written by :func:`save`; raises :class:`ModelFileError` on any damage.
 
-    ``path`` may start with ``~`` or ``file://``.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file; it may start with ``~`` or ``file://``.
+
+    Returns
+    -------
+    MiniRocketParameters
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, a directory, unreadable, not JSON, or not a valid model (see :func:`from_dict`).
+
+    Examples
+    --------
+    >>> from rocketstream.core import load
+    >>> params = load("model.json")
+    >>> params.n_features_out, params.seed
+    (924, 42)
     """
     text_path = os.fspath(path)
     text_path = text_path[len("file://"):] if text_path.startswith("file://") else text_path

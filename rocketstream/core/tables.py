@@ -13,6 +13,16 @@ def channel_slots(params: MiniRocketParameters) -> list[torch.Tensor]:
     """Per dilation, an (84, M) int64 table of each kernel's channels, padded with ``C``.
 
     ``C`` (= ``n_channels``) names the all-zero channel that :class:`DilationTaps` appends.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        The model (fitted or a plan).
+
+    Returns
+    -------
+    list of torch.Tensor
+        One int64 CPU tensor (84, M) per dilation; ``M`` is that dilation's longest channel list.
     """
     combos = params.combination_channels()
     tables = []
@@ -33,6 +43,22 @@ def kernel_windows(dilation_index: int, dilation: int, length: int,
     Kernel ``k`` at dilation index ``i`` uses the whole padded output when ``i + k`` is even, else
     the valid region ``[4d, L - 4d)``; under the variable-length rule (``all_padded``) every kernel
     uses the whole output.
+
+    Parameters
+    ----------
+    dilation_index : int
+        Position ``i`` of the dilation in the model.
+    dilation : int
+        The dilation ``d``.
+    length : int
+        Series length ``L``.
+    all_padded : bool, default False
+        The variable-length rule: every window is ``[0, L)``.
+
+    Returns
+    -------
+    lo, hi : numpy.ndarray
+        int32 (84,) each.
     """
     ks = np.arange(NUM_KERNELS)
     padded = np.ones(NUM_KERNELS, bool) if all_padded else (dilation_index + ks) % 2 == 0

@@ -39,12 +39,27 @@ class _DilationPlan:
 
 
 class TransformPlan:
-    """Parameters laid out on one device for the batch transform; build once, reuse per chunk."""
+    """Parameters laid out on one device for the batch transform; build once, reuse per chunk.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+    device : str or torch.device, optional
+        Where :func:`transform` computes; None: CUDA where available, else the CPU.
+    length : int, optional
+        Overrides the series length (default: the fitted one).
+    all_padded : bool, default False
+        Take every PPV over the whole output, the variable-length rule (see :mod:`.variable`).
+
+    Raises
+    ------
+    InputError
+        The model is not fitted.
+    """
 
     def __init__(self, params: MiniRocketParameters, device: torch.device | str | None = None, *,
                  length: int | None = None, all_padded: bool = False) -> None:
-        """``length`` overrides the series length (default: the fitted one); ``all_padded`` takes
-        every PPV over the whole output, the variable-length rule (see :mod:`.variable`)."""
         if not params.is_fitted:
             raise InputError("the parameters have no biases yet; fit before transforming")
         self.params = params
@@ -94,7 +109,17 @@ class TransformPlan:
         return self.device.type == "cpu" and native.enabled()
 
     def native_plan(self) -> native.NativePlan:
-        """The parameters laid out for the native kernel (built on first use)."""
+        """The parameters laid out for the native kernel (built on first use).
+
+        Returns
+        -------
+        NativePlan
+
+        Raises
+        ------
+        RuntimeError
+            The native library is unavailable (see :func:`.native.unavailable_reason`).
+        """
         if self._native is None:
             self._native = native.NativePlan(self.params, length=self.length, all_padded=self.all_padded)
         return self._native
@@ -105,7 +130,12 @@ class TransformPlan:
         return self.device.type == "cuda" and triton_engine.enabled()
 
     def triton_plan(self) -> triton_engine.TritonPlan:
-        """The parameters laid out for the Triton kernels (built on first use)."""
+        """The parameters laid out for the Triton kernels (built on first use).
+
+        Returns
+        -------
+        TritonPlan
+        """
         if self._triton is None:
             self._triton = triton_engine.TritonPlan(
                 self.params, self.device, length=self.length, all_padded=self.all_padded
@@ -113,7 +143,20 @@ class TransformPlan:
         return self._triton
 
     def run(self, x: torch.Tensor, kernel_chunk: int = 42) -> torch.Tensor:
-        """Transform one micro-batch ``x`` (B, C, L) already on the plan's device."""
+        """Transform one micro-batch ``x`` (B, C, L) already on the plan's device, on the torch path.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (B, C, L) on :attr:`device`, ``L`` the plan's length.
+        kernel_chunk : int, default 42
+            Kernels per step (bounds the (B, kernels, L) working set; never changes the result).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (B, n_features_out) on the plan's device.
+        """
         b = x.shape[0]
         out = torch.empty(b, self.params.n_features_out, dtype=torch.float32, device=self.device)
         for dp in self.dilations:
@@ -146,7 +189,43 @@ def transform(
     """Transform validated float32 data in micro-batches; returns a float32 tensor on ``device``.
 
     The input may live anywhere (NumPy, CPU or GPU tensor); only one micro-batch at a time is
-    moved to ``device``.
+    moved to ``device``. The engine (native C, Triton or torch) follows from the device; all give the
+    same bits.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        float32 (n, channels, length), already validated (see :func:`~rocketstream.core.as_float32_array`).
+    params : MiniRocketParameters
+        A fitted model.
+    device : str or torch.device, optional
+        Where to compute; None: CUDA where available, else the CPU. Ignored when ``plan`` is given.
+    batch_size : int, optional
+        Series per micro-batch (default: sized from ``memory_budget``).
+    memory_budget : int, optional
+        Bytes per micro-batch step.
+    plan : TransformPlan, optional
+        A plan built earlier for ``params`` (saves the layout work when transforming many chunks).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (n, n_features_out) on the plan's device.
+
+    Raises
+    ------
+    InputError
+        The model is not fitted; or, on the native and Triton engines, ``x`` has another channel count or
+        length than the plan.
+
+    Examples
+    --------
+    >>> from rocketstream.core import fit, transform
+    >>> from rocketstream.synthetic import make_series
+    >>> X = make_series(50, 3, 120)
+    >>> params = fit(X, num_features=1000, random_state=42)
+    >>> transform(X, params, device="cpu").shape
+    torch.Size([50, 924])
     """
     plan = plan or TransformPlan(params, device)
     n, c, length = x.shape

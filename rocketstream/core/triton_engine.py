@@ -42,7 +42,12 @@ MIN_TRITON = (3, 0)
 
 
 def enabled() -> bool:
-    """Whether triton >= 3.0 is importable and not disabled by ``ROCKETSTREAM_TRITON=0``."""
+    """Whether triton >= 3.0 is importable and not disabled by ``ROCKETSTREAM_TRITON=0``.
+
+    Returns
+    -------
+    bool
+    """
     if not env_flag(ENV_TRITON):
         return False
     try:
@@ -74,7 +79,19 @@ class _Dilation:
 
 
 class TritonPlan:
-    """Parameters laid out on one device for the fused kernels (build once, reuse per batch)."""
+    """Parameters laid out on one device for the fused kernels (build once, reuse per batch).
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+    device : torch.device
+        The CUDA device (a CPU device under ``TRITON_INTERPRET=1``).
+    length : int
+        Series length.
+    all_padded : bool
+        Take every PPV over the whole output, the variable-length rule.
+    """
 
     def __init__(self, params: MiniRocketParameters, device: torch.device, *, length: int,
                  all_padded: bool) -> None:
@@ -115,6 +132,31 @@ class TritonPlan:
         mode); the other options tune the launch and never change the result: ``block_t`` caps
         the time points per tile (see :func:`default_block_t`), ``splits`` the time splits,
         ``k_group`` (a divisor of 84) the kernels one program runs one after the other.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Contiguous float32 (B, C, L) on the plan's device.
+        inline : bool, default False
+            Recompute the taps in the kernel.
+        block_t : int, optional
+            Cap on the time points per tile.
+        num_warps : int, default 4
+            Warps per program (CUDA).
+        splits : int, optional
+            Time splits per series (default: :func:`time_splits`).
+        k_group : int, default 1
+            Kernels per program, a divisor of 84.
+
+        Returns
+        -------
+        torch.Tensor
+            int32 (B, n_features_out) counts.
+
+        Raises
+        ------
+        ValueError
+            ``k_group`` does not divide 84.
         """
         if NUM_KERNELS % k_group:
             raise ValueError(f"k_group must divide {NUM_KERNELS}, got {k_group}")
@@ -150,7 +192,18 @@ class TritonPlan:
         return counts
 
     def ppv(self, counts: torch.Tensor) -> torch.Tensor:
-        """PPV features from counts: ``float32(count / n)`` with the division in float64."""
+        """PPV features from counts: ``float32(count / n)`` with the division in float64.
+
+        Parameters
+        ----------
+        counts : torch.Tensor
+            (B, F) counts from :meth:`counts`.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (B, F).
+        """
         return (counts.to(torch.float64) / self.denominators).to(torch.float32)
 
 
@@ -159,20 +212,63 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def triton_next_pow2(n: int) -> int:
-    """The smallest power of two >= ``n`` (>= 1)."""
+    """The smallest power of two >= ``n`` (>= 1).
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    int
+    """
     return 1 << max(0, int(n) - 1).bit_length()
 
 
 def default_block_t(nfd_pad: int, length: int, inline: bool = False, cap: int | None = None) -> int:
     """Time points per tile: ``cap`` (512; 128 when the taps are recomputed ``inline``), fewer
     when each point meets many biases, so that a tile holds about ``4 * cap`` per-lane counters
-    (16 a thread at 4 warps). ptxas reports no spills at these sizes for sm_90."""
+    (16 a thread at 4 warps). ptxas reports no spills at these sizes for sm_90.
+
+    Parameters
+    ----------
+    nfd_pad : int
+        Bias lanes per kernel (features per kernel rounded up to a power of two).
+    length : int
+        Series length.
+    inline : bool, default False
+        Whether the taps are recomputed in the kernel.
+    cap : int, optional
+        Upper bound (default 512, or 128 ``inline``).
+
+    Returns
+    -------
+    int
+        At least 32.
+    """
     cap = cap or (128 if inline else 512)
     return int(max(32, min(cap, 4 * cap // nfd_pad, triton_next_pow2(length))))
 
 
 def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> int:
-    """Split each series' time axis so that small batches of long series still fill the GPU."""
+    """Split each series' time axis so that small batches of long series still fill the GPU.
+
+    Parameters
+    ----------
+    batch : int
+        Series in the micro-batch.
+    length : int
+        Series length.
+    block_t : int
+        Time points per tile.
+    device : torch.device
+        The plan's device (not CUDA: no split).
+
+    Returns
+    -------
+    int
+        Splits per series, at least 1.
+    """
     if device.type != "cuda":
         return 1
     sms = torch.cuda.get_device_properties(device).multi_processor_count
@@ -187,6 +283,24 @@ def batch_rows(n_channels: int, length: int, pad: int, n_features: int, budget: 
     series int32 counts, their float64 quotient and the float32 features (16 bytes a feature).
     When not even one series fits, the kernel recomputes ``C_alpha`` and ``G`` from the input
     instead (``inline``): then only the input is held. The C_alpha launch's grid bounds the rows too.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    pad : int
+        Zero padding of ``G`` on each side (``4 * max dilation``).
+    n_features : int
+        Features per series.
+    budget : int
+        Bytes per step.
+
+    Returns
+    -------
+    rows : int
+        Series per micro-batch, at least 1.
+    inline : bool
+        Whether the taps must be recomputed in the kernel.
     """
     per_series = n_channels * (3 * length + 2 * pad) * _FLOAT + 16 * n_features
     grid_rows = (2**31 - 1) // (_ceil_div(length, ALPHA_BLOCK) * n_channels)
@@ -197,7 +311,19 @@ def batch_rows(n_channels: int, length: int, pad: int, n_features: int, budget: 
 
 
 def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
-    """The working-set budget: ``memory_budget``, or a quarter of the free memory up to 4 GiB."""
+    """The working-set budget: ``memory_budget``, or a quarter of the free memory up to 4 GiB.
+
+    Parameters
+    ----------
+    device : torch.device
+        The plan's device (not CUDA: :data:`~rocketstream.config.MEMORY_BUDGET`).
+    memory_budget : int, optional
+        Bytes, used as given.
+
+    Returns
+    -------
+    int
+    """
     if memory_budget is not None:
         return int(memory_budget)
     if device.type != "cuda":
@@ -213,6 +339,31 @@ def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget:
     If the device runs out of memory anyway (other work on it), the micro-batch is halved and
     retried, down to one series with its taps recomputed in the kernel; only a single series
     that does not fit on the device raises, with the size it needs.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        float32 (n, C, L) anywhere (NumPy, CPU or GPU tensor).
+    plan : TritonPlan
+        The layout for the model and device.
+    batch_size : int, optional
+        Series per micro-batch (default: sized from the budget, see :func:`batch_rows`).
+    memory_budget : int, optional
+        Bytes per step (default: :func:`gpu_budget`).
+    **tuning
+        Options of :meth:`TritonPlan.counts`.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (n, n_features_out) on the plan's device.
+
+    Raises
+    ------
+    InputError
+        ``x`` has another channel count or length than the plan.
+    torch.cuda.OutOfMemoryError
+        A single series does not fit on the device.
     """
     n, c, length = x.shape
     params = plan.params

@@ -17,7 +17,24 @@ SHAPE_HINT = "(n_samples, n_channels, n_timepoints)"
 
 
 def check_shape(shape: tuple[int, ...], what: str = "X") -> tuple[int, int, int]:
-    """Check a 3-D (n, channels, length) shape with length >= 9; return it."""
+    """Check a 3-D (n, channels, length) shape with length >= 9; return it.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape to check.
+    what : str, default "X"
+        The input's name in messages.
+
+    Returns
+    -------
+    n, channels, length : int
+
+    Raises
+    ------
+    InputError
+        Not 3-D, no channels, or fewer than 9 time points.
+    """
     if len(shape) != 3:
         hint = " (for univariate data use X[:, None, :])" if len(shape) == 2 else ""
         raise InputError(f"{what} must be 3-D {SHAPE_HINT}, got {len(shape)}-D shape {tuple(shape)}{hint}")
@@ -33,7 +50,20 @@ def check_shape(shape: tuple[int, ...], what: str = "X") -> tuple[int, int, int]
 
 
 def check_dtype(dtype: Any, what: str = "X") -> None:
-    """Accept real integer or floating dtypes only."""
+    """Accept real integer or floating dtypes only.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype or torch.dtype
+        The dtype to check.
+    what : str, default "X"
+        The input's name in messages.
+
+    Raises
+    ------
+    InputError
+        A bool, complex, string or object dtype.
+    """
     if isinstance(dtype, torch.dtype):
         ok = dtype.is_floating_point or (not dtype.is_complex and dtype != torch.bool)
     else:
@@ -44,7 +74,20 @@ def check_dtype(dtype: Any, what: str = "X") -> None:
 
 
 def check_finite(x: np.ndarray | torch.Tensor, what: str = "X") -> None:
-    """Raise if ``x`` holds NaN or infinite values, naming the first bad sample."""
+    """Raise if ``x`` holds NaN or infinite values, naming the first bad sample.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        The values to check.
+    what : str, default "X"
+        The input's name in messages.
+
+    Raises
+    ------
+    InputError
+        ``x`` holds NaN or infinite values.
+    """
     finite = torch.isfinite(x) if torch.is_tensor(x) else np.isfinite(x)
     if bool(finite.all()):
         return
@@ -58,7 +101,24 @@ def check_finite(x: np.ndarray | torch.Tensor, what: str = "X") -> None:
 
 
 def check_against_model(shape: tuple[int, ...], params: MiniRocketParameters, what: str = "X") -> None:
-    """The data must have the channel count and series length the model was fitted on."""
+    """The data must have the channel count and series length the model was fitted on.
+
+    A variable-length model accepts any length.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the data, (n, channels, length).
+    params : MiniRocketParameters
+        The model.
+    what : str, default "X"
+        The input's name in messages.
+
+    Raises
+    ------
+    InputError
+        A bad shape (see :func:`check_shape`), another channel count, or another length.
+    """
     _, c, length = check_shape(shape, what)
     if c != params.n_channels:
         raise InputError(
@@ -73,7 +133,25 @@ def check_against_model(shape: tuple[int, ...], params: MiniRocketParameters, wh
 
 
 def as_float32_array(x: Any, what: str = "X") -> np.ndarray | torch.Tensor:
-    """Validate an in-memory array (NumPy, torch or array-like) and return it as float32."""
+    """Validate an in-memory array (NumPy, torch or array-like) and return it as float32.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+        (n, channels, length) real values.
+    what : str, default "X"
+        The input's name in messages.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        A C-contiguous float32 NumPy array, or for a tensor a detached float32 tensor on its device.
+
+    Raises
+    ------
+    InputError
+        A bad shape or dtype, or NaN/Inf values.
+    """
     if torch.is_tensor(x):
         check_dtype(x.dtype, what)
         check_shape(tuple(x.shape), what)

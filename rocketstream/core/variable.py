@@ -35,7 +35,30 @@ VARIABLE_RULE = "own-length, all features padded (sktime MiniRocketMultivariateV
 
 def as_series_list(x: Sequence[np.ndarray] | np.ndarray, lengths: Sequence[int] | np.ndarray | None = None,
                    pad_short: bool = False, what: str = "X") -> list[np.ndarray]:
-    """Validate a list of (channels, length_i) series, or a padded (n, C, L) array plus lengths."""
+    """Validate a list of (channels, length_i) series, or a padded (n, C, L) array plus lengths.
+
+    Parameters
+    ----------
+    x : sequence of numpy.ndarray or numpy.ndarray
+        Series (channels, length_i) or (length_i,), or a padded (n, C, L) array when ``lengths`` are given.
+    lengths : sequence of int, optional
+        Each series' own length in the padded ``x``.
+    pad_short : bool, default False
+        Append zeros to series shorter than 9 points instead of refusing them.
+    what : str, default "X"
+        The input's name in messages.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        C-contiguous float32 (C, length_i) series.
+
+    Raises
+    ------
+    InputError
+        No series, mixed channel counts, a bad shape, dtype or length, NaN/Inf, or a series shorter than
+        9 points without ``pad_short``.
+    """
     if lengths is not None:
         arr = np.asarray(x)
         if arr.ndim != 3:
@@ -74,7 +97,24 @@ def as_series_list(x: Sequence[np.ndarray] | np.ndarray, lengths: Sequence[int] 
 
 
 def reference_length(series: list[np.ndarray], rule: str | int = "max") -> int:
-    """The length dilations are fitted for: an int >= 9, or 'max', 'mean', 'median', 'min'."""
+    """The length dilations are fitted for: an int >= 9, or 'max', 'mean', 'median', 'min'.
+
+    Parameters
+    ----------
+    series : list of numpy.ndarray
+        Validated (C, length_i) series.
+    rule : int or str, default "max"
+        A length, or the statistic of the series lengths to use (never below 9).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        An int below 9 or an unknown rule.
+    """
     if isinstance(rule, (int, np.integer)):
         if rule < MIN_LENGTH:
             raise InputError(f"reference_length must be >= {MIN_LENGTH}, got {rule}")
@@ -95,7 +135,35 @@ def fit_variable(
     reference: str | int = "max",
     pad_short: bool = False,
 ) -> MiniRocketParameters:
-    """Fit MiniRocket on series of unequal lengths (see the module docstring for the rule)."""
+    """Fit MiniRocket on series of unequal lengths (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    x : sequence of numpy.ndarray or numpy.ndarray
+        Series (channels, length_i), or a padded (n, C, L) array with ``lengths``.
+    lengths : sequence of int, optional
+        Each series' own length in the padded ``x``.
+    num_features : int, default 10000
+        Requested feature count.
+    max_dilations_per_kernel : int, default 32
+        Cap on the number of dilations.
+    random_state : int, numpy.random.RandomState or None
+        Seed of the draws; None draws a fresh one.
+    reference : int or str, default "max"
+        The reference length (see :func:`reference_length`).
+    pad_short : bool, default False
+        Append zeros to series shorter than 9 points (recorded in the model).
+
+    Returns
+    -------
+    MiniRocketParameters
+        A variable-length model (``params.variable_length`` is true).
+
+    Raises
+    ------
+    InputError
+        Bad series (see :func:`as_series_list`) or a bad ``reference``.
+    """
     series = as_series_list(x, lengths, pad_short)
     ref = reference_length(series, reference)
     params = plan(len(series), series[0].shape[0], ref, num_features, max_dilations_per_kernel, random_state)
@@ -108,6 +176,25 @@ def fit_variable_biases(params: MiniRocketParameters, series_of: Callable[[int],
 
     ``series_of(i)`` returns fit series ``i`` as (channels, own length); only the drawn
     examples are requested, each once.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A plan (see :func:`~rocketstream.core.plan`).
+    series_of : callable
+        ``series_of(i)`` gives training series ``i``.
+    pad_short : bool, default False
+        Append zeros to series shorter than 9 points.
+
+    Returns
+    -------
+    MiniRocketParameters
+        The fitted variable-length model.
+
+    Raises
+    ------
+    InputError
+        A drawn series is invalid (see :func:`as_series_list`).
     """
     cache: dict[int, np.ndarray] = {}
 
@@ -133,7 +220,16 @@ def fit_variable_biases(params: MiniRocketParameters, series_of: Callable[[int],
 
 
 def is_variable(params: MiniRocketParameters) -> bool:
-    """Whether ``params`` were fitted by :func:`fit_variable` (all-padded, own-length features)."""
+    """Whether ``params`` were fitted by :func:`fit_variable` (all-padded, own-length features).
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+
+    Returns
+    -------
+    bool
+    """
     return params.variable_length
 
 
@@ -145,7 +241,31 @@ def transform_variable(
     pad_short: bool | None = None,
     device: torch.device | str | None = None,
 ) -> np.ndarray:
-    """Features of each series over its own length: (n, F) float32, no NaN for any length >= 9."""
+    """Features of each series over its own length: (n, F) float32, no NaN for any length >= 9.
+
+    Parameters
+    ----------
+    x : sequence of numpy.ndarray or numpy.ndarray
+        Series (channels, length_i), or a padded (n, C, L) array with ``lengths``.
+    params : MiniRocketParameters
+        A model from :func:`fit_variable`.
+    lengths : sequence of int, optional
+        Each series' own length in the padded ``x``.
+    pad_short : bool, optional
+        Append zeros to series shorter than 9 points; default: as the model was fitted.
+    device : str or torch.device, optional
+        Where to compute; None: CUDA where available, else the CPU.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n_features_out).
+
+    Raises
+    ------
+    InputError
+        Bad series, or another channel count than the model's.
+    """
     pad = params.extra.get("pad_short", False) if pad_short is None else pad_short
     series = as_series_list(x, lengths, pad)
     if series[0].shape[0] != params.n_channels:

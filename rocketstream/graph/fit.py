@@ -26,7 +26,31 @@ def _block_of(arr: da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def gather_rows(arr: da.Array, rows: np.ndarray, scheduler: Any = None) -> np.ndarray:
     """Read ``rows`` (sorted, unique) as float32 (k, C, L); only the chunks holding them are read,
-    one task per chunk."""
+    one task per chunk.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input.
+    rows : numpy.ndarray
+        Sorted, unique row indices.
+    scheduler : Any, optional
+        Passed to ``dask.compute``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (k, C, L).
+
+    Raises
+    ------
+    IndexError
+        A row index is out of range.
+    InputError
+        A row holds NaN or infinite values.
+    MissingChunkError
+        A row lies in an absent chunk of a Zarr input (without ``fill_missing``).
+    """
     rows = np.asarray(rows, dtype=np.int64)
     if rows.size == 0:
         return np.empty((0, *arr.shape[1:]), dtype=np.float32)
@@ -52,7 +76,28 @@ class RowGatherer:
 
     If all distinct drawn rows fit ``memory_budget`` they are read once up front (each chunk at most
     once). Otherwise each request reads its own rows, with an LRU cache of rows bounded by the budget.
-    ``rows_read`` counts every row read from the source.
+    ``rows_read`` counts every row read from the source. Calling it with row indices gives those rows
+    as float32 (k, C, L).
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input.
+    indices : numpy.ndarray
+        The rows that will be requested (the plan's ``example_indices``).
+    memory_budget : int, optional
+        Bytes of rows kept in memory (default: :data:`~rocketstream.config.MEMORY_BUDGET`).
+    scheduler : Any, optional
+        Passed to ``dask.compute``.
+
+    Attributes
+    ----------
+    unique : numpy.ndarray
+        The distinct requested rows.
+    prefetched : bool
+        Whether they were all read up front.
+    rows_read : int
+        Rows read from the source so far.
     """
 
     def __init__(self, arr: da.Array, indices: np.ndarray, memory_budget: int | None = None,
@@ -101,7 +146,26 @@ def fit_array(
 ) -> tuple[MiniRocketParameters, RowGatherer]:
     """Plan on the array's shape, then fit the biases from only the drawn rows.
 
-    Returns the fitted parameters and the gatherer (for its read statistics).
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input.
+    num_features, max_dilations_per_kernel, random_state, device, memory_budget
+        As in :func:`rocketstream.core.fit`.
+    scheduler : Any, optional
+        Where the rows are read (see :func:`~rocketstream.graph.schedule.compute`).
+
+    Returns
+    -------
+    params : MiniRocketParameters
+        The fitted model.
+    gatherer : RowGatherer
+        For its read statistics.
+
+    Raises
+    ------
+    InputError
+        A bad parameter, or NaN/Inf in a drawn row.
     """
     n, c, length = (int(s) for s in arr.shape)
     params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
@@ -121,7 +185,34 @@ def fit_array_variable(
     pad_short: bool = False,
 ) -> tuple[MiniRocketParameters, RowGatherer]:
     """:func:`fit_array` for series stored padded with their ``lengths``: the variable-length rule
-    (reference length = the longest series), reading only the drawn rows."""
+    (reference length = the longest series), reading only the drawn rows.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input, padded.
+    lengths : numpy.ndarray
+        Each series' own length.
+    num_features, max_dilations_per_kernel, random_state, memory_budget
+        As in :func:`rocketstream.core.fit`.
+    scheduler : Any, optional
+        Where the rows are read.
+    pad_short : bool, default False
+        Append zeros to series shorter than 9 points instead of refusing them.
+
+    Returns
+    -------
+    params : MiniRocketParameters
+        The fitted variable-length model.
+    gatherer : RowGatherer
+        For its read statistics.
+
+    Raises
+    ------
+    InputError
+        A bad parameter, NaN/Inf in a drawn row, or a drawn series shorter than 9 points without
+        ``pad_short``.
+    """
     n, c, _ = (int(s) for s in arr.shape)
     params = plan(n, c, max(int(lengths.max()), MIN_LENGTH), num_features, max_dilations_per_kernel,
                   random_state)

@@ -16,7 +16,17 @@ from .schedule import CLUSTER_TIMEOUT_ENV, compute, resolve_scheduler
 
 
 def device_problem(device: torch.device | str | None) -> str | None:
-    """Why ``device`` cannot be used in this process (None if it can)."""
+    """Why ``device`` cannot be used in this process (None if it can).
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        The device asked for; None always works.
+
+    Returns
+    -------
+    str or None
+    """
     if device is None:
         return None
     try:
@@ -54,6 +64,24 @@ def check_resources(target: Any, device: torch.device | str | None, task_bytes: 
     ``target`` is what :func:`~rocketstream.graph.schedule.session` yields: a local scheduler name or a
     distributed client (then the probe runs as one task on a worker, and the worker's memory limit
     per thread also bounds a task).
+
+    Parameters
+    ----------
+    target : Any
+        The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
+    device : str, torch.device or None
+        The device the tasks will use.
+    task_bytes : int
+        Memory one task needs.
+    rows : int
+        Samples per task (to suggest a size that fits).
+    option : str, default "--chunk-size / chunk_size"
+        The option to name in the message.
+
+    Raises
+    ------
+    PreflightError
+        The device is missing, a task would not fit in memory, or no task can run on the cluster.
     """
     kind, client = resolve_scheduler(target)
     where = "this machine"

@@ -59,6 +59,19 @@ class ChunkJob:
     ``compute`` must be picklable (a module-level function or a ``functools.partial`` of one): it is
     sent to the workers once per graph. ``lengths`` are the per-series lengths of unequal-length data
     (a task gets its chunk's slice). ``name`` names the tasks and the progress bar.
+
+    Parameters
+    ----------
+    source : dask.array.Array
+        (sample, channel, time) input.
+    store : ChunkStore
+        The output store; its chunking decides the chunks.
+    compute : BlockFunction
+        ``compute(block, start, lengths) -> {name: rows}`` for one chunk.
+    lengths : numpy.ndarray, optional
+        Per-series lengths of unequal-length data.
+    name : str, default "chunks"
+        Names the tasks and the progress bar.
     """
 
     source: da.Array
@@ -68,11 +81,33 @@ class ChunkJob:
     name: str = "chunks"
 
     def lengths_of(self, index: int) -> np.ndarray | None:
+        """The lengths of chunk ``index``'s series (None for equal-length data).
+
+        Parameters
+        ----------
+        index : int
+            Chunk index.
+
+        Returns
+        -------
+        numpy.ndarray or None
+        """
         return None if self.lengths is None else np.asarray(self.lengths[slice(*self.store.bounds(index))])
 
     def input_blocks(self, chunks: list[int]) -> Iterator[Any]:
         """The input rows of each of ``chunks`` (store chunking) as Delayed objects, from a graph that
-        holds only those rows."""
+        holds only those rows.
+
+        Parameters
+        ----------
+        chunks : list of int
+            Chunk indices, ascending.
+
+        Returns
+        -------
+        iterator of dask.delayed.Delayed
+            One (rows, channels, time) block per chunk, in order.
+        """
         first, last = min(chunks), max(chunks)
         lo, hi = self.store.bounds(first)[0], self.store.bounds(last)[1]
         whole = {axis: -1 for axis in range(1, self.source.ndim)}  # a task needs whole series
@@ -120,7 +155,16 @@ def _merge(parts: list[tuple[list[int], list[int]]]) -> tuple[list[int], list[in
 
 # ---------------------------------------------------------------------------------------- graphs
 def missing_chunks(store: ChunkStore) -> list[int]:
-    """Indices of the chunks of ``store`` not yet marked done (logged)."""
+    """Indices of the chunks of ``store`` not yet marked done (logged).
+
+    Parameters
+    ----------
+    store : ChunkStore
+
+    Returns
+    -------
+    list of int
+    """
     todo = np.flatnonzero(~store.done()).tolist()
     log.info("%s: %d of %d chunks to compute (%d already done)", store.KIND, len(todo), store.n_chunks,
              store.n_chunks - len(todo))
@@ -129,7 +173,22 @@ def missing_chunks(store: ChunkStore) -> list[int]:
 
 def chunk_graph(job: ChunkJob, chunks: list[int]) -> tuple[Delayed, str]:
     """The graph computing ``chunks`` of the job (one task per chunk); returns it and the prefix of its
-    task names (for progress). Computing it gives the sorted chunk indices."""
+    task names (for progress). Computing it gives the sorted chunk indices.
+
+    Parameters
+    ----------
+    job : ChunkJob
+        What to compute and where it goes.
+    chunks : list of int
+        Chunk indices, ascending.
+
+    Returns
+    -------
+    graph : dask.delayed.Delayed
+        Computes the chunks and gives their sorted indices.
+    prefix : str
+        The prefix of its per-chunk task names.
+    """
     store = job.store
     token = tokenize(job.source.name, store.path, job.name, chunks)
     prefix = f"rocketstream-write-{job.name}-{token}"  # helpers and progress key on "rocketstream-write-"
@@ -144,7 +203,22 @@ def chunk_graph(job: ChunkJob, chunks: list[int]) -> tuple[Delayed, str]:
 def check_graph(store: ChunkStore, chunks: list[int], job: ChunkJob | None = None) -> Delayed:
     """A Delayed giving ``(bad, changed)`` for ``chunks``: those whose data does not match its digest
     (or cannot be read), and, with a ``job``, those whose input rows no longer match the input digest
-    recorded when they were written. One task per ``VERIFY_PER_TASK`` chunks."""
+    recorded when they were written. One task per ``VERIFY_PER_TASK`` chunks.
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store to check.
+    chunks : list of int
+        Chunk indices, ascending.
+    job : ChunkJob, optional
+        Its input rows are compared with the recorded input digests.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        Computes to two sorted lists of chunk indices.
+    """
     blocks: list[Any] = [None] * len(chunks)
     if job is not None and chunks and store.has_input_digests:
         blocks = list(job.input_blocks(chunks))
@@ -161,7 +235,24 @@ def check_graph(store: ChunkStore, chunks: list[int], job: ChunkJob | None = Non
 # ------------------------------------------------------------------------------------------- run
 def damaged_chunks(store: ChunkStore, scheduler: Any = "threads", workers: int | None = None,
                    job: ChunkJob | None = None) -> tuple[list[int], list[int]]:
-    """``(bad, changed)`` over every chunk marked done (each is read once; see :func:`check_graph`)."""
+    """``(bad, changed)`` over every chunk marked done (each is read once; see :func:`check_graph`).
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store to check.
+    scheduler : Any, default "threads"
+        Where to run the checks (see :func:`~rocketstream.graph.schedule.compute`).
+    workers : int, optional
+        Workers of a local scheduler.
+    job : ChunkJob, optional
+        Also compare the input rows with the recorded input digests.
+
+    Returns
+    -------
+    bad, changed : list of int
+        Chunks whose data fails its sha256 or cannot be read; chunks whose input rows changed.
+    """
     marked = np.flatnonzero(store.done()).tolist()
     bad: list[int] = []
     changed: list[int] = []
@@ -175,7 +266,29 @@ def damaged_chunks(store: ChunkStore, scheduler: Any = "threads", workers: int |
 
 def verify_done(job: ChunkJob, target: Any, workers: int | None) -> list[int]:
     """Before resuming: unmark (so recompute) the done chunks that are torn or corrupted; refuse if the
-    input rows of a done chunk differ from those it was computed from."""
+    input rows of a done chunk differ from those it was computed from.
+
+    Stores without digests are trusted as they are.
+
+    Parameters
+    ----------
+    job : ChunkJob
+        The job to resume.
+    target : Any
+        The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
+    workers : int or None
+        Workers of a local scheduler.
+
+    Returns
+    -------
+    list of int
+        The chunks unmarked.
+
+    Raises
+    ------
+    IdentityMismatchError
+        The input rows of a done chunk changed.
+    """
     store = job.store
     if not store.has_digests:
         log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.display)
@@ -206,6 +319,41 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
     ``target`` is what :func:`~rocketstream.graph.schedule.session` yields. ``local_bar`` shows a tqdm
     bar per chunk (local schedulers); otherwise a true ``progress`` shows ``distributed.progress``.
     ``verify`` checks the chunks already done first (see :func:`verify_done`).
+
+    Parameters
+    ----------
+    job : ChunkJob
+        What to compute and where it goes.
+    target : Any, optional
+        The scheduler (None: the current distributed client, else threads).
+    workers : int, optional
+        Workers of a local scheduler.
+    progress : bool, default False
+        Show ``distributed.progress`` on a cluster.
+    local_bar : bool, default False
+        Show a tqdm bar per chunk.
+    retries : int, default 2
+        Times the missing chunks are resubmitted after a lost worker.
+    verify : bool, default False
+        Verify the chunks already done first.
+
+    Returns
+    -------
+    list of int
+        The chunks this run planned (all done when it returns).
+
+    Raises
+    ------
+    StoreError
+        Chunks are still missing after ``retries + 1`` attempts.
+    ClusterLostError
+        The scheduler, or all its workers, went away.
+    IdentityMismatchError
+        With ``verify``, the input rows of a done chunk changed.
+    InputError
+        A chunk's input holds NaN/Inf or does not fit the model (raised by the task).
+    MissingChunkError
+        A chunk of a Zarr input is absent (raised by the task).
     """
     store = job.store
     if verify:

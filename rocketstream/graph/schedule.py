@@ -46,7 +46,19 @@ class _TqdmCallback(Callback):
 
 
 def progress_bar(total: int, desc: str = "transform") -> Any:
-    """A tqdm bar counting chunks (for local schedulers)."""
+    """A tqdm bar counting chunks (for local schedulers).
+
+    Parameters
+    ----------
+    total : int
+        Chunks to count.
+    desc : str, default "transform"
+        The bar's label.
+
+    Returns
+    -------
+    tqdm.tqdm
+    """
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="chunk")
@@ -62,7 +74,25 @@ def _existing_client() -> Any:
 
 
 def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
-    """Return ``("distributed", client_or_address)`` or ``("local", name)``."""
+    """Return ``("distributed", client_or_address)`` or ``("local", name)``.
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client or None
+        None (the current distributed client, else threads), a local scheduler name ("threads",
+        "processes", "synchronous"...), a scheduler address or a Client.
+
+    Returns
+    -------
+    tuple of (str, Any)
+
+    Raises
+    ------
+    InputError
+        An unknown scheduler name.
+    TypeError
+        Neither a name, an address nor a Client.
+    """
     if scheduler is None:
         client = _existing_client()
         return ("distributed", client) if client is not None else ("local", "threads")
@@ -80,6 +110,16 @@ def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
 
 
 def is_local(scheduler: Any) -> bool:
+    """Whether ``scheduler`` runs on a local Dask scheduler (see :func:`resolve_scheduler`).
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client or None
+
+    Returns
+    -------
+    bool
+    """
     return resolve_scheduler(scheduler)[0] == "local"
 
 
@@ -95,7 +135,25 @@ def _connect(address: str) -> Any:
 
 @contextmanager
 def session(scheduler: Any) -> Iterator[Any]:
-    """Connect once to a scheduler address for several computes; other schedulers pass through."""
+    """Connect once to a scheduler address for several computes; other schedulers pass through.
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client or None
+        As in :func:`resolve_scheduler`.
+
+    Yields
+    ------
+    Any
+        A Client connected to the address (closed on exit), or ``scheduler`` as given.
+
+    Raises
+    ------
+    PreflightError
+        The scheduler address cannot be reached.
+    InputError
+        An unknown scheduler name.
+    """
     kind, target = resolve_scheduler(scheduler)
     if kind == "distributed" and isinstance(target, str):
         with _connect(target) as client:
@@ -106,7 +164,22 @@ def session(scheduler: Any) -> Iterator[Any]:
 
 def resolve_cluster_timeout(value: float | None = None) -> float:
     """Seconds a distributed run waits without workers or scheduler: ``value``, else
-    ``$ROCKETSTREAM_CLUSTER_TIMEOUT``, else 60 (``inf``: wait forever)."""
+    ``$ROCKETSTREAM_CLUSTER_TIMEOUT``, else 60 (``inf``: wait forever).
+
+    Parameters
+    ----------
+    value : float, optional
+        Seconds, positive.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        A value (given, or from the environment) that is not a positive number.
+    """
     if value is None:
         return env_seconds(CLUSTER_TIMEOUT_ENV, DEFAULT_CLUSTER_TIMEOUT)
     value = float(value)
@@ -203,6 +276,35 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
     for distributed ones any true value shows ``distributed.progress``.
     A distributed run raises :class:`ClusterLostError` once its scheduler has had no workers, or could
     not be reached, for ``cluster_timeout`` seconds in a row (see :func:`resolve_cluster_timeout`).
+
+    Parameters
+    ----------
+    obj : Any
+        A Dask collection or Delayed.
+    scheduler : str, distributed.Client or None
+        As in :func:`resolve_scheduler`.
+    workers : int, optional
+        Workers of a local scheduler.
+    progress : Any, default False
+        A tqdm bar (local) or a true value (distributed).
+    progress_prefix : str, default ""
+        Key prefix of the tasks the bar counts.
+    cluster_timeout : float, optional
+        Seconds without workers or scheduler before giving up.
+
+    Returns
+    -------
+    Any
+        The computed result.
+
+    Raises
+    ------
+    ClusterLostError
+        The scheduler, or all of its workers, went away for ``cluster_timeout`` seconds.
+    PreflightError
+        A scheduler address cannot be reached.
+    InputError
+        An unknown scheduler name or a bad ``cluster_timeout``.
     """
     kind, target = resolve_scheduler(scheduler)
     if kind == "local":

@@ -19,13 +19,38 @@ DEFAULT_CHUNK_BYTES = TASK_CHUNK_BYTES
 
 def default_chunk_size(n_channels: int, length: int, n_features: int = 0,
                        chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
-    """Samples per chunk so that the input block (and its feature block) stay near ``chunk_bytes``."""
+    """Samples per chunk so that the input block (and its feature block) stay near ``chunk_bytes``.
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    n_features : int, default 0
+        Features per sample.
+    chunk_bytes : int, default DEFAULT_CHUNK_BYTES
+        Target bytes per block (64 MiB).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     per_row = 4 * max(n_channels * length, n_features, 1)
     return int(max(1, chunk_bytes // per_row))
 
 
 def from_checked(checked: CheckedArray) -> da.Array:
-    """A Dask array reading a Zarr input through :class:`CheckedArray` (absent chunks are errors)."""
+    """A Dask array reading a Zarr input through :class:`CheckedArray` (absent chunks are errors).
+
+    Parameters
+    ----------
+    checked : CheckedArray
+
+    Returns
+    -------
+    dask.array.Array
+        Chunked like the Zarr array.
+    """
     name = "zarr-input-" + tokenize(checked.where, checked.array.path, checked.shape, str(checked.dtype),
                                     checked.chunks, checked.fill_missing)
     return da.from_array(checked, chunks=checked.chunks, name=name, lock=False, asarray=True,
@@ -39,6 +64,32 @@ def as_dask_array(x: Any, what: str = "X", where: str | None = None, fill_missin
     series. Values (NaN/Inf) are checked later, chunk by chunk. A Zarr array is read through
     :class:`~rocketstream.storage.zarrstore.CheckedArray`: an absent chunk is an error unless
     ``fill_missing`` (``where`` names the input in that error).
+
+    Parameters
+    ----------
+    x : array-like
+        A CheckedArray, zarr.Array, Dask array or NumPy-like (n, channels, length) array.
+    what : str, default "X"
+        The input's name in messages.
+    where : str, optional
+        The Zarr input, for messages.
+    fill_missing : bool, default False
+        Read absent Zarr chunks as the fill value.
+
+    Returns
+    -------
+    dask.array.Array
+        Chunked along samples only.
+
+    Raises
+    ------
+    InputError
+        Not 3-D, no samples, fewer than 9 time points, or not real-valued.
+
+    Warns
+    -----
+    UserWarning
+        When the input is chunked along channels or time (it is rechunked).
     """
     if isinstance(x, CheckedArray):
         arr = from_checked(x)

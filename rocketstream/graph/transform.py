@@ -33,13 +33,43 @@ _MAX_PLANS = 4
 
 
 def model_key(params: MiniRocketParameters) -> str:
-    """The model's checksum: identifies it across processes."""
+    """The model's checksum: identifies it across processes.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+
+    Returns
+    -------
+    str
+        The ``sha256`` of :func:`~rocketstream.core.to_dict`.
+
+    Raises
+    ------
+    InputError
+        The model is not fitted.
+    """
     return to_dict(params)["sha256"]
 
 
 def plan_for(params: MiniRocketParameters, device: torch.device | str | None = None,
              key: str | None = None) -> TransformPlan:
-    """A :class:`TransformPlan` cached per (model, device) in this process: built once per worker."""
+    """A :class:`TransformPlan` cached per (model, device) in this process: built once per worker.
+
+    Parameters
+    ----------
+    params : MiniRocketParameters
+        A fitted model.
+    device : str or torch.device, optional
+        None: CUDA where available, else the CPU.
+    key : str, optional
+        :func:`model_key` of ``params``, if known.
+
+    Returns
+    -------
+    TransformPlan
+    """
     dev = resolve_device(device)
     cache_key = (key or model_key(params), str(dev))
     with _PLANS_LOCK:
@@ -59,6 +89,33 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
     """Validate and transform one in-memory block; returns float32 NumPy (rows, features).
 
     A variable-length model takes each series over its own length (``lengths``, default: all).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        (rows, channels, length) input rows.
+    params : MiniRocketParameters
+        A fitted model.
+    key : str, optional
+        :func:`model_key` of ``params``, if known.
+    device : str or torch.device, optional
+        None: CUDA where available, else the CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step.
+    start : int, default 0
+        Index of the first row in the whole input (for messages).
+    lengths : numpy.ndarray, optional
+        The rows' own lengths (variable-length models).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (rows, n_features_out).
+
+    Raises
+    ------
+    InputError
+        The block does not fit the model, or holds NaN/Inf (the message names the sample).
     """
     x = np.ascontiguousarray(block, dtype=np.float32)
     what = f"X (samples {start}-{start + len(x) - 1})"
@@ -84,7 +141,29 @@ def _map_block(block: np.ndarray, params: MiniRocketParameters, key: str, device
 
 def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.device | str | None = None,
                     memory_budget: int | None = None) -> da.Array:
-    """Lazy (sample, feature) float32 features of a (sample, channel, time) Dask array."""
+    """Lazy (sample, feature) float32 features of a (sample, channel, time) Dask array.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input, chunked along samples only.
+    params : MiniRocketParameters
+        A fitted fixed-length model.
+    device : str or torch.device, optional
+        Where each block is computed; None: CUDA where the worker has it, else its CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step.
+
+    Returns
+    -------
+    dask.array.Array
+        float32 (n_samples, n_features_out), one block per input chunk.
+
+    Raises
+    ------
+    InputError
+        The input does not fit the model, or the model is variable-length (it needs lengths).
+    """
     check_against_model(tuple(arr.shape), params)
     if params.variable_length:
         raise InputError("a variable-length model needs the series lengths: use transform_to_zarr with "
@@ -100,13 +179,57 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
 
 def features_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *, params: MiniRocketParameters,
                 key: str, device: Any = None, memory_budget: int | None = None) -> dict[str, np.ndarray]:
-    """One chunk's outputs for the features store (a :data:`~rocketstream.graph.runner.BlockFunction`)."""
+    """One chunk's outputs for the features store (a :data:`~rocketstream.graph.runner.BlockFunction`).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The chunk's input rows.
+    start : int
+        Index of its first row.
+    lengths : numpy.ndarray or None
+        The rows' own lengths (variable-length models).
+    params, key, device, memory_budget
+        As in :func:`transform_block`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"features": float32 (rows, n_features_out)}``.
+    """
     return {"features": transform_block(block, params, key, device, memory_budget, start, lengths)}
 
 
 def features_job(arr: da.Array, params: MiniRocketParameters, store: Any, device: Any = None,
                  memory_budget: int | None = None, lengths: np.ndarray | None = None) -> ChunkJob:
-    """The chunk job that fills the features store ``store`` with the features of ``arr``."""
+    """The chunk job that fills the features store ``store`` with the features of ``arr``.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        (sample, channel, time) input.
+    params : MiniRocketParameters
+        A fitted model.
+    store : FeatureStore
+        The output, made for ``arr``'s samples.
+    device : str or torch.device, optional
+        Where the tasks compute; None: CUDA where the worker has it, else its CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step.
+    lengths : numpy.ndarray, optional
+        Per-series lengths (variable-length models).
+
+    Returns
+    -------
+    ChunkJob
+
+    Raises
+    ------
+    InputError
+        The input does not fit the model.
+    IdentityMismatchError
+        The store was made for another number of samples.
+    """
     check_against_model(tuple(arr.shape), params)
     if arr.shape[0] != store.n_samples:
         raise IdentityMismatchError(f"the input has {arr.shape[0]} samples but the store {store.display} was "

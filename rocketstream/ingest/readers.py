@@ -15,7 +15,17 @@ from ..errors import IngestError
 
 @dataclass
 class Collection:
-    """Series ``(channels, length_i)`` as float32, with optional labels and header metadata."""
+    """Series ``(channels, length_i)`` as float32, with optional labels and header metadata.
+
+    Parameters
+    ----------
+    series : list of numpy.ndarray
+        float32 (channels, length_i) series, all with the same channel count.
+    labels : numpy.ndarray, optional
+        One label (or regression target) per series.
+    meta : dict
+        What the file's header said (``source_format``, .ts tags...).
+    """
 
     series: list[np.ndarray]
     labels: np.ndarray | None = None
@@ -23,14 +33,17 @@ class Collection:
 
     @property
     def n_channels(self) -> int:
+        """Channels per series."""
         return int(self.series[0].shape[0])
 
     @property
     def lengths(self) -> np.ndarray:
+        """int64 (n,) length of each series."""
         return np.array([s.shape[1] for s in self.series], dtype=np.int64)
 
     @property
     def equal_length(self) -> bool:
+        """Whether every series has the same length."""
         lengths = self.lengths
         return bool((lengths == lengths[0]).all())
 
@@ -63,7 +76,38 @@ def _is_float(token: str) -> bool:
 
 
 def read_ts(path: str | os.PathLike) -> Collection:
-    """Parse a UCR/UEA ``.ts`` file (header tags, then ``@data`` lines of ``dim:dim:...:label``)."""
+    r"""Parse a UCR/UEA ``.ts`` file (header tags, then ``@data`` lines of ``dim:dim:...:label``).
+
+    Missing values (``?``) are read as NaN; timestamps are not supported.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    Collection
+        Class labels as strings, regression targets (``@targetLabel true``) as float64.
+
+    Raises
+    ------
+    IngestError
+        A malformed header or data line, an undeclared class label, or no series; the message names
+        file and line.
+    FileNotFoundError
+        ``path`` does not exist.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from rocketstream.ingest import read_ts
+    >>> text = "@problemName demo\n@classLabel true a b\n@data\n"
+    >>> _ = Path("demo.ts").write_text(text + "1,2,3,4,5,6,7,8,9,10:a\n5,4,3,2,1,0,1,2,3,4,5,6:b\n")
+    >>> col = read_ts("demo.ts")
+    >>> col.lengths, col.labels
+    (array([10, 12]), array(['a', 'b'], dtype='<U1'))
+    """
     path = Path(path)
     meta: dict = {"source_format": "ts", "class_labels": None}
     series: list[np.ndarray] = []
@@ -157,7 +201,34 @@ def _labels_array(labels: list[str], numeric: bool) -> np.ndarray:
 
 
 def read_tsv(path: str | os.PathLike) -> Collection:
-    """Parse a UCR 2018 ``.tsv`` file: one univariate series per line, label first; trailing NaNs pad."""
+    r"""Parse a UCR 2018 ``.tsv`` file: one univariate series per line, label first; trailing NaNs pad.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (tab-, comma- or space-separated).
+
+    Returns
+    -------
+    Collection
+        String labels; each series without its trailing NaN padding.
+
+    Raises
+    ------
+    IngestError
+        A line without values, a non-numeric value, or an empty file.
+    FileNotFoundError
+        ``path`` does not exist.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from rocketstream.ingest import read_tsv
+    >>> _ = Path("demo.tsv").write_text("1\t0.1\t0.2\t0.3\t0.4\n2\t0.5\t0.6\tNaN\tNaN\n")
+    >>> col = read_tsv("demo.tsv")
+    >>> col.lengths, col.labels
+    (array([4, 2]), array(['1', '2'], dtype='<U1'))
+    """
     path = Path(path)
     series, labels = [], []
     with open(path, encoding="utf-8") as fh:
@@ -182,7 +253,36 @@ def read_tsv(path: str | os.PathLike) -> Collection:
 
 def read_numpy(path: str | os.PathLike, variable: str | None = None, label_variable: str | None = None
                ) -> Collection:
-    """Read ``.npy`` (an (n, C, L) or (n, L) array) or ``.npz`` (data plus optional labels); no pickle."""
+    """Read ``.npy`` (an (n, C, L) or (n, L) array) or ``.npz`` (data plus optional labels); no pickle.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    variable : str, optional
+        The data array of an .npz (default: ``X``, ``x`` or ``data``).
+    label_variable : str, optional
+        The label array of an .npz (default: ``y``, ``labels`` or ``label`` if present).
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    IngestError
+        Not a NumPy file (a missing one included), pickled data, a missing array, non-numeric data, a
+        bad shape, or a label count that does not match.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.ingest import read_numpy
+    >>> np.savez("train.npz", X=np.zeros((100, 2, 50)), y=np.arange(100) % 3)
+    >>> col = read_numpy("train.npz")
+    >>> len(col.series), col.n_channels, col.labels[:4]
+    (100, 2, array([0, 1, 2, 0]))
+    """
     path = Path(path)
     try:
         obj = np.load(path, allow_pickle=False)
@@ -224,7 +324,35 @@ def _from_array(data: np.ndarray, labels: np.ndarray | None, name: str, fmt: str
 
 def read_xarray(path: str | os.PathLike, variable: str | None = None, label_variable: str | None = None
                 ) -> Collection:
-    """Read a netCDF (or any xarray-readable) file holding a (sample, channel, time) variable."""
+    """Read a netCDF (or any xarray-readable) file holding a (sample, channel, time) variable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    variable : str, optional
+        The data variable (default: the only one).
+    label_variable : str, optional
+        The label variable (default: ``label`` or ``y`` if present).
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    IngestError
+        The file cannot be opened, the variable is ambiguous or missing, or the data is not numeric
+        (n, channels, time) or (n, time).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from rocketstream.ingest import read_xarray
+    >>> xr.Dataset({"X": (("sample", "channel", "time"), np.zeros((10, 2, 30)))}).to_netcdf("data.nc")
+    >>> read_xarray("data.nc").series[0].shape
+    (2, 30)
+    """
     import xarray as xr
 
     try:
@@ -255,7 +383,40 @@ READERS = {".ts": read_ts, ".tsv": read_tsv, ".txt": read_tsv, ".npy": read_nump
 
 def read_any(path: str | os.PathLike, fmt: str | None = None, variable: str | None = None,
              label_variable: str | None = None) -> Collection:
-    """Dispatch on ``fmt`` or the file suffix."""
+    """Dispatch on ``fmt`` or the file suffix.
+
+    Suffixes: ``.ts`` (:func:`read_ts`), ``.tsv``/``.txt`` (:func:`read_tsv`), ``.npy``/``.npz``
+    (:func:`read_numpy`), ``.nc``/``.nc4``/``.cdf``/``.h5`` (:func:`read_xarray`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    fmt : str, optional
+        The format, overriding the suffix (e.g. ``"ts"``).
+    variable, label_variable : str, optional
+        For .npz and xarray files.
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    IngestError
+        An unknown format, or what the reader raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.ingest import read_any
+    >>> np.save("X.npy", np.zeros((100, 50)))
+    >>> col = read_any("X.npy")
+    >>> len(col.series), col.n_channels, col.labels is None
+    (100, 1, True)
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"input file not found: {path}")

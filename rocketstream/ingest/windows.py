@@ -19,7 +19,35 @@ from .readers import IngestError
 def window_starts(
     n_time: int, length: int, stride: int, start: int = 0, stop: int | None = None
 ) -> np.ndarray:
-    """Start index of every full window of ``length`` points, ``stride`` apart, inside [start, stop)."""
+    """Start index of every full window of ``length`` points, ``stride`` apart, inside [start, stop).
+
+    Parameters
+    ----------
+    n_time : int
+        Time points of the recording.
+    length, stride : int
+        Window length and step (>= 1).
+    start : int, default 0
+        First time point to use.
+    stop : int, optional
+        End of the span (default: the recording's end).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 start indices.
+
+    Raises
+    ------
+    InputError
+        ``length`` or ``stride`` below 1, or a span shorter than one window.
+
+    Examples
+    --------
+    >>> from rocketstream.ingest.windows import window_starts
+    >>> window_starts(10_000, 500, 250)[:4]
+    array([  0, 250, 500, 750])
+    """
     if length < 1 or stride < 1:
         raise InputError(f"window length and stride must be >= 1, got {length} and {stride}")
     stop = n_time if stop is None else min(stop, n_time)
@@ -60,6 +88,41 @@ def windows(recording: Any, length: int, stride: int, *, start: int = 0, stop: i
 
     Each output chunk holds ``chunk_windows`` windows (default: about ``target_chunk_bytes``) and
     depends only on the slice of the recording those windows cover.
+
+    Parameters
+    ----------
+    recording : array-like
+        (channel, time) or (time,) values: NumPy, Dask, Zarr or an xarray DataArray (dims channel, time).
+    length, stride : int
+        Window length and step.
+    start : int, default 0
+        First time point to use.
+    stop : int, optional
+        End of the span (default: the recording's end).
+    chunk_windows : int, optional
+        Windows per output chunk.
+    target_chunk_bytes : int, default INGEST_CHUNK_BYTES
+        Bytes per output chunk when ``chunk_windows`` is not given (32 MiB).
+
+    Returns
+    -------
+    dask.array.Array
+        float32 (n_windows, channels, length); window ``j`` starts at ``window_starts(...)[j]``.
+
+    Raises
+    ------
+    InputError
+        A bad ``length``, ``stride`` or span (see :func:`window_starts`).
+    IngestError
+        The recording is not (channel, time) or (time,) real numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.ingest.windows import windows
+    >>> rec = np.random.default_rng(0).standard_normal((3, 10_000)).astype(np.float32)
+    >>> windows(rec, length=500, stride=250).shape
+    (39, 3, 500)
     """
     import dask.array as da
 
@@ -111,6 +174,35 @@ def labels_from_intervals(starts: np.ndarray, length: int, intervals: Any, *, mi
     sequence of tuples, a dict of columns or a pandas DataFrame with columns start/end/label.
     A window whose best label covers less than ``min_coverage`` of it gets ``unlabelled``.
     Ties go to the label that sorts first.
+
+    Parameters
+    ----------
+    starts : numpy.ndarray
+        Window start indices (see :func:`window_starts`).
+    length : int
+        Window length.
+    intervals : sequence, dict or pandas.DataFrame
+        The (start, end, label) table; intervals of one label may overlap.
+    min_coverage : float, default 0.5
+        Smallest share of a window its label must cover.
+    unlabelled : Any, default None
+        The label of windows below ``min_coverage``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One label per window (object dtype when some window is unlabelled).
+
+    Raises
+    ------
+    IngestError
+        A malformed table: missing columns, rows that are not triples, non-integer bounds, or end <= start.
+
+    Examples
+    --------
+    >>> from rocketstream.ingest.windows import labels_from_intervals
+    >>> labels_from_intervals([0, 250, 500, 750], 500, [(0, 600, "rest"), (600, 2000, "walk")])
+    array(['rest', 'rest', 'walk', 'walk'], dtype='<U4')
     """
     i_start, i_end, i_label = _interval_columns(intervals)
     starts = np.asarray(starts, dtype=np.int64)
@@ -157,6 +249,34 @@ def labels_from_annotations(starts: np.ndarray, length: int, annotation: Any, *,
 
     The annotation (NumPy, Zarr or Dask, one label per time point) is read in blocks and
     run-length encoded into an interval table, so it is never loaded whole.
+
+    Parameters
+    ----------
+    starts : numpy.ndarray
+        Window start indices.
+    length : int
+        Window length.
+    annotation : array-like
+        One label per time point of the recording.
+    min_coverage : float, default 0.5
+        Smallest share of a window its label must cover.
+    unlabelled : Any, default None
+        The label of windows below ``min_coverage``.
+    block : int, default 2**22
+        Time points read at once.
+
+    Returns
+    -------
+    numpy.ndarray
+        One label per window (see :func:`labels_from_intervals`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.ingest.windows import labels_from_annotations
+    >>> annotation = np.repeat(["rest", "walk"], 5000)
+    >>> labels_from_annotations([0, 4500, 5000], 500, annotation)
+    array(['rest', 'rest', 'walk'], dtype='<U4')
     """
     n = len(annotation)
     run_s, run_e, run_l = [], [], []

@@ -31,7 +31,25 @@ INGEST_ATTR = "rocketstream_ingest"
 
 
 def padded_array(col: Collection, min_length: int | None = None) -> np.ndarray:
-    """Stack the series into (n, C, max length) float32, zero-padded after each series."""
+    """Stack the series into (n, C, max length) float32, zero-padded after each series.
+
+    Parameters
+    ----------
+    col : Collection
+        The series.
+    min_length : int, optional
+        Pad to at least this length.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, C, max(lengths, min_length)).
+
+    Raises
+    ------
+    IngestError
+        The series have different channel counts.
+    """
     channels = {s.shape[0] for s in col.series}
     if len(channels) != 1:
         raise IngestError(f"series have different channel counts {sorted(channels)}")
@@ -43,7 +61,19 @@ def padded_array(col: Collection, min_length: int | None = None) -> np.ndarray:
 
 
 def default_chunk(n_channels: int, length: int, target_bytes: int = INGEST_CHUNK_BYTES) -> int:
-    """Samples per chunk so one chunk is about ``target_bytes`` (at least 1)."""
+    """Samples per chunk so one chunk is about ``target_bytes`` (at least 1).
+
+    Parameters
+    ----------
+    n_channels, length : int
+        Shape of one series.
+    target_bytes : int, default INGEST_CHUNK_BYTES
+        Bytes per chunk (32 MiB).
+
+    Returns
+    -------
+    int
+    """
     return max(1, target_bytes // (4 * n_channels * length))
 
 
@@ -54,6 +84,46 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
     ``output`` must not overlap ``source``, and ``overwrite`` replaces only a store written by ingest.
     Temporary siblings left by killed ingests to ``output`` are removed first; every chunk is written,
     even one that is all zeros (the fill value), so an absent chunk always means a damaged store.
+
+    Parameters
+    ----------
+    col : Collection
+        The series, labels and metadata.
+    output : str or os.PathLike
+        The store to write, in an existing directory.
+    chunk_size : int, optional
+        Samples per chunk (default: about 32 MiB, see :func:`default_chunk`).
+    overwrite : bool, default False
+        Replace a store an earlier ingest wrote.
+    source : str, optional
+        The file ``col`` came from (recorded; ``output`` may not overlap it).
+    progress : bool, default False
+        Write one chunk at a time with a progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of the store.
+
+    Raises
+    ------
+    IngestError
+        NaN/Inf values, mixed channel counts, or a ``chunk_size`` that is not a whole number >= 1.
+    FileExistsError
+        ``output`` exists and ``overwrite`` is false.
+    UnsafeOutputError
+        ``output`` overlaps ``source``, or holds something ingest did not write.
+    FileNotFoundError
+        The directory of ``output`` does not exist.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from rocketstream.ingest import read_numpy, write_collection
+    >>> np.savez("train.npz", X=np.zeros((100, 2, 50)), y=np.arange(100) % 3)
+    >>> path = write_collection(read_numpy("train.npz"), "train.zarr", chunk_size=32, overwrite=True)
+    >>> xr.open_zarr(path)["X"].chunks[0]
+    (32, 32, 32, 4)
     """
     import xarray as xr
 

@@ -60,7 +60,36 @@ class ChunkStore:
     """Handle on a store of per-chunk outputs; cheap to open, safe to use from many processes at once.
 
     Subclasses set ``KIND`` (a key of :data:`~rocketstream.storage.outputs.STORE_FORMATS`), ``VERSION``
-    and ``MAKER`` (the command that writes such a store, for messages).
+    and ``MAKER`` (the command that writes such a store, for messages). Open a store with :meth:`open`;
+    the subclasses create one with their ``create``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or Location
+        Where the store is.
+    group : zarr.Group
+        The store's group, already open.
+    storage_options : dict, optional
+        fsspec options for a URL.
+    writing : bool, default True
+        Whether the store is opened to write (only changes the fix that messages suggest).
+
+    Attributes
+    ----------
+    location : Location
+        The resolved location; ``path`` (absolute, what tasks open) and ``display`` (without credentials)
+        come from it.
+    meta : dict
+        The ``rocketstream`` attributes.
+    data_names : tuple of str
+        The per-chunk data arrays, in digest order.
+    marked : bool
+        Whether the store has done markers (False for stores older than ``MARKED_SINCE``).
+
+    Raises
+    ------
+    StoreError
+        The group is not a store of this kind, or its creation was interrupted.
     """
 
     KIND: ClassVar[str] = ""
@@ -98,18 +127,51 @@ class ChunkStore:
 
     @property
     def format(self) -> str:
+        """The format tag stores of this kind carry, e.g. ``"rocketstream.features"``."""
         return STORE_FORMATS[self.KIND]
 
     @classmethod
     def data_names_of(cls, meta: dict[str, Any]) -> tuple[str, ...]:
-        """The per-chunk data arrays of a store with attributes ``meta``, in digest order."""
+        """The per-chunk data arrays of a store with attributes ``meta``, in digest order.
+
+        Parameters
+        ----------
+        meta : dict
+            The store's ``rocketstream`` attributes.
+
+        Returns
+        -------
+        tuple of str
+        """
         return tuple(meta.get("data_arrays") or ())
 
     # -- opening and creating -------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike | Location, mode: str = "r",
              storage_options: dict[str, Any] | None = None) -> Any:
-        """Open an existing store (``mode`` "r" or "r+")."""
+        """Open an existing store (``mode`` "r" or "r+").
+
+        Parameters
+        ----------
+        path : str, os.PathLike or Location
+            Local path or fsspec URL.
+        mode : {"r", "r+"}, default "r"
+            Read only, or read and write (to resume).
+        storage_options : dict, optional
+            fsspec options for a URL.
+
+        Returns
+        -------
+        ChunkStore
+            An instance of the class it is called on.
+
+        Raises
+        ------
+        FileNotFoundError
+            No store at ``path``.
+        StoreError
+            Not a Zarr group, a store of another kind, or a store whose creation was interrupted.
+        """
         loc = resolve(path)
         if not loc.url and not os.path.isdir(loc.target):
             raise FileNotFoundError(f"no {cls.KIND} store at {loc.display}")
@@ -158,18 +220,31 @@ class ChunkStore:
     # -- layout ---------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
+        """Number of samples (rows) of every data array."""
         return int(self.meta["n_samples"])
 
     @property
     def chunk_size(self) -> int:
+        """Samples per chunk (the last chunk may be shorter)."""
         return int(self.meta["chunk_size"])
 
     @property
     def n_chunks(self) -> int:
+        """Number of sample chunks."""
         return int(self.meta["n_chunks"])
 
     def bounds(self, i: int) -> tuple[int, int]:
-        """Sample range ``[start, stop)`` of chunk ``i``."""
+        """Sample range ``[start, stop)`` of chunk ``i``.
+
+        Parameters
+        ----------
+        i : int
+            Chunk index.
+
+        Returns
+        -------
+        start, stop : int
+        """
         start = i * self.chunk_size
         return start, min(start + self.chunk_size, self.n_samples)
 
@@ -185,11 +260,20 @@ class ChunkStore:
 
     @property
     def has_input_digests(self) -> bool:
+        """False for stores that do not record the digests of their input rows."""
         return INPUT_DIGESTS in self.group
 
     # -- markers ---------------------------------------------------------------------------------
     def done(self) -> np.ndarray:
-        """Boolean (n_chunks,) array: which chunks are marked fully written (read in batches)."""
+        """Boolean (n_chunks,) array: which chunks are marked fully written (read in batches).
+
+        An unreadable (torn) marker counts as not done; a store without markers is done or not as a whole.
+
+        Returns
+        -------
+        numpy.ndarray
+            bool (n_chunks,).
+        """
         if not self.marked:  # an old store without markers: complete or not as a whole
             return np.full(self.n_chunks, bool(self.meta.get("complete")), dtype=bool)
         markers = self.group[MARKERS]
@@ -207,15 +291,37 @@ class ChunkStore:
         return out
 
     def is_complete(self) -> bool:
+        """Whether every chunk is marked done.
+
+        Returns
+        -------
+        bool
+        """
         return bool(self.done().all())
 
     def verify_chunk(self, index: int) -> bool:
-        """True if chunk ``index`` is marked done and its data reads back with its stored sha256."""
+        """True if chunk ``index`` is marked done and its data reads back with its stored sha256.
+
+        Parameters
+        ----------
+        index : int
+            Chunk index.
+
+        Returns
+        -------
+        bool
+        """
         return check_chunk(self.path, self.storage_options, index, self.chunk_size, self.n_samples,
                            self.data_names)
 
     def reset(self, indices: list[int]) -> None:
-        """Clear the done markers (and digests) of ``indices``, so that resume recomputes them."""
+        """Clear the done markers (and digests) of ``indices``, so that resume recomputes them.
+
+        Parameters
+        ----------
+        indices : list of int
+            Chunk indices.
+        """
         for i in indices:
             self.group[MARKERS][i] = 0
             for name in (DIGESTS, INPUT_DIGESTS):
@@ -223,7 +329,22 @@ class ChunkStore:
                     self.group[name][i] = 0
 
     def check_resumable(self, identity: dict[str, Any], chunk_size: int | None) -> None:
-        """Refuse to resume from another input, or with another chunking (one line naming both)."""
+        """Refuse to resume from another input, or with another chunking (one line naming both).
+
+        Parameters
+        ----------
+        identity : dict
+            The identity of the input given now (location, variable, shape, chunks, dtype).
+        chunk_size : int or None
+            The chunk size asked for now; None accepts the store's.
+
+        Raises
+        ------
+        InputError
+            ``chunk_size`` differs from the store's.
+        IdentityMismatchError
+            The input is not the one the store was made from.
+        """
         if chunk_size is not None and int(chunk_size) != self.chunk_size:
             raise InputError(f"{self.display} is chunked by {self.chunk_size} samples; resume with the same "
                              f"chunk size (or none), not {chunk_size}")
@@ -236,7 +357,17 @@ class ChunkStore:
 
 # ------------------------------------------------------------------------------------------ digests
 def digest_bytes(values: np.ndarray) -> bytes:
-    """The bytes a digest covers: little-endian numbers, or UTF-8 text joined by NUL for strings."""
+    """The bytes a digest covers: little-endian numbers, or UTF-8 text joined by NUL for strings.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Numbers or strings.
+
+    Returns
+    -------
+    bytes
+    """
     a = np.asarray(values)
     if a.dtype.kind in "OUST":
         return "\0".join(str(v) for v in a.ravel().tolist()).encode()
@@ -244,7 +375,20 @@ def digest_bytes(values: np.ndarray) -> bytes:
 
 
 def outputs_digest(outputs: dict[str, np.ndarray], names: tuple[str, ...] | list[str]) -> bytes:
-    """sha256 of a chunk's data arrays, in the store's layout order."""
+    """sha256 of a chunk's data arrays, in the store's layout order.
+
+    Parameters
+    ----------
+    outputs : dict of str to numpy.ndarray
+        The chunk's arrays by name.
+    names : sequence of str
+        The order to hash them in.
+
+    Returns
+    -------
+    bytes
+        The 32-byte digest.
+    """
     h = hashlib.sha256()
     for name in names:
         h.update(digest_bytes(outputs[name]))
@@ -252,13 +396,37 @@ def outputs_digest(outputs: dict[str, np.ndarray], names: tuple[str, ...] | list
 
 
 def block_digest(block: np.ndarray) -> bytes:
-    """sha256 of a feature block as little-endian float32 bytes (what the store holds)."""
+    """sha256 of a feature block as little-endian float32 bytes (what the store holds).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        (rows, features) values.
+
+    Returns
+    -------
+    bytes
+        The 32-byte digest.
+    """
     return hashlib.sha256(np.ascontiguousarray(block, dtype="<f4").tobytes()).digest()
 
 
 def input_digest(block: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
     """sha256 of the input rows a chunk is computed from: their float32 values (what the transform
-    sees) and, for unequal lengths, each series' length."""
+    sees) and, for unequal lengths, each series' length.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The chunk's input rows.
+    lengths : numpy.ndarray, optional
+        The rows' own lengths (unequal-length data).
+
+    Returns
+    -------
+    bytes
+        The 32-byte digest.
+    """
     h = hashlib.sha256(np.ascontiguousarray(block, dtype="<f4").tobytes())
     if lengths is not None:
         h.update(np.ascontiguousarray(lengths, dtype="<i8").tobytes())
@@ -267,11 +435,38 @@ def input_digest(block: np.ndarray, lengths: np.ndarray | None = None) -> bytes:
 
 # ------------------------------------------------------------------------------------- task side
 def open_group(path: str, storage_options: dict[str, Any] | None, mode: str = "r+") -> zarr.Group:
+    """Open the Zarr group of a store (``storage_options`` apply to URLs only).
+
+    Parameters
+    ----------
+    path : str
+        Local path or fsspec URL.
+    storage_options : dict or None
+        fsspec options.
+    mode : str, default "r+"
+        Zarr open mode.
+
+    Returns
+    -------
+    zarr.Group
+    """
     return zarr.open_group(path, mode=mode, storage_options=storage_options if "://" in path else None)
 
 
 def audit(event: str, path: str, index: int, **fields: Any) -> None:
-    """Append one line to the audit log named by ``$ROCKETSTREAM_AUDIT_LOG`` (if set)."""
+    """Append one line to the audit log named by ``$ROCKETSTREAM_AUDIT_LOG`` (if set).
+
+    Parameters
+    ----------
+    event : str
+        ``"write"`` or ``"skip"``.
+    path : str
+        The store (credentials are removed from the line).
+    index : int
+        Chunk index.
+    **fields
+        More JSON values for the line (rows, sha256...).
+    """
     target = env_path(AUDIT_ENV)
     if not target:
         return
@@ -285,7 +480,21 @@ def audit(event: str, path: str, index: int, **fields: Any) -> None:
 
 
 def chunk_done(path: str, storage_options: dict[str, Any] | None, index: int) -> bool:
-    """Whether chunk ``index`` is marked done (an unreadable marker counts as not done)."""
+    """Whether chunk ``index`` is marked done (an unreadable marker counts as not done).
+
+    Parameters
+    ----------
+    path : str
+        The store's path or URL.
+    storage_options : dict or None
+        fsspec options.
+    index : int
+        Chunk index.
+
+    Returns
+    -------
+    bool
+    """
     try:
         return bool(open_group(path, storage_options)[MARKERS][index] == 1)
     except Exception:
@@ -295,7 +504,23 @@ def chunk_done(path: str, storage_options: dict[str, Any] | None, index: int) ->
 def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, start: int,
                 outputs: dict[str, np.ndarray], source_digest: bytes | None = None) -> None:
     """Write one chunk's data arrays at rows ``start:``, then their digest and the digest of the input
-    rows they came from, then the chunk's marker."""
+    rows they came from, then the chunk's marker.
+
+    Parameters
+    ----------
+    path : str
+        The store's path or URL.
+    storage_options : dict or None
+        fsspec options.
+    index : int
+        Chunk index.
+    start : int
+        First sample of the chunk.
+    outputs : dict of str to numpy.ndarray
+        The chunk's data arrays by name.
+    source_digest : bytes, optional
+        :func:`input_digest` of the chunk's input rows.
+    """
     group = open_group(path, storage_options)
     names = ChunkStore.data_names_of(dict(group.attrs).get(ATTR) or {}) or tuple(outputs)
     for name in names:
@@ -318,6 +543,23 @@ def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, c
 
     Data that cannot be read or decoded (a torn or truncated chunk file), a missing digest or a
     different sha256 all give False. Stores without digests pass on the marker alone.
+
+    Parameters
+    ----------
+    path : str
+        The store's path or URL.
+    storage_options : dict or None
+        fsspec options.
+    index : int
+        Chunk index.
+    chunk_size, n_samples : int
+        The store's chunk size and number of samples.
+    names : tuple of str, optional
+        The data arrays in digest order (default: read from the store's attributes).
+
+    Returns
+    -------
+    bool
     """
     try:
         group = open_group(path, storage_options, "r")
@@ -336,7 +578,21 @@ def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, c
 
 
 def stored_input_digest(path: str, storage_options: dict[str, Any] | None, index: int) -> bytes | None:
-    """The recorded input digest of chunk ``index`` (None if the store has none for it)."""
+    """The recorded input digest of chunk ``index`` (None if the store has none for it).
+
+    Parameters
+    ----------
+    path : str
+        The store's path or URL.
+    storage_options : dict or None
+        fsspec options.
+    index : int
+        Chunk index.
+
+    Returns
+    -------
+    bytes or None
+    """
     try:
         group = open_group(path, storage_options, "r")
         if INPUT_DIGESTS not in group:
@@ -348,7 +604,19 @@ def stored_input_digest(path: str, storage_options: dict[str, Any] | None, index
 
 
 def write_coord(group: zarr.Group, name: str, values: np.ndarray, dim: str) -> None:
-    """A 1-D coordinate array along ``dim`` (strings as Zarr v3 strings), every chunk stored."""
+    """A 1-D coordinate array along ``dim`` (strings as Zarr v3 strings), every chunk stored.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        Where to create it.
+    name : str
+        The array's name.
+    values : numpy.ndarray
+        1-D values.
+    dim : str
+        Its dimension name.
+    """
     if values.dtype.kind in "OUT":
         values, dtype = values.astype(str), str
     else:
@@ -364,7 +632,28 @@ IDENTITY_KEYS = ("location", "variable", "shape", "dtype")
 def compare_identity(stored: dict[str, Any] | None, current: dict[str, Any], display: str,
                      what: str = "features", action: str = "resume") -> None:
     """Refuse ``action`` on the store ``display`` (of ``what``) when ``current`` is not the input it was
-    made from."""
+    made from.
+
+    Location, variable, shape and dtype are compared; a store that recorded no identity passes.
+
+    Parameters
+    ----------
+    stored : dict or None
+        The identity the store recorded.
+    current : dict
+        The identity of the input given now.
+    display : str
+        The store, for messages.
+    what : str, default "features"
+        What the store holds, for messages.
+    action : str, default "resume"
+        What is refused, for messages.
+
+    Raises
+    ------
+    IdentityMismatchError
+        One of the compared entries differs.
+    """
     if not stored:  # stores that recorded no identity
         return
     for key in IDENTITY_KEYS:

@@ -47,7 +47,11 @@ FEATURE_COMPRESSORS = (ZstdCodec(level=0), Crc32cCodec())
 
 
 class FeatureStore(ChunkStore):
-    """Handle on a features store; cheap to open, safe to use from many processes at once."""
+    """Handle on a features store; cheap to open, safe to use from many processes at once.
+
+    Open one with :meth:`~ChunkStore.open` (``FeatureStore.open(path)``), make one with :meth:`create`;
+    the constructor takes the arguments of :class:`~rocketstream.storage.chunkstore.ChunkStore`.
+    """
 
     KIND: ClassVar[str] = "features"
     VERSION: ClassVar[int] = STORE_FORMAT_VERSION
@@ -55,6 +59,17 @@ class FeatureStore(ChunkStore):
 
     @classmethod
     def data_names_of(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        """The data arrays: always ``("features",)``.
+
+        Parameters
+        ----------
+        meta : dict
+            The store's ``rocketstream`` attributes (unused).
+
+        Returns
+        -------
+        tuple of str
+        """
         return (FEATURES,)
 
     @classmethod
@@ -72,7 +87,38 @@ class FeatureStore(ChunkStore):
         storage_options: dict[str, Any] | None = None,
     ) -> FeatureStore:
         """Create an empty store; refuses to replace anything unless ``overwrite``, and then only a
-        features store (see :mod:`rocketstream.storage.outputs`)."""
+        features store (see :mod:`rocketstream.storage.outputs`).
+
+        Parameters
+        ----------
+        path : str, os.PathLike or Location
+            Local path (in an existing directory) or fsspec URL.
+        n_samples, n_features, chunk_size : int
+            Shape of ``features`` and samples per chunk.
+        meta : dict
+            Attributes to record (model, input identity, provenance).
+        feature_coords : dict of str to numpy.ndarray
+            Coordinates along ``feature``.
+        sample_coords : dict of str to numpy.ndarray, optional
+            Coordinates along ``sample`` (labels...).
+        overwrite : bool, default False
+            Replace an existing features store.
+        storage_options : dict, optional
+            fsspec options for a URL.
+
+        Returns
+        -------
+        FeatureStore
+
+        Raises
+        ------
+        FileExistsError
+            A features store is there and ``overwrite`` is false.
+        UnsafeOutputError
+            Something else is there (a file, a foreign directory or Zarr store, another kind of store).
+        FileNotFoundError
+            The parent directory does not exist.
+        """
         coords = {**{k: ("feature", v) for k, v in feature_coords.items()},
                   **{k: ("sample", v) for k, v in (sample_coords or {}).items()}}
         extra = {"fill_value": np.nan, "compressors": FEATURE_COMPRESSORS,
@@ -85,14 +131,22 @@ class FeatureStore(ChunkStore):
 
     @property
     def n_features(self) -> int:
+        """Number of features per sample."""
         return int(self.meta["n_features"])
 
     @property
     def features(self) -> zarr.Array:
+        """The raw (sample, feature) float32 ``zarr.Array`` (not verified; see :meth:`verified`)."""
         return self.group[FEATURES]
 
     def model_fingerprint(self) -> str | None:
-        """The fingerprint of the model whose features the store holds."""
+        """The fingerprint of the model whose features the store holds.
+
+        Returns
+        -------
+        str or None
+            None when the store records no model.
+        """
         from ..core.serialization import fingerprint_dict
 
         model = self.meta.get("model")
@@ -100,13 +154,39 @@ class FeatureStore(ChunkStore):
 
     def verified(self, allow_incomplete: bool = False) -> VerifiedFeatures:
         """The features as a read-only array that verifies each chunk it reads (with
-        ``allow_incomplete``, chunks not yet written read as NaN instead of raising)."""
+        ``allow_incomplete``, chunks not yet written read as NaN instead of raising).
+
+        Parameters
+        ----------
+        allow_incomplete : bool, default False
+            Read unwritten chunks as NaN.
+
+        Returns
+        -------
+        VerifiedFeatures
+        """
         return VerifiedFeatures(self, allow_incomplete)
 
 
 def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, start: int,
                 block: np.ndarray, source_digest: bytes | None = None) -> None:
-    """Write one feature block at rows ``start:start+len(block)``, then its digests, then its marker."""
+    """Write one feature block at rows ``start:start+len(block)``, then its digests, then its marker.
+
+    Parameters
+    ----------
+    path : str
+        The store's path or URL.
+    storage_options : dict or None
+        fsspec options.
+    index : int
+        Chunk index.
+    start : int
+        First sample of the chunk.
+    block : numpy.ndarray
+        float32 (rows, n_features).
+    source_digest : bytes, optional
+        Digest of the input rows (see :func:`~rocketstream.storage.chunkstore.input_digest`).
+    """
     write_outputs(path, storage_options, index, start, {FEATURES: block}, source_digest)
 
 
@@ -118,6 +198,20 @@ class VerifiedFeatures:
     checks on every read. Any failure is an :class:`~rocketstream.errors.IntegrityError` naming the
     chunk, its samples and the fix. Supports ``shape``, ``dtype``, ``ndim``, ``chunks`` and
     ``__getitem__`` with a row slice or index (and any column selection), so it can back a Dask array.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The store to read.
+    allow_incomplete : bool, default False
+        Read chunks not yet written as NaN instead of raising.
+
+    Attributes
+    ----------
+    model_fingerprint : str or None
+        The fingerprint of the model that made the features.
+    source : str or None
+        The input the features were computed from, as recorded.
     """
 
     def __init__(self, store: FeatureStore, allow_incomplete: bool = False) -> None:
@@ -212,7 +306,13 @@ class VerifiedFeatures:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
     def to_dask(self) -> Any:
-        """A Dask array over this reader, one task per store chunk."""
+        """A Dask array over this reader, one task per store chunk.
+
+        Returns
+        -------
+        dask.array.Array
+            float32 (n_samples, n_features), chunked like the store.
+        """
         import dask.array as da
 
         return da.from_array(self, chunks=self.chunks, asarray=True, lock=False,
@@ -222,7 +322,17 @@ class VerifiedFeatures:
 
 def verified_features_of(array: Any) -> VerifiedFeatures | None:
     """A :class:`VerifiedFeatures` for a raw ``zarr.Array`` that is the ``features`` of a features
-    store (so reading it verifies too), else None."""
+    store (so reading it verifies too), else None.
+
+    Parameters
+    ----------
+    array : Any
+        Anything; only a ``zarr.Array`` on a local store can qualify.
+
+    Returns
+    -------
+    VerifiedFeatures or None
+    """
     if not isinstance(array, zarr.Array) or array.path.rsplit("/", 1)[-1] != FEATURES:
         return None
     parent = array.path.rsplit("/", 1)[0] if "/" in array.path else ""

@@ -31,19 +31,50 @@ _SECRET_QUERY = re.compile(
 
 
 def redact(text: str) -> str:
-    """``text`` with URL credentials (``user:password@``) and secret query values replaced by ``***``."""
+    """``text`` with URL credentials (``user:password@``) and secret query values replaced by ``***``.
+
+    Parameters
+    ----------
+    text : str
+        Any text (a URL, a message).
+
+    Returns
+    -------
+    str
+    """
     text = _USERINFO.sub(lambda m: f"{m['scheme']}***@", str(text))
     return _SECRET_QUERY.sub(lambda m: f"{m['key']}=***", text)
 
 
 def is_url(path: str | os.PathLike) -> bool:
-    """True for fsspec URLs such as ``s3://bucket/x.zarr`` or ``memory://x``."""
+    """True for fsspec URLs such as ``s3://bucket/x.zarr`` or ``memory://x``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
     return "://" in str(path)
 
 
 @dataclass(frozen=True)
 class Location:
-    """A resolved input or output: ``target`` opens it, ``display`` is safe to print and store."""
+    """A resolved input or output: ``target`` opens it, ``display`` is safe to print and store.
+
+    Make one with :func:`resolve`.
+
+    Parameters
+    ----------
+    target : str
+        The absolute local path, or the whole URL (with any credentials).
+    display : str
+        ``target`` with credentials removed.
+    url : bool
+        Whether ``target`` is an fsspec URL.
+    """
 
     target: str
     display: str
@@ -51,13 +82,29 @@ class Location:
 
     @property
     def path(self) -> Path:
-        """The local path (only for local locations)."""
+        """The local path (only for local locations).
+
+        Raises
+        ------
+        ValueError
+            The location is a URL.
+        """
         if self.url:
             raise ValueError(f"{self.display} is a URL, not a local path")
         return Path(self.target)
 
     def sibling(self, suffix: str) -> Location:
-        """The location ``<this><suffix>`` beside this one (e.g. its ``.lock``)."""
+        """The location ``<this><suffix>`` beside this one (e.g. its ``.lock``).
+
+        Parameters
+        ----------
+        suffix : str
+            Appended to the name.
+
+        Returns
+        -------
+        Location
+        """
         target = self.target.rstrip("/") + suffix
         return Location(target, redact(target), self.url)
 
@@ -73,7 +120,18 @@ class Location:
         return f"{parts.scheme.lower()}://{host}", parts.path.rstrip("/")
 
     def contains(self, other: Location) -> bool:
-        """True if ``other`` is this location or lies inside it."""
+        """True if ``other`` is this location or lies inside it.
+
+        Credentials, query strings and trailing slashes are ignored.
+
+        Parameters
+        ----------
+        other : Location
+
+        Returns
+        -------
+        bool
+        """
         (a_auth, a_path), (b_auth, b_path) = self._key(), other._key()
         if a_auth != b_auth:
             return False
@@ -82,7 +140,17 @@ class Location:
 
 
 def resolve(path: str | os.PathLike | Location) -> Location:
-    """Resolve ``path`` once: absolute and symlink-free for local paths, whole for URLs."""
+    """Resolve ``path`` once: absolute and symlink-free for local paths, whole for URLs.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or Location
+        A local path (``~`` and ``file://`` allowed), an fsspec URL, or a Location (returned as is).
+
+    Returns
+    -------
+    Location
+    """
     if isinstance(path, Location):
         return path
     text = os.fspath(path)
@@ -98,6 +166,16 @@ def check_outputs(outputs: Iterable[tuple[str, Location]], inputs: Iterable[tupl
     """Refuse an output that is, contains, or is inside an input (checked before anything is written).
 
     ``outputs`` and ``inputs`` are ``(role, location)`` pairs, e.g. ``("output", loc)``, ``("input", loc)``.
+
+    Parameters
+    ----------
+    outputs, inputs : iterable of tuple of (str, Location)
+        The roles name the locations in the message.
+
+    Raises
+    ------
+    UnsafeOutputError
+        An output overlaps an input.
     """
     inputs = list(inputs)
     for out_role, out in outputs:

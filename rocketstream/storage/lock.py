@@ -36,7 +36,17 @@ TORN_LOCK_SECONDS = 30.0
 
 
 def lock_path(output: str | os.PathLike) -> str:
-    """Where the lock of ``output`` lives: ``<output>.lock`` beside it."""
+    """Where the lock of ``output`` lives: ``<output>.lock`` beside it.
+
+    Parameters
+    ----------
+    output : str or os.PathLike
+        The output's path or URL.
+
+    Returns
+    -------
+    str
+    """
     text = str(output).rstrip("/") if is_url(output) else os.fspath(Path(output).expanduser())
     return text.rstrip("/") + ".lock"
 
@@ -66,7 +76,29 @@ def _describe(owner: dict[str, Any]) -> str:
 
 
 class StoreLock:
-    """Context manager holding the writer lock of ``output`` (see the module docstring)."""
+    """Context manager holding the writer lock of ``output`` (see the module docstring).
+
+    Parameters
+    ----------
+    output : str or os.PathLike
+        The output store's path or URL.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Attributes
+    ----------
+    path : str
+        The lock file (see :func:`lock_path`).
+    token : str
+        This holder's random token.
+    held : bool
+        Whether the lock is held now.
+
+    Raises
+    ------
+    StoreLockedError
+        On entry, when another live job holds the lock.
+    """
 
     def __init__(self, output: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> None:
         self.output = str(output)
@@ -187,7 +219,22 @@ class StoreLock:
 
     # -- public ---------------------------------------------------------------------------------
     def acquire(self) -> StoreLock:
-        """Take the lock or raise :class:`StoreLockedError` naming its holder."""
+        """Take the lock or raise :class:`StoreLockedError` naming its holder.
+
+        A stale lock (its process on this host is gone) is broken with a warning.
+
+        Returns
+        -------
+        StoreLock
+            ``self``.
+
+        Raises
+        ------
+        StoreLockedError
+            Another job holds the lock, or keeps taking it.
+        PermissionError
+            The lock file cannot be created (the output's directory is not writable).
+        """
         if is_url(self.output):
             self._acquire_remote()
         else:
@@ -195,7 +242,10 @@ class StoreLock:
         return self
 
     def release(self) -> None:
-        """Remove the lock if it is still ours."""
+        """Remove the lock if it is still ours.
+
+        A failure to remove it is logged as a warning, not raised (it must not mask the job's outcome).
+        """
         if not self.held:
             return
         self.held = False

@@ -67,6 +67,28 @@ def existing_output(loc: Location, kind: str, storage_options: dict[str, Any] | 
 
     Returns False if nothing (or an empty file or directory) is there, True if a rocketstream ``kind``
     output is there; raises :class:`UnsafeOutputError` for anything else.
+
+    Parameters
+    ----------
+    loc : Location
+        The output.
+    kind : str
+        ``"features"``, ``"predictions"``, ``"dataset"`` (stores) or ``"model"``, ``"head"`` (files).
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    UnsafeOutputError
+        Something is there that is not a rocketstream ``kind`` output (a symbolic link included).
+    FileNotFoundError
+        The parent directory of a local output does not exist.
+    NotADirectoryError
+        The parent of a local output is not a directory.
     """
     if loc.url:
         if not _url_exists(loc, storage_options):
@@ -136,7 +158,22 @@ def _same_kind(loc: Location, kind: str, found: str | None) -> bool:
 
 
 def remove_output(loc: Location, kind: str, storage_options: dict[str, Any] | None = None) -> None:
-    """Delete the ``kind`` output at ``loc`` after :func:`existing_output` allowed it (re-checked)."""
+    """Delete the ``kind`` output at ``loc`` after :func:`existing_output` allowed it (re-checked).
+
+    Parameters
+    ----------
+    loc : Location
+        The output.
+    kind : str
+        As in :func:`existing_output`.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Raises
+    ------
+    UnsafeOutputError
+        What is there is not a rocketstream ``kind`` output.
+    """
     if not existing_output(loc, kind, storage_options):
         return
     if loc.url:
@@ -155,7 +192,33 @@ def remove_output(loc: Location, kind: str, storage_options: dict[str, Any] | No
 def write_file(loc: Location, write: Callable[[IO[bytes]], None], kind: str, overwrite: bool = False) -> Path:
     """Write a ``kind`` file (model, head) at ``loc`` atomically: into a temporary sibling that names
     its creator, then renamed into place. Refuses to replace anything but a rocketstream ``kind`` file,
-    and that only with ``overwrite``; temporaries left by killed runs are removed first."""
+    and that only with ``overwrite``; temporaries left by killed runs are removed first.
+
+    Parameters
+    ----------
+    loc : Location
+        A local file path.
+    write : callable
+        ``write(fh)`` writes the content to a binary file handle.
+    kind : str
+        ``"model"`` or ``"head"``.
+    overwrite : bool, default False
+        Replace an existing ``kind`` file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    UnsafeOutputError
+        ``loc`` is a URL, or something other than a ``kind`` file is there.
+    FileExistsError
+        A ``kind`` file is there and ``overwrite`` is false.
+    FileNotFoundError
+        The directory does not exist.
+    """
     if loc.url:
         raise UnsafeOutputError(f"{loc.display}: {kind} files are written to local paths only")
     final = loc.path

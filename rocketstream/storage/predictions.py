@@ -27,7 +27,11 @@ from .locations import Location
 
 
 class PredictionStore(ChunkStore):
-    """Handle on a predictions store; cheap to open, safe to use from many processes at once."""
+    """Handle on a predictions store; cheap to open, safe to use from many processes at once.
+
+    Open one with :meth:`~ChunkStore.open` (``PredictionStore.open(path)``), make one with :meth:`create`;
+    the constructor takes the arguments of :class:`~rocketstream.storage.chunkstore.ChunkStore`.
+    """
 
     KIND: ClassVar[str] = "predictions"
     VERSION: ClassVar[int] = 2  # 2: done markers, digests, input identity (resumable)
@@ -36,6 +40,17 @@ class PredictionStore(ChunkStore):
 
     @classmethod
     def data_names_of(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        """The data arrays recorded in ``meta`` (from the head's layout), in digest order.
+
+        Parameters
+        ----------
+        meta : dict
+            The store's ``rocketstream`` attributes.
+
+        Returns
+        -------
+        tuple of str
+        """
         return tuple(meta.get("data_arrays") or ())
 
     @classmethod
@@ -45,7 +60,38 @@ class PredictionStore(ChunkStore):
                storage_options: dict[str, Any] | None = None) -> PredictionStore:
         """Create an empty store for the arrays of ``layout`` (name -> shape, chunks, dtype, dims), with
         the ``class`` coordinate when ``classes`` are given; replaces only a predictions store, and only
-        with ``overwrite``."""
+        with ``overwrite``.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or Location
+            Local path (in an existing directory) or fsspec URL.
+        n_samples, chunk_size : int
+            Samples, and samples per chunk.
+        layout : dict
+            ``name -> (shape, chunks, dtype, dims)``, as a head's ``output_layout`` gives.
+        classes : numpy.ndarray or None
+            The class labels (classification), None for regression.
+        meta : dict
+            Attributes to record (task, head, model, input identity...).
+        overwrite : bool, default False
+            Replace an existing predictions store.
+        storage_options : dict, optional
+            fsspec options for a URL.
+
+        Returns
+        -------
+        PredictionStore
+
+        Raises
+        ------
+        FileExistsError
+            A predictions store is there and ``overwrite`` is false.
+        UnsafeOutputError
+            Something else is there.
+        FileNotFoundError
+            The parent directory does not exist.
+        """
         full: Layout = {name: (shape, chunks, dtype, dims, {} if dtype is str else {"fill_value": 0})
                         for name, (shape, chunks, dtype, dims) in layout.items()}
         coords = {}
@@ -58,10 +104,22 @@ class PredictionStore(ChunkStore):
 
     @property
     def task(self) -> str:
+        """``"classification"`` or ``"regression"``, as recorded."""
         return str(self.meta.get("task"))
 
     def mark_complete(self, **extra: Any) -> None:
-        """Record that every chunk is written (checked against the markers)."""
+        """Record that every chunk is written (checked against the markers).
+
+        Parameters
+        ----------
+        **extra
+            More attributes to record with ``complete`` (e.g. ``seconds``).
+
+        Raises
+        ------
+        RuntimeError
+            Some chunk is not marked done.
+        """
         if not self.is_complete():
             raise RuntimeError(f"{self.display} has chunks not yet written; it cannot be marked complete")
         self.meta = {**self.meta, **extra, "complete": True}

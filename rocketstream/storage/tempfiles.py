@@ -37,7 +37,25 @@ def _host() -> str:
 
 
 def temp_sibling(final: Path, tag: str = "tmp") -> Path:
-    """A new hidden sibling path of ``final`` for a temporary file or directory, naming its creator."""
+    """A new hidden sibling path of ``final`` for a temporary file or directory, naming its creator.
+
+    Parameters
+    ----------
+    final : pathlib.Path
+        The path the temporary will be renamed to.
+    tag : str, default "tmp"
+        Letters, digits or ``_``; part of the name (e.g. ``"old"`` for a replaced output).
+
+    Returns
+    -------
+    pathlib.Path
+        ``.<final.name>.<tag>-<host>-<pid>-<pid start>-<hex>`` beside ``final`` (nothing is created).
+
+    Raises
+    ------
+    ValueError
+        A ``tag`` with other characters.
+    """
     if not _TAG.fullmatch(tag):
         raise ValueError(f"tag must be letters, digits or '_', got {tag!r}")
     final = Path(final)
@@ -80,7 +98,17 @@ def _remove(path: Path) -> None:
 def remove_stale_siblings(final: Path) -> list[Path]:
     """Remove the temporary siblings of ``final`` whose creator is gone (see the module docstring).
 
-    Returns the paths removed. A sibling that cannot be removed is logged and left in place.
+    A sibling that cannot be removed is logged and left in place.
+
+    Parameters
+    ----------
+    final : pathlib.Path
+        The output whose temporaries to clean up.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The paths removed.
     """
     final = Path(final)
     owned, old = _patterns(final.name)

@@ -38,7 +38,21 @@ def _store_arg(path: str | os.PathLike) -> str:
 
 
 def store_exists(path: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> bool:
-    """True if a Zarr group or array already lives at ``path``."""
+    """True if a Zarr group or array already lives at ``path``.
+
+    A local non-empty file or directory that is not Zarr also counts.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Local path or fsspec URL.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    bool
+    """
     try:
         zarr.open(_store_arg(path), mode="r", storage_options=storage_options if is_url(path) else None)
     except Exception:  # nothing there, or something that is not a Zarr node
@@ -54,7 +68,16 @@ def _local_nonempty(path: str | os.PathLike) -> bool:
 
 
 def describe_group(group: zarr.Group) -> str:
-    """A short ``name (shape dtype)`` listing of the arrays in a group, for error messages."""
+    """A short ``name (shape dtype)`` listing of the arrays in a group, for error messages.
+
+    Parameters
+    ----------
+    group : zarr.Group
+
+    Returns
+    -------
+    str
+    """
     items = [f"{k} {tuple(a.shape)} {a.dtype}" for k, a in sorted(group.arrays())]
     return ", ".join(items) if items else "no arrays"
 
@@ -74,6 +97,22 @@ class CheckedArray:
 
     Has ``shape``, ``dtype``, ``ndim`` and ``__getitem__`` for ``dask.array.from_array``; pickles
     with its (absolute) store, so the check runs where the read runs.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        The input array (a local store with a relative root is re-rooted at its absolute path).
+    where : str
+        The input, for messages (credentials are removed).
+    fill_missing : bool, default False
+        Read absent chunks as the fill value (Zarr's own behaviour) instead of raising.
+
+    Attributes
+    ----------
+    chunks : tuple of int
+        The chunk shape, the unit a task reads.
+    stored : tuple of int
+        The unit the store holds: the shard shape of a sharded array, else ``chunks``.
     """
 
     def __init__(self, array: zarr.Array, where: str, fill_missing: bool = False) -> None:
@@ -96,6 +135,19 @@ class CheckedArray:
         return f"samples {start}-{min(start + self.stored[0], self.shape[0]) - 1}"
 
     def missing_error(self, coords: tuple[int, ...], n_missing: int = 1) -> MissingChunkError:
+        """The error for the absent stored object at grid position ``coords``.
+
+        Parameters
+        ----------
+        coords : tuple of int
+            The object's position in the chunk (or shard) grid.
+        n_missing : int, default 1
+            How many are absent in all (named in the message when more than one).
+
+        Returns
+        -------
+        MissingChunkError
+        """
         more = f" ({n_missing} chunks are missing in all)" if n_missing > 1 else ""
         return MissingChunkError(
             f"chunk {self.array.metadata.encode_chunk_key(coords)} ({self._sample_range(coords)}) of the "
@@ -103,7 +155,18 @@ class CheckedArray:
             f"restore the chunk (or check that every worker sees the same files); {FILL_HINT}")
 
     def check(self, key: Any) -> None:
-        """Raise if a stored object the selection ``key`` touches is absent."""
+        """Raise if a stored object the selection ``key`` touches is absent.
+
+        Parameters
+        ----------
+        key : Any
+            A selection of slices, integers or index arrays.
+
+        Raises
+        ------
+        MissingChunkError
+            A touched chunk (or shard) is absent, unless ``fill_missing``.
+        """
         if self.fill_missing or 0 in self.shape:
             return
         key = key if isinstance(key, tuple) else (key,)
@@ -132,6 +195,15 @@ def missing_chunks(arr: CheckedArray) -> list[tuple[int, ...]]:
     """The stored objects of ``arr`` that are absent (one listing of the store), in order.
 
     A store that cannot be listed (plain HTTP) gives ``[]``: its reads are still checked one by one.
+
+    Parameters
+    ----------
+    arr : CheckedArray
+
+    Returns
+    -------
+    list of tuple of int
+        Grid positions of the absent chunks (or shards); ``[]`` with ``fill_missing``.
     """
     store = arr.array.store
     if arr.fill_missing or 0 in arr.shape or not getattr(store, "supports_listing", True):
@@ -150,7 +222,17 @@ def missing_chunks(arr: CheckedArray) -> list[tuple[int, ...]]:
 
 
 def check_complete(arr: CheckedArray) -> None:
-    """Raise :class:`MissingChunkError` (naming the first absent chunk) unless every chunk is stored."""
+    """Raise :class:`MissingChunkError` (naming the first absent chunk) unless every chunk is stored.
+
+    Parameters
+    ----------
+    arr : CheckedArray
+
+    Raises
+    ------
+    MissingChunkError
+        Some chunk is absent (and ``arr`` does not ``fill_missing``).
+    """
     missing = missing_chunks(arr)
     if missing:
         raise arr.missing_error(missing[0], len(missing))
@@ -165,6 +247,27 @@ def open_input_array(
 
     A group with a single 3-D array needs no ``variable``. Paths are resolved with
     :func:`~rocketstream.storage.locations.resolve` first.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, Location, zarr.Array or zarr.Group
+        The input.
+    variable : str, optional
+        The array inside a group.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    zarr.Array
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at a local path, or no Zarr node there.
+    InputError
+        Not Zarr, a ``variable`` for a bare array, a group with no or several 3-D arrays and no
+        ``variable``, or a ``variable`` that is missing or a group.
     """
     node: Any = source
     if isinstance(source, (str, os.PathLike, Location)):
@@ -204,7 +307,26 @@ def open_input_array(
 
 
 def read_checked(arr: zarr.Array, where: str, fill_missing: bool = False) -> np.ndarray:
-    """All of a (small) Zarr array, e.g. lengths or labels, refusing absent chunks."""
+    """All of a (small) Zarr array, e.g. lengths or labels, refusing absent chunks.
+
+    Parameters
+    ----------
+    arr : zarr.Array
+        The array to read whole.
+    where : str
+        The array, for messages.
+    fill_missing : bool, default False
+        Read absent chunks as the fill value.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    MissingChunkError
+        A chunk is absent and ``fill_missing`` is false.
+    """
     checked = CheckedArray(arr, where, fill_missing)
     return checked[...] if checked.ndim == 0 else checked[tuple(slice(None) for _ in checked.shape)]
 
