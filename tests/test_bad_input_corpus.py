@@ -208,7 +208,7 @@ CLI_CASES: list[tuple[str, Builder, str]] = [
                                                      "--resume"),
      r"x\.zarr is not a rocketstream features store"),
     ("transform-resume-and-overwrite", lambda w, c: tf(w, str(w / "arr.zarr"), "--resume", "--overwrite"),
-     r"--resume and --overwrite exclude each other"),
+     r"resume and overwrite exclude each other: resume finishes a store, overwrite replaces it"),
     ("train-features-missing", lambda w, c: train(w, str(w / "none.zarr"), "--labels", str(w / "y.npy")),
      r"features not found"),
     ("train-not-a-features-store", lambda w, c: train(w, str(w / "x.zarr"), "--labels", str(w / "y.npy")),

@@ -443,7 +443,7 @@ FLAGS = [
     case("flag-softmax-seed-negative", lambda w, c: tr(c, *SOFTMAX, "--seed", "-1"),
          r"--seed.*(non-negative|at least 0|between 0)"),
     case("flag-train-resume-and-overwrite", lambda w, c: tr(c, *SOFTMAX, "--resume", "--overwrite"),
-         r"--resume and --overwrite exclude each other; pass only one"),
+         r"resume and overwrite exclude each other: resume continues a training run"),
     case("flag-predict-resume-and-overwrite", lambda w, c: pr(c, "--resume", "--overwrite"),
          r"resume and overwrite exclude each other: resume finishes a store, overwrite replaces it"),
     case("flag-unknown-option", lambda w, c: tf("x.zarr", "--bogus"),

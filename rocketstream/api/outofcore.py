@@ -15,10 +15,11 @@ import zarr
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import ModelFileError, from_dict, to_dict
+from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
-from ..errors import ClusterLostError, IdentityMismatchError, StoreError
+from ..errors import ClusterLostError, IdentityMismatchError, PreflightError, StoreError
 from ..graph.fit import fit_array, fit_array_variable
-from ..graph.preflight import check_resources
+from ..graph.preflight import check_resources, device_problem
 from ..graph.runner import chunk_graph, damaged_chunks, missing_chunks, run
 from ..graph.schedule import is_local, session
 from ..graph.source import as_dask_array, default_chunk_size
@@ -341,6 +342,10 @@ def fit(
     >>> params.n_features_out, params.extra["fit_rows_distinct"]
     (924, 540)
     """
+    problem = device_problem(device)  # fit runs here: a device this process lacks fails before any read
+    if problem:
+        raise PreflightError(f"device {device} cannot be used here: {problem}; pass --device cpu / "
+                             "device='cpu' or leave it out")
     src = _resolve(source, variable, storage_options, fill_missing)
     arr, desc = src.arr, src.desc
     n, _, length = (int(s) for s in arr.shape)
@@ -511,19 +516,22 @@ class TransformJob:
         Nothing at the input path, or the output's directory does not exist.
     """
 
-    def __init__(self, source: Source, params: MiniRocketParameters, output: str | os.PathLike, *,
-                 variable: str | None, chunk_size: int | None, resume: bool, overwrite: bool,
-                 lengths: Lengths, storage_options: dict[str, Any] | None, fill_missing: bool) -> None:
+    def __init__(self, source: Source, params: MiniRocketParameters | str | os.PathLike,
+                 output: str | os.PathLike, *, variable: str | None, chunk_size: int | None, resume: bool,
+                 overwrite: bool, lengths: Lengths, storage_options: dict[str, Any] | None,
+                 fill_missing: bool) -> None:
         if resume and overwrite:
             raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
                              "replaces it; pass only one")
+        model_loc = resolve(params) if isinstance(params, (str, os.PathLike)) else None
+        params = load_model(model_loc.target) if model_loc is not None else params
         if not params.is_fitted:
             raise InputError("the model has no biases yet; fit it before transforming")
         self.params, self.overwrite, self.storage_options = params, overwrite, storage_options
         self.out = resolve(output)
         self.src = _resolve(source, variable, storage_options, fill_missing)
-        if self.src.location is not None:
-            check_outputs([("output", self.out)], [("input", self.src.location)])
+        check_outputs([("output", self.out)], [(role, loc) for role, loc in (
+            ("model file", model_loc), ("input", self.src.location)) if loc is not None])
         check_against_model(tuple(self.src.arr.shape), params)
         self.lengths = _transform_lengths(source, params, self.src.arr, lengths, storage_options)
         self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options) if resume \
@@ -568,7 +576,7 @@ class TransformJob:
 
 def run_transform(
     source: Source,
-    params: MiniRocketParameters,
+    params: MiniRocketParameters | str | os.PathLike,
     output: str | os.PathLike,
     *,
     variable: str | None = None,
@@ -652,7 +660,7 @@ def run_transform(
     job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
                        fill_missing=fill_missing)
-    out = job.out
+    out, params = job.out, job.params
     with session(scheduler) as target:
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
@@ -682,7 +690,7 @@ def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Arr
 
 def transform_to_zarr(
     source: Source,
-    params: MiniRocketParameters,
+    params: MiniRocketParameters | str | os.PathLike,
     output: str | os.PathLike,
     *,
     variable: str | None = None,
@@ -710,8 +718,9 @@ def transform_to_zarr(
     ----------
     source : Any
         Any input :func:`open_source` accepts.
-    params : MiniRocketParameters
-        A fitted model for the input's channels and length.
+    params : MiniRocketParameters, str or os.PathLike
+        A fitted model for the input's channels and length, or its JSON file (which the output must
+        not overlap).
     output : str or os.PathLike
         The features store to write (a local path in an existing directory, or an fsspec URL).
     variable : str, optional
@@ -779,7 +788,7 @@ def transform_to_zarr(
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
                        fill_missing=fill_missing)
     store = job.store()
-    chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+    chunks = features_job(job.src.arr, job.params, store, device, memory_budget, job.lengths)
     return chunk_graph(chunks, missing_chunks(store))[0]
 
 

@@ -397,6 +397,15 @@ def labels_array(values: Any) -> np.ndarray:
     return arr
 
 
+def split_label_spec(spec: str) -> tuple[str, str | None]:
+    """``(store, name)`` of a label spec: ``STORE.zarr:NAME`` -> (``STORE.zarr``, ``NAME``); a spec
+    without a name (a path, a URL such as ``s3://b/y.zarr``, a ``.npy`` file) -> (spec, None)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and "/" not in tail and not tail.startswith("//") and not head.endswith(":"):
+        return head, tail
+    return spec, None
+
+
 def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarray:
     """Read labels from a spec: ``STORE.zarr:NAME`` (an array or coordinate in a Zarr group), a Zarr
     array or a group holding ``label``, or a ``.npy`` file. An absent chunk of a Zarr array is an
@@ -433,10 +442,7 @@ def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarr
     array(['walk', 'rest', 'walk'], dtype='<U4')
     """
     text = str(spec)
-    store, name = text, None
-    head, sep, tail = text.rpartition(":")
-    if sep and head and "/" not in tail and not tail.startswith("//") and not head.endswith(":"):
-        store, name = head, tail
+    store, name = split_label_spec(text)
     loc = resolve(store)
     where = loc.display
     if store.endswith(".npy"):
@@ -613,4 +619,4 @@ def evaluate(
 
 
 __all__ = ["evaluate", "format_metrics", "labels_array", "load_head", "load_labels", "open_predictions",
-           "predict"]
+           "predict", "split_label_spec"]

@@ -275,6 +275,7 @@ class SoftmaxHead(Head):
         self._set_fitted(progress.best_model["weight"].numpy(), progress.best_model["bias"].numpy(), mean,
                          scale, targets.classes, targets.y_mean, targets.y_scale, targets.target_1d,
                          progress.history, progress.best_epoch, made_by)
+        self.n_samples_ = source.n_samples
         if self.checkpoint_dir is not None:
             plot_history(self.history_, Path(self.checkpoint_dir) / CURVE_NAME)
             self.save(Path(self.checkpoint_dir) / HEAD_NAME, overwrite=True)

@@ -1,0 +1,213 @@
+"""Training a head from a features store: what ``rocketstream train`` does, as one library function.
+
+:func:`train_head` opens the features (a features store, read through its verifying reader, or a
+``.npy`` array), finds the labels (a label spec, an array, or the store's own ``label`` coordinate),
+checks every output before reading anything (the head file and checkpoint directory must not overlap
+an input, and only a head file is ever replaced), trains a ridge or softmax head, and saves it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, NotFoundError, StoreError
+from ..heads import Head, RidgeHead, SoftmaxHead
+from ..storage.features import FeatureStore
+from ..storage.locations import Location, check_outputs, resolve
+from ..storage.outputs import existing_output
+from ..storage.zarrstore import read_checked
+
+HEAD_KINDS = ("ridge", "softmax")
+
+
+def head_path(path: str | os.PathLike) -> Path:
+    """The head file ``path`` with its ``.npz`` suffix (added when missing)."""
+    out = resolve(path).path
+    return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
+
+
+def open_training_features(features: Any, fill_missing: bool = False) -> tuple[Any, np.ndarray | None]:
+    """``(features, the store's own labels or None)``.
+
+    Parameters
+    ----------
+    features : str, os.PathLike, FeatureStore or array-like
+        A features store (path or handle) from ``rocketstream transform``, a ``.npy`` file of
+        (n_samples, n_features), or any array :class:`~rocketstream.heads.FeatureSource` accepts.
+    fill_missing : bool, default False
+        Read absent chunks of the store's ``label`` coordinate as its fill value.
+
+    Returns
+    -------
+    tuple
+        The features (a store's come through :class:`~rocketstream.storage.features.VerifiedFeatures`,
+        so every chunk read is checked against its sha256) and the labels the store holds, if any.
+
+    Raises
+    ------
+    NotFoundError
+        Nothing at the path.
+    StoreError
+        The store is not a features store, or not finished.
+    """
+    if not isinstance(features, (str, os.PathLike, FeatureStore)):
+        return features, None
+    if isinstance(features, FeatureStore):
+        store = features
+    else:
+        loc = resolve(features)
+        if str(features).endswith(".npy"):
+            try:
+                return np.load(loc.target, mmap_mode="r", allow_pickle=False), None
+            except FileNotFoundError:
+                raise NotFoundError(f"features not found: {loc}") from None
+        if not loc.url and not os.path.exists(loc.target):
+            raise NotFoundError(f"features not found: {loc}; make them with `rocketstream transform`")
+        store = FeatureStore.open(loc)
+    done = store.done()
+    if not done.all():
+        raise StoreError(f"features store {store.display} is incomplete ({int(done.sum())}/{done.size} "
+                         "chunks); finish it with `rocketstream transform ... --resume`")
+    labels = None
+    if "label" in store.group:
+        from .predict import labels_array
+
+        labels = labels_array(read_checked(store.group["label"], f"the 'label' coordinate of {store.display}",
+                                           fill_missing))
+    return store.verified(), labels
+
+
+def _label_location(spec: Any) -> Location | None:
+    """Where a label spec's data lives (``STORE.zarr:NAME`` -> the store), for the overlap check."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return None
+    from .predict import split_label_spec
+
+    return resolve(split_label_spec(str(spec))[0])
+
+
+def train_head(
+    features: Any,
+    labels: Any = None,
+    *,
+    head: str = "ridge",
+    task: str = "classification",
+    output: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    epochs: int = 50,
+    batch_size: int = 256,
+    lr: float = 1e-4,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+    device: Any = None,
+    progress: bool = False,
+    fill_missing: bool = False,
+) -> Head:
+    """Train a ridge or softmax head on a features store (or array) and save it.
+
+    Parameters
+    ----------
+    features : str, os.PathLike, FeatureStore or array-like
+        See :func:`open_training_features`.
+    labels : str, os.PathLike or array-like, optional
+        A label spec for :func:`~rocketstream.api.predict.load_labels` (``STORE.zarr:NAME``, a Zarr
+        array or a ``.npy`` file) or an array; default: the features store's own ``label`` coordinate.
+    head : {"ridge", "softmax"}, default "ridge"
+        Exact ridge with leave-one-out alpha, or a softmax / linear head trained with Adam.
+    task : {"classification", "regression"}, default "classification"
+    output : str or os.PathLike, optional
+        The head file to write (``.npz`` added when missing); replaced only with ``overwrite`` (or
+        ``resume``), and only if it is a head file.
+    overwrite, resume : bool
+        Replace an existing head / checkpoint, or (softmax) continue from the checkpoint.
+    checkpoint_dir : str or os.PathLike, optional
+        Softmax: checkpoints, ``metrics.json`` and the training curve (default: ``<output>_checkpoint``
+        beside ``output``).
+    epochs, batch_size, lr, seed, validation_fraction, device, progress
+        Softmax training settings (see :class:`~rocketstream.heads.SoftmaxHead`).
+    fill_missing : bool, default False
+        Read absent chunks of a Zarr labels array as its fill value.
+
+    Returns
+    -------
+    Head
+        The fitted head; it records the fingerprint of the model that made the features.
+
+    Raises
+    ------
+    InputError
+        Bad combination of options, or labels that do not fit the features.
+    UnsafeOutputError
+        ``output`` or the checkpoint directory overlaps an input, or ``output`` is not a head file.
+    FileExistsError
+        ``output`` exists and neither ``overwrite`` nor ``resume`` is given.
+
+    Examples
+    --------
+    >>> from rocketstream.api.train import train_head
+    >>> head = train_head("features.zarr", "data.zarr:label", output="head.npz")  # doctest: +SKIP
+    >>> head.info()["alpha"]  # doctest: +SKIP
+    """
+    if head not in HEAD_KINDS:
+        raise InputError(f"head must be one of {HEAD_KINDS}, got {head!r}")
+    if resume and overwrite:
+        raise InputError("resume and overwrite exclude each other: resume continues a training run, "
+                         "overwrite starts afresh; pass only one")
+    if head == "ridge" and resume:
+        raise InputError("resume=True / --resume applies to head='softmax' / --head softmax only (ridge "
+                         "trains in one pass)")
+    out = head_path(output) if output is not None else None
+    ckpt = None
+    if head == "softmax" and (checkpoint_dir is not None or out is not None):
+        ckpt = resolve(checkpoint_dir).path if checkpoint_dir is not None else \
+            out.with_name(out.stem + "_checkpoint")
+    _check_outputs(features, labels, out, ckpt, overwrite or resume)
+    if ckpt is not None and (ckpt / "checkpoint.pt").exists() and not (resume or overwrite):
+        raise FileExistsError(f"{ckpt} already holds a checkpoint; pass --resume / resume=True to continue "
+                              "it or --overwrite / overwrite=True to start afresh")
+    data, own = open_training_features(features, fill_missing)
+    if labels is None and own is None:
+        raise InputError(f"{features} has no 'label' coordinate; pass --labels STORE.zarr:NAME or a .npy "
+                         "file")
+    if labels is None:
+        labels = own
+    elif isinstance(labels, (str, os.PathLike)):
+        from .predict import load_labels
+
+        labels = load_labels(labels, fill_missing=fill_missing)
+    if head == "ridge":
+        from dask.array import PerformanceWarning
+
+        with warnings.catch_warnings():  # the Gram pass rechunks on purpose
+            warnings.simplefilter("ignore", PerformanceWarning)
+            fitted: Head = RidgeHead(task=task).fit(data, labels)
+    else:
+        fitted = SoftmaxHead(checkpoint_dir=ckpt, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                             validation_fraction=validation_fraction, task=task, device=device,
+                             resume=resume, overwrite=overwrite, progress=progress).fit(data, labels)
+    if out is not None:
+        fitted.save(out, overwrite=True)
+    return fitted
+
+
+def _check_outputs(features: Any, labels: Any, out: Path | None, ckpt: Path | None, replace: bool) -> None:
+    """Refuse outputs that overlap the inputs, or replace what is not a head, before reading anything."""
+    inputs = [(role, loc) for role, loc in (
+        ("features", resolve(features) if isinstance(features, (str, os.PathLike)) else None),
+        ("labels", _label_location(labels))) if loc is not None]
+    outputs = [(role, resolve(p)) for role, p in (("head file", out), ("checkpoint directory", ckpt))
+               if p is not None]
+    check_outputs(outputs, inputs)
+    if out is not None and existing_output(resolve(out), "head") and not replace:
+        raise FileExistsError(f"head file {out} already exists; pass --overwrite / overwrite=True to "
+                              "replace it")
+
+
+__all__ = ["HEAD_KINDS", "head_path", "open_training_features", "train_head"]

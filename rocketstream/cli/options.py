@@ -1,0 +1,61 @@
+"""Option builders shared by the commands, so that the same option reads the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .argtypes import memory, positive_int
+
+INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), or a .npy file; "
+              "shape (sample, channel, time)")
+LABELS_HELP = ("labels: STORE.zarr:NAME (an array or coordinate in a Zarr group, e.g. data.zarr:label), "
+               "a Zarr group holding 'label', or a .npy file")
+
+
+def add_input(p: argparse.ArgumentParser) -> None:
+    """INPUT, ``--variable`` and ``--fill-missing-chunks``."""
+    p.add_argument("input", metavar="INPUT", help=INPUT_HELP)
+    p.add_argument("--variable", metavar="NAME", help="array name inside a Zarr group")
+    add_fill_missing(p)
+
+
+def add_fill_missing(p: argparse.ArgumentParser, what: str = "input") -> None:
+    """``--fill-missing-chunks``: read absent chunks of a Zarr ``what`` as the fill value (Zarr's
+    default) instead of refusing them."""
+    p.add_argument("--fill-missing-chunks", dest="fill_missing", action="store_true",
+                   help=f"read chunks absent from a Zarr {what} array as its fill value (for arrays written "
+                   "with empty chunks skipped, Zarr's default); by default an absent chunk is an error")
+
+
+def add_run(p: argparse.ArgumentParser, *, workers: bool = False, budget: bool = True) -> None:
+    """Where and how the chunk tasks run: ``--scheduler``, ``--device``, ``--chunk-size``,
+    ``--memory-budget``, ``--progress`` (and ``--workers`` for local schedulers)."""
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|processes|synchronous",
+                   help="Dask scheduler: a dask.distributed address (tcp://host:8786) or a local one "
+                   "(default threads)")
+    if workers:
+        p.add_argument("--workers", type=positive_int, default=None, help="local scheduler workers")
+    p.add_argument("--device", default=None,
+                   help="torch device (default: the worker's GPU if it has one, else its CPU)")
+    p.add_argument("--chunk-size", type=positive_int, default=None, metavar="N", help="samples per task")
+    if budget:
+        p.add_argument("--memory-budget", type=memory, default=None, metavar="BYTES",
+                       help="per-task micro-batch memory for the core transform, e.g. 256MB")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stderr is a terminal)")
+
+
+def add_replace(p: argparse.ArgumentParser, *, resume: str | None = None) -> None:
+    """``--overwrite``, and ``--resume`` / ``--no-verify`` where the output can be finished."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output (only one rocketstream made, of the same kind)")
+    if resume:
+        p.add_argument("--resume", action="store_true", help=resume)
+        p.add_argument("--no-verify", dest="verify", action="store_false",
+                       help="with --resume: trust the done markers without re-reading what they mark")
+
+
+def progress_of(args: argparse.Namespace) -> bool:
+    """``--progress`` / ``--no-progress``, by default on when stderr is a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)

@@ -1,0 +1,66 @@
+"""``rocketstream train``: a ridge or softmax head from a features store, out of core."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from .argtypes import fraction, positive_float, positive_int, seed
+from .options import LABELS_HELP, add_fill_missing, progress_of
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a ridge or softmax head from a features store, out of core",
+                       description="Train a head on FEATURES (a features store from `rocketstream "
+                       "transform`, or a .npy (n, features) array), streaming row chunks: exact ridge with "
+                       "leave-one-out alpha, or a softmax/linear head with checkpoints.")
+    p.add_argument("features", metavar="FEATURES", help="features store (.zarr) or .npy array")
+    p.add_argument("--labels", metavar="SPEC", default=None,
+                   help=LABELS_HELP + " (default: the features store's own 'label' coordinate)")
+    p.add_argument("--head", choices=("ridge", "softmax"), default="ridge", help="head kind (default ridge)")
+    p.add_argument("--output", required=True, metavar="HEAD.npz", help="head file to write")
+    p.add_argument("--task", choices=("classification", "regression"), default="classification",
+                   help="default classification")
+    p.add_argument("--epochs", type=positive_int, default=50, help="softmax: epochs (default 50)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="softmax: minibatch (default 256)")
+    p.add_argument("--lr", type=positive_float, default=1e-4, help="softmax: Adam learning rate (1e-4)")
+    p.add_argument("--seed", type=seed, default=0, help="softmax: shuffling/split seed (default 0)")
+    p.add_argument("--validation-fraction", type=fraction, default=0.1,
+                   help="softmax: held-out fraction for early stopping (default 0.1; 0 disables)")
+    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                   help="softmax: checkpoints, metrics.json and training_curve.png "
+                   "(default: HEAD_checkpoint/ beside --output)")
+    p.add_argument("--device", default=None,
+                   help="softmax: torch device (default: the GPU if there is one, else the CPU)")
+    p.add_argument("--resume", action="store_true", help="softmax: continue from the checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing head / checkpoint")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="softmax: show a progress bar (default: when stderr is a terminal)")
+    add_fill_missing(p, "labels")
+    p.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..api.train import head_path, train_head
+
+    t0 = time.perf_counter()
+    head = train_head(args.features, args.labels, head=args.head, task=args.task, output=args.output,
+                      overwrite=args.overwrite, resume=args.resume, checkpoint_dir=args.checkpoint_dir,
+                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      validation_fraction=args.validation_fraction, device=args.device,
+                      progress=progress_of(args), fill_missing=args.fill_missing)
+    info = head.info()
+    if head.kind == "ridge":
+        detail = f"alpha {info['alpha']:.4g} (leave-one-out)"
+    else:
+        hist = head.history_
+        val = [v for v in hist.get("val_accuracy", []) if v is not None]
+        detail = (f"{len(hist.get('epoch', []))} epochs, best epoch {info['best_epoch']}"
+                  + (f", validation accuracy {val[-1]:.3f}" if val else "")
+                  + f"; metrics in {head.checkpoint_dir}")
+    print(f"trained a {head.kind} {head.task} head on {head.n_samples_} x {head.n_features_in_} features in "
+          f"{time.perf_counter() - t0:.1f} s: {detail} -> {head_path(args.output)}")
+    return 0
+
+
+REGISTER = [register]
