@@ -588,49 +588,80 @@ def run_transform(
     scheduler: Any = None,
     workers: int | None = None,
     progress: bool = False,
+    compute: bool = True,
     storage_options: dict[str, Any] | None = None,
     verify: bool = True,
     retries: int = 2,
     lengths: Lengths = None,
     fill_missing: bool = False,
-) -> tuple[FeatureStore, list[int]]:
-    """:func:`transform_to_zarr`, returning the store and the chunk indices computed by this run.
+) -> tuple[FeatureStore, Any]:
+    """Transform ``source`` chunk by chunk into the features store ``output``; return the store and
+    the chunks this run computed (:func:`transform_to_zarr` is the same, returning the features).
 
+    One task per sample chunk runs the core transform on the worker's device, writes its (rows,
+    features) float32 block, its digests and then its done marker (see :mod:`rocketstream.graph.runner`).
     Every check that can fail runs before the output is created or an old one removed: the output
-    must not overlap the input, an existing output must be a features store (and is replaced only
-    with ``overwrite``), a resumed store must come from this model and this input, no chunk of a Zarr
-    input may be absent (unless ``fill_missing``), the device must exist where the tasks run and one
-    chunk must fit in memory there. The run holds the output's writer lock (``<output>.lock``, see
-    :mod:`rocketstream.storage.lock`). With ``resume`` and ``verify`` the blocks already marked done
-    are re-hashed first (a torn or corrupted one is recomputed) and their input rows are re-read and
-    compared with the recorded input digests (a difference refuses the resume). If workers are lost
-    (``KilledWorker``) or chunks are still missing after the graph ran, the missing chunks are
-    resubmitted up to ``retries`` times; if the cluster is gone altogether the run stops with
-    :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
+    must not overlap the input or the model file, an existing output must be a features store (and
+    is replaced only with ``overwrite``), a resumed store must come from this model and this input,
+    no chunk of a Zarr input may be absent (unless ``fill_missing``), the device must exist where the
+    tasks run and one chunk must fit in memory there. The run holds the output's writer lock
+    (``<output>.lock``, see :mod:`rocketstream.storage.lock`). With ``resume`` and ``verify`` the
+    blocks already marked done are re-hashed first (a torn or corrupted one is recomputed) and their
+    input rows are re-read and compared with the recorded input digests (a difference refuses the
+    resume). If workers are lost (``KilledWorker``) or chunks are still missing after the graph ran,
+    the missing chunks are resubmitted up to ``retries`` times; if the cluster is gone altogether the
+    run stops with :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
 
     Parameters
     ----------
-    source, params, output, variable, chunk_size, resume, overwrite, device, memory_budget, scheduler
-        As in :func:`transform_to_zarr`.
+    source : Any
+        Any input :func:`open_source` accepts.
+    params : MiniRocketParameters, str or os.PathLike
+        A fitted model for the input's channels and length, or its JSON file (which the output must
+        not overlap).
+    output : str or os.PathLike
+        The features store to write (a local path in an existing directory, or an fsspec URL).
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset.
+    chunk_size : int, optional
+        Samples per task and per store chunk (default: the input's regular chunking, else about 64 MiB).
+    resume : bool, default False
+        Compute only the chunks not marked done; the stored model must equal ``params`` and the input
+        must be the one the store was made from.
+    overwrite : bool, default False
+        Replace an existing features store.
+    device : str or torch.device, optional
+        Where the tasks compute; None: each worker's GPU if it has one, else its CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step of the core transform.
+    scheduler : Any, optional
+        None (the current distributed client, else threads), "threads", "processes", "synchronous",
+        an address or a Client.
     workers : int, optional
         Workers of a local scheduler.
     progress : bool, default False
         Show a progress bar (per chunk locally, ``distributed.progress`` on a cluster).
+    compute : bool, default True
+        Run now; False creates (or opens, with ``resume``) the store and returns the graph instead, which
+        does not hold the output's writer lock: run one such graph per output at a time.
     storage_options : dict, optional
         fsspec options for URLs.
     verify : bool, default True
         With ``resume``, verify the chunks already done first.
     retries : int, default 2
         Times missing chunks are resubmitted after lost workers.
-    lengths, fill_missing
-        As in :func:`transform_to_zarr`.
+    lengths : None, False or array-like
+        Per-series lengths of a variable-length model (see :func:`resolve_lengths`).
+    fill_missing : bool, default False
+        Read absent Zarr input chunks as the fill value instead of raising.
 
     Returns
     -------
     store : FeatureStore
-        The finished store.
-    chunks : list of int
-        The chunks this run computed (those not done before it).
+        The store (finished, unless ``compute=False``).
+    chunks : list of int or dask.delayed.Delayed
+        The chunks this run computed (those not done before it); with ``compute=False`` a Delayed that
+        computes them and gives their indices.
 
     Raises
     ------
@@ -661,6 +692,10 @@ def run_transform(
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
                        fill_missing=fill_missing)
     out, params = job.out, job.params
+    if not compute:
+        store = job.store()
+        chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+        return store, chunk_graph(chunks, missing_chunks(store))[0]
     with session(scheduler) as target:
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
@@ -688,83 +723,31 @@ def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Arr
     return resolve_lengths(source, lengths, n, length, storage_options)
 
 
-def transform_to_zarr(
-    source: Source,
-    params: MiniRocketParameters | str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    variable: str | None = None,
-    chunk_size: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    device: torch.device | str | None = None,
-    memory_budget: int | None = None,
-    scheduler: Any = None,
-    workers: int | None = None,
-    progress: bool = False,
-    compute: bool = True,
-    storage_options: dict[str, Any] | None = None,
-    lengths: Lengths = None,
-    fill_missing: bool = False,
-) -> Any:
-    """Transform ``source`` chunk by chunk into the Zarr features store ``output``.
-
-    One task per sample chunk runs the core transform on the worker's device (``device=None``: its
-    GPU if any, else CPU), writes its (rows, features) float32 block, its digests and then its done
-    marker. Existing output is never replaced without ``overwrite=True``, and never if it is not a
-    features store or overlaps the input. See :func:`run_transform` for the checks made before writing.
+def transform_to_zarr(source: Source, params: MiniRocketParameters | str | os.PathLike,
+                      output: str | os.PathLike, *, compute: bool = True, **options: Any) -> Any:
+    """Transform ``source`` chunk by chunk into the Zarr features store ``output`` (the Dask-style
+    writer: :func:`run_transform` returning the features).
 
     Parameters
     ----------
-    source : Any
-        Any input :func:`open_source` accepts.
-    params : MiniRocketParameters, str or os.PathLike
-        A fitted model for the input's channels and length, or its JSON file (which the output must
-        not overlap).
-    output : str or os.PathLike
-        The features store to write (a local path in an existing directory, or an fsspec URL).
-    variable : str, optional
-        The array inside a Zarr group or the variable of a Dataset.
-    chunk_size : int, optional
-        Samples per task and per store chunk (default: the input's regular chunking, else about 64 MiB).
-    resume : bool, default False
-        Compute only the chunks not marked done; the stored model must equal ``params`` and the input
-        must be the one the store was made from.
-    overwrite : bool, default False
-        Replace an existing features store.
-    device : str or torch.device, optional
-        Where the tasks compute; None: each worker's GPU if it has one, else its CPU.
-    memory_budget : int, optional
-        Bytes per micro-batch step of the core transform.
-    scheduler : Any, optional
-        None (the current distributed client, else threads), "threads", "processes", "synchronous",
-        an address or a Client.
-    workers : int, optional
-        Workers of a local scheduler.
-    progress : bool, default False
-        Show a progress bar.
-    compute : bool, default True
-        Run now; False returns the graph instead.
-    storage_options : dict, optional
-        fsspec options for URLs.
-    lengths : None, False or array-like
-        Per-series lengths of a variable-length model (see :func:`resolve_lengths`).
-    fill_missing : bool, default False
-        Read absent Zarr input chunks as the fill value instead of raising.
+    source, params, output, compute
+        As for :func:`run_transform`.
+    **options
+        Any keyword of :func:`run_transform` (``variable``, ``chunk_size``, ``resume``, ``overwrite``,
+        ``device``, ``memory_budget``, ``scheduler``, ``workers``, ``progress``, ``storage_options``,
+        ``verify``, ``retries``, ``lengths``, ``fill_missing``).
 
     Returns
     -------
     zarr.Array or dask.delayed.Delayed
         The zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
-        chunks and returns their indices (that Delayed does not hold the output's writer lock: run one
-        such graph per output at a time).
+        chunks and returns their indices (it does not hold the output's writer lock: run one such
+        graph per output at a time).
 
     Raises
     ------
     InputError, FileExistsError, UnsafeOutputError, IdentityMismatchError, MissingChunkError
         A check before writing failed (see :class:`TransformJob`).
-    FileNotFoundError
-        Nothing at the input path, or the output's directory does not exist.
     PreflightError, StoreLockedError, ClusterLostError, StoreError
         As in :func:`run_transform`.
 
@@ -777,19 +760,8 @@ def transform_to_zarr(
     >>> transform_to_zarr(path, params, "features.zarr", variable="X").chunks
     (250, 924)
     """
-    if compute:
-        store, _ = run_transform(source, params, output, variable=variable, chunk_size=chunk_size,
-                                 resume=resume, overwrite=overwrite, device=device,
-                                 memory_budget=memory_budget, scheduler=scheduler, workers=workers,
-                                 progress=progress, storage_options=storage_options, lengths=lengths,
-                                 fill_missing=fill_missing)
-        return store.features
-    job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
-                       overwrite=overwrite, lengths=lengths, storage_options=storage_options,
-                       fill_missing=fill_missing)
-    store = job.store()
-    chunks = features_job(job.src.arr, job.params, store, device, memory_budget, job.lengths)
-    return chunk_graph(chunks, missing_chunks(store))[0]
+    store, result = run_transform(source, params, output, compute=compute, **options)
+    return store.features if compute else result
 
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None

@@ -7,7 +7,7 @@ import argparse
 import time
 
 from .argtypes import memory, positive_int, seed
-from .options import add_input, add_replace, add_run, progress_of
+from .options import add_chunked_output, add_input, progress_of
 
 
 def register_fit(sub: argparse._SubParsersAction) -> None:
@@ -51,11 +51,9 @@ def register_transform(sub: argparse._SubParsersAction) -> None:
                        description="Transform INPUT chunk by chunk into a Zarr features store (sample, "
                        "feature) with done markers; --resume finishes an interrupted run.")
     add_input(p)
-    p.add_argument("--model", required=True, metavar="M.json", help="model file from `rocketstream fit`")
-    p.add_argument("--output", required=True, metavar="OUT.zarr", help="features store to write")
-    add_run(p, workers=True)
-    add_replace(p, resume="compute only chunks not yet done (the ones marked done are first re-hashed "
-                "against their sha256 and their input rows checked; torn ones are recomputed)")
+    add_chunked_output(p, "OUT.zarr", "features store", workers=True,
+                       resume="compute only chunks not yet done (the ones marked done are first re-hashed "
+                       "against their sha256 and their input rows checked; torn ones are recomputed)")
     p.set_defaults(handler=cmd_transform)
 
 

@@ -28,6 +28,16 @@ def add_fill_missing(p: argparse.ArgumentParser, what: str = "input") -> None:
                    "with empty chunks skipped, Zarr's default); by default an absent chunk is an error")
 
 
+def add_chunked_output(p: argparse.ArgumentParser, metavar: str, what: str, resume: str, *,
+                       workers: bool = False, budget: bool = True) -> None:
+    """``--model`` and the resumable store a chunk job writes: ``--output``, the run options
+    (:func:`add_run`) and ``--overwrite`` / ``--resume`` / ``--no-verify``."""
+    p.add_argument("--model", required=True, metavar="M.json", help="model file from `rocketstream fit`")
+    p.add_argument("--output", required=True, metavar=metavar, help=f"{what} to write")
+    add_run(p, workers=workers, budget=budget)
+    add_replace(p, resume=resume)
+
+
 def add_run(p: argparse.ArgumentParser, *, workers: bool = False, budget: bool = True) -> None:
     """Where and how the chunk tasks run: ``--scheduler``, ``--device``, ``--chunk-size``,
     ``--memory-budget``, ``--progress`` (and ``--workers`` for local schedulers)."""

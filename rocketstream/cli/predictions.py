@@ -7,7 +7,7 @@ import argparse
 import json
 import time
 
-from .options import LABELS_HELP, add_fill_missing, add_input, add_replace, add_run, progress_of
+from .options import LABELS_HELP, add_chunked_output, add_fill_missing, add_input, progress_of
 
 
 def register_predict(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +17,10 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
                        "value (regression) to a Zarr store with done markers; --resume finishes an "
                        "interrupted run.")
     add_input(p)
-    p.add_argument("--model", required=True, metavar="M.json", help="model file from `rocketstream fit`")
     p.add_argument("--head", required=True, metavar="HEAD.npz", help="head file from `rocketstream train`")
-    p.add_argument("--output", required=True, metavar="PRED.zarr", help="predictions store to write")
-    add_run(p, budget=False)
-    add_replace(p, resume="compute only chunks not yet done (the same model, head and input; the chunks "
-                "done are first re-hashed and torn ones recomputed)")
+    add_chunked_output(p, "PRED.zarr", "predictions store", budget=False,
+                       resume="compute only chunks not yet done (the same model, head and input; the "
+                       "chunks done are first re-hashed and torn ones recomputed)")
     p.set_defaults(handler=cmd_predict)
 
 
