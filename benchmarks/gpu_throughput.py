@@ -110,8 +110,8 @@ def comparisons_per_series(params) -> int:
     """Bias comparisons one series costs: sum over (kernel, dilation) of window length x biases."""
     from rocketstream.core import triton_engine as te
 
-    plan = te.TritonPlan(params, _cpu(), length=params.length, all_padded=False)
-    return int(sum(int((d.hi - d.lo).sum()) * d.nfd for d in plan.dilations))
+    prepared = te.TritonKernels(params, _cpu(), length=params.length, all_padded=False)
+    return int(sum(int((d.hi - d.lo).sum()) * d.nfd for d in prepared.dilations))
 
 
 def _cpu():
@@ -124,24 +124,24 @@ def run_ours(x: np.ndarray, reps: int, fitted: dict) -> dict:
     """Our fit and transform; the fitted parameters are left in ``fitted["params"]``."""
     import torch
 
-    from rocketstream.core import TransformPlan, fit, transform
+    from rocketstream.core import PreparedTransform, fit, transform
 
     res: dict = {}
     t = time.perf_counter()
     params = fit(x, random_state=0)
     res["fit_s"] = time.perf_counter() - t
-    plan = TransformPlan(params, DEVICE)
-    res["engine"] = "triton" if plan.uses_triton else "native" if plan.uses_native else "torch"
+    prepared = PreparedTransform(params, DEVICE)
+    res["engine"] = "triton" if prepared.uses_triton else "native" if prepared.uses_native else "torch"
     t = time.perf_counter()
-    transform(x[:64], params, plan=plan)
+    transform(x[:64], params, prepared=prepared)
     _sync()
     res["first_call_s"] = time.perf_counter() - t
-    res["warm_call_s"], _ = _timed(lambda: transform(x[:64], params, plan=plan), 1)
+    res["warm_call_s"], _ = _timed(lambda: transform(x[:64], params, prepared=prepared), 1)
     base = _reset_peak()
-    res["host_to_features_s"], out = _timed(lambda: transform(x, params, plan=plan), reps)
+    res["host_to_features_s"], out = _timed(lambda: transform(x, params, prepared=prepared), reps)
     res["peak_gpu_mib"] = _peak_mib(base)
     xd = torch.from_numpy(x).to(DEVICE)
-    res["device_input_s"], _ = _timed(lambda: transform(xd, params, plan=plan), reps)
+    res["device_input_s"], _ = _timed(lambda: transform(xd, params, prepared=prepared), reps)
     check = min(len(x), 256)
     cpu = transform(x[:check], params, device="cpu").numpy()
     res["bitwise_equal_rows"] = check
@@ -152,15 +152,15 @@ def run_ours(x: np.ndarray, reps: int, fitted: dict) -> dict:
 
 
 def run_torch_fallback(x: np.ndarray, params, rows: int) -> dict:
-    from rocketstream.core import TransformPlan, transform
+    from rocketstream.core import PreparedTransform, transform
     from rocketstream.core import triton_engine as te
 
     os.environ[te.ENV_VAR] = "0"
     try:
-        plan = TransformPlan(params, DEVICE)
+        prepared = PreparedTransform(params, DEVICE)
         xs = x[:rows]
-        transform(xs[:8], params, plan=plan)
-        dt, _ = _timed(lambda: transform(xs, params, plan=plan), 1)
+        transform(xs[:8], params, prepared=prepared)
+        dt, _ = _timed(lambda: transform(xs, params, prepared=prepared), 1)
     finally:
         del os.environ[te.ENV_VAR]
     return {"rows": rows, "transform_s": dt, "series_per_s": rows / dt}
@@ -173,13 +173,13 @@ def run_sweep(x: np.ndarray, params) -> list[dict]:
 
     if DEVICE != "cuda":
         return []
-    plan = te.TritonPlan(params, torch.device("cuda"), length=params.length, all_padded=False)
+    prepared = te.TritonKernels(params, torch.device("cuda"), length=params.length, all_padded=False)
     xd = torch.from_numpy(x).cuda()
     rows = []
     for tuning in SWEEP:
         try:
-            te.transform(xd[:64], plan, **tuning)
-            dt, _ = _timed(lambda tuning=tuning: te.transform(xd, plan, **tuning), 2)
+            te.transform(xd[:64], prepared, **tuning)
+            dt, _ = _timed(lambda tuning=tuning: te.transform(xd, prepared, **tuning), 2)
             rows.append({**tuning, "transform_s": dt})
         except Exception as exc:  # report and go on: a variant may not compile on this GPU
             rows.append({**tuning, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -191,15 +191,15 @@ def run_profile(x: np.ndarray, params) -> list[tuple[str, float]]:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from rocketstream.core import TransformPlan, transform
+    from rocketstream.core import PreparedTransform, transform
 
-    plan = TransformPlan(params, DEVICE)
+    prepared = PreparedTransform(params, DEVICE)
     xd = torch.from_numpy(x).to(DEVICE)
-    transform(xd[:64], params, plan=plan)
+    transform(xd[:64], params, prepared=prepared)
     _sync()
     activity = ProfilerActivity.CUDA if DEVICE == "cuda" else ProfilerActivity.CPU
     with profile(activities=[activity]) as prof:
-        transform(xd, params, plan=plan)
+        transform(xd, params, prepared=prepared)
         _sync()
     rows = []
     for ev in prof.key_averages():
@@ -246,17 +246,17 @@ def run_tsai(x: np.ndarray, reps: int) -> dict:
 def run_long(length: int) -> dict:
     """One 1-channel series: GPU time and memory, bitwise against the native CPU engine."""
 
-    from rocketstream.core import TransformPlan, plan, transform
+    from rocketstream.core import PreparedTransform, plan, transform
 
     x = np.random.default_rng(1).standard_normal((1, 1, length), dtype=np.float32)
     x = x.cumsum(-1, dtype=np.float32)
     params = plan(1, 1, length, 10_000, 32, 0)
     rng = np.random.default_rng(2)  # bias values do not change the cost; spread them over the data
     params = params.with_biases(rng.uniform(-50, 50, params.n_features_out).astype(np.float32))
-    gplan = TransformPlan(params, DEVICE)
-    transform(x, params, plan=gplan)
+    prepared = PreparedTransform(params, DEVICE)
+    transform(x, params, prepared=prepared)
     base = _reset_peak()
-    dt, out = _timed(lambda: transform(x, params, plan=gplan), 1)
+    dt, out = _timed(lambda: transform(x, params, prepared=prepared), 1)
     res = {"length": length, "transform_s": dt, "peak_gpu_mib": _peak_mib(base)}
     t = time.perf_counter()
     cpu = transform(x, params, device="cpu").numpy()

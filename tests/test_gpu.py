@@ -12,7 +12,7 @@ import torch
 from conftest import load_split
 from test_parity_aeon import CASES, assert_features_match
 
-from rocketstream.core import TransformPlan, fit, plan, transform
+from rocketstream.core import PreparedTransform, fit, plan, transform
 from rocketstream.core import triton_engine as te
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -34,9 +34,9 @@ def test_cuda_features_match_aeon_and_cpu(name, seed):
     ref = MiniRocket(random_state=seed).fit(xtr)
     params = fit(xtr, random_state=seed, device="cuda")
     np.testing.assert_array_equal(params.biases, ref.parameters[4])
-    plan = TransformPlan(params, "cuda")
-    assert plan.uses_triton
-    ours = transform(xte, params, plan=plan)
+    prepared = PreparedTransform(params, "cuda")
+    assert prepared.uses_triton
+    ours = transform(xte, params, prepared=prepared)
     assert ours.device.type == "cuda"
     ours = ours.cpu().numpy()
     assert_features_match(ours, ref.transform(xte), xtr.shape[-1])
@@ -47,9 +47,9 @@ def test_torch_fallback_on_cuda_is_bitwise_equal(gunpoint, monkeypatch):
     xtr, _, xte, _ = gunpoint
     params = fit(xtr, random_state=0)
     monkeypatch.setenv(te.ENV_VAR, "0")
-    plan = TransformPlan(params, "cuda")
-    assert not plan.uses_triton
-    ours = transform(xte, params, plan=plan).cpu().numpy()
+    prepared = PreparedTransform(params, "cuda")
+    assert not prepared.uses_triton
+    ours = transform(xte, params, prepared=prepared).cpu().numpy()
     np.testing.assert_array_equal(ours, transform(xte, params, device="cpu").numpy())
 
 
@@ -60,8 +60,8 @@ def test_torch_fallback_on_cuda_is_bitwise_equal(gunpoint, monkeypatch):
 def test_engine_variants_are_bitwise_equal(basicmotions, tuning):
     xtr, _, xte, _ = basicmotions
     params = fit(xtr, random_state=7)
-    plan = te.TritonPlan(params, torch.device("cuda"), length=params.length, all_padded=False)
-    ours = te.transform(xte, plan, **tuning).cpu().numpy()
+    prepared = te.TritonKernels(params, torch.device("cuda"), length=params.length, all_padded=False)
+    ours = te.transform(xte, prepared, **tuning).cpu().numpy()
     np.testing.assert_array_equal(ours, transform(xte, params, device="cpu").numpy())
 
 
@@ -75,7 +75,7 @@ def test_tiny_budget_long_series_no_oom_and_exact():
     # a budget below one series: one series per step, C_alpha recomputed in the kernel
     pad = 4 * int(params.dilations[-1])
     assert te.batch_rows(1, x.shape[-1], pad, params.n_features_out, 2**20) == (1, True)
-    ours = transform(x, params, plan=TransformPlan(params, "cuda"), memory_budget=2**20).cpu().numpy()
+    ours = transform(x, params, prepared=PreparedTransform(params, "cuda"), memory_budget=2**20).cpu().numpy()
     assert 0 < ours.mean() < 1
     np.testing.assert_array_equal(ours, ref)
 

@@ -6,8 +6,8 @@ import torch
 
 from rocketstream.core import fit, plan, transform
 from rocketstream.core import native as native_mod
-from rocketstream.core.native import ENV_VAR, NativePlan, order_statistics
-from rocketstream.core.transform import TransformPlan
+from rocketstream.core.native import ENV_VAR, NativeKernel, order_statistics
+from rocketstream.core.transform import PreparedTransform
 
 pytestmark = pytest.mark.skipif(not native_mod.enabled(), reason="native kernel not built")
 
@@ -68,11 +68,11 @@ def test_thread_splits_and_inputs(monkeypatch):
     x = _data(5, 2, 3000, 11)
     p = fit(x, num_features=84 * 5, random_state=3)
     ref = _torch_path(monkeypatch, lambda: transform(x, p).numpy())
-    nplan = NativePlan(p, tile=256)
+    kernel = NativeKernel(p, tile=256)
     for threads in (1, 2, 3, 4):
         for n in (1, 2, 3, 5):  # fewer series than threads: split along time
             out = np.empty((n, p.n_features_out), np.float32)
-            nplan.transform_into(x[:n], out, threads)
+            kernel.transform_into(x[:n], out, threads)
             np.testing.assert_array_equal(out, ref[:n])
     # torch tensors, non-contiguous and float64 inputs go through the same kernel
     np.testing.assert_array_equal(transform(torch.from_numpy(x), p).numpy(), ref)
@@ -153,13 +153,13 @@ def test_counts_beyond_float32_range_are_exact():
 def test_env_var_forces_torch_path(monkeypatch, gunpoint):
     xtr, _, xte, _ = gunpoint
     p = fit(xtr, random_state=0)
-    assert TransformPlan(p).uses_native
+    assert PreparedTransform(p).uses_native
     native_out = transform(xte[:20], p).numpy()
     monkeypatch.setenv(ENV_VAR, "0")
-    tp = TransformPlan(p)
+    tp = PreparedTransform(p)
     assert not tp.uses_native and native_mod.unavailable_reason().startswith("disabled")
-    np.testing.assert_array_equal(transform(xte[:20], p, plan=tp).numpy(), native_out)
-    assert not TransformPlan(p, "meta").uses_native  # other devices always take the torch path
+    np.testing.assert_array_equal(transform(xte[:20], p, prepared=tp).numpy(), native_out)
+    assert not PreparedTransform(p, "meta").uses_native  # other devices always take the torch path
 
 
 def test_missing_library_falls_back(monkeypatch, gunpoint):

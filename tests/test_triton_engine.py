@@ -18,7 +18,7 @@ import pytest
 import torch
 from helpers.triton_interpret import cases
 
-from rocketstream.core import TransformPlan, fit, transform
+from rocketstream.core import PreparedTransform, fit, transform
 from rocketstream.core import triton_engine as te
 
 HELPER = Path(__file__).parent / "helpers" / "triton_interpret.py"
@@ -51,8 +51,8 @@ def _case_names() -> list[str]:
 def test_interpreted_kernels_match_native_bitwise(interpreted, name):
     case = cases()[name]
     params = case["params"]
-    opts = {"length": params.length, "all_padded": False, **case.get("plan", {})}
-    ref = transform(case["x"], params, plan=TransformPlan(params, "cpu", **opts)).numpy()
+    opts = {"length": params.length, "all_padded": False, **case.get("prepared", {})}
+    ref = transform(case["x"], params, prepared=PreparedTransform(params, "cpu", **opts)).numpy()
     ours = interpreted[name]
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     np.testing.assert_array_equal(ours, ref)
@@ -86,16 +86,16 @@ def test_tiles_and_splits():
 
 def test_plan_layout_windows_and_denominators(gunpoint):
     params = fit(gunpoint[0], num_features=420, max_dilations_per_kernel=2, random_state=0)
-    plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
-    d0, d1 = plan.dilations
+    prepared = te.TritonKernels(params, torch.device("cpu"), length=150, all_padded=False)
+    d0, d1 = prepared.dilations
     assert (d0.dilation, d1.dilation) == (1, 18) and (d0.nfd, d1.nfd) == (3, 2)
     assert (d0.nfd_pad, d1.nfd_pad) == (4, 2)  # bias lanes per dilation
-    assert plan.pad == 72
+    assert prepared.pad == 72
     # kernel k at dilation index i is padded (whole output) iff i + k is even
     assert d1.lo[1].item() == 0 and d1.hi[1].item() == 150
     assert d1.lo[0].item() == 72 and d1.hi[0].item() == 150 - 72
-    assert plan.denominators[d1.offset].item() == 150 - 2 * 72  # kernel 0: valid region
-    padded = te.TritonPlan(params, torch.device("cpu"), length=120, all_padded=True)
+    assert prepared.denominators[d1.offset].item() == 150 - 2 * 72  # kernel 0: valid region
+    padded = te.TritonKernels(params, torch.device("cpu"), length=120, all_padded=True)
     assert all((d.lo == 0).all() and (d.hi == 120).all() for d in padded.dilations)
 
 
@@ -106,25 +106,25 @@ def test_triton_versions_before_3_fall_back_to_torch():
 
 def test_engine_is_chosen_only_on_cuda(gunpoint, monkeypatch):
     params = fit(gunpoint[0], num_features=168, random_state=0)
-    assert not TransformPlan(params, "cpu").uses_triton
+    assert not PreparedTransform(params, "cpu").uses_triton
     monkeypatch.setenv(te.ENV_VAR, "0")
     assert not te.enabled()
 
 
 def test_channel_or_length_mismatch_is_refused(gunpoint):
     params = fit(gunpoint[0], num_features=168, random_state=0)
-    plan = te.TritonPlan(params, torch.device("cpu"), length=150, all_padded=False)
+    prepared = te.TritonKernels(params, torch.device("cpu"), length=150, all_padded=False)
     with pytest.raises(ValueError, match="expects 1 of length 150"):
-        te.transform(np.zeros((1, 1, 140), np.float32), plan)
+        te.transform(np.zeros((1, 1, 140), np.float32), prepared)
 
 
 class _OutOfMemoryAbove:
     """Fault injection for the retry logic (a real GPU cannot be filled on a CPU machine): the
-    plan's counts raise CUDA's out-of-memory error for batches above ``rows`` series, or for any
+    prepared's counts raise CUDA's out-of-memory error for batches above ``rows`` series, or for any
     batch unless the taps are recomputed in the kernel (``inline_only``)."""
 
-    def __init__(self, plan, rows: int, inline_only: bool = False) -> None:
-        self.counts, self.rows, self.inline_only, self.calls = plan.counts, rows, inline_only, []
+    def __init__(self, prepared, rows: int, inline_only: bool = False) -> None:
+        self.counts, self.rows, self.inline_only, self.calls = prepared.counts, rows, inline_only, []
 
     def __call__(self, xb, **tuning):
         self.calls.append((len(xb), tuning["inline"]))
@@ -138,25 +138,25 @@ def _tiny_plan():
 
     params = plan(8, 1, 50, num_features=84, random_state=0)
     params = params.with_biases(np.zeros(params.n_features_out, np.float32))
-    return te.TritonPlan(params, torch.device("cpu"), length=50, all_padded=False)
+    return te.TritonKernels(params, torch.device("cpu"), length=50, all_padded=False)
 
 
 def test_out_of_memory_halves_the_batch_then_recomputes_taps(monkeypatch):
-    plan = _tiny_plan()
-    fake = _OutOfMemoryAbove(plan, rows=2)
-    monkeypatch.setattr(plan, "counts", fake)
-    out = te.transform(np.zeros((7, 1, 50), np.float32), plan, batch_size=8)
+    prepared = _tiny_plan()
+    fake = _OutOfMemoryAbove(prepared, rows=2)
+    monkeypatch.setattr(prepared, "counts", fake)
+    out = te.transform(np.zeros((7, 1, 50), np.float32), prepared, batch_size=8)
     assert out.shape == (7, 84) and not out.any()
     assert [r for r, _ in fake.calls] == [7, 4, 2, 2, 2, 1]  # 8 -> 4 -> 2 rows, then the tail
-    fake = _OutOfMemoryAbove(plan, rows=1, inline_only=True)
-    monkeypatch.setattr(plan, "counts", fake)
-    te.transform(np.zeros((2, 1, 50), np.float32), plan, batch_size=2)
+    fake = _OutOfMemoryAbove(prepared, rows=1, inline_only=True)
+    monkeypatch.setattr(prepared, "counts", fake)
+    te.transform(np.zeros((2, 1, 50), np.float32), prepared, batch_size=2)
     assert fake.calls == [(2, False), (1, False), (1, True), (1, True)]
 
 
 def test_a_series_that_never_fits_names_its_size_and_the_fix(monkeypatch):
-    plan = _tiny_plan()
-    monkeypatch.setattr(plan, "counts", _OutOfMemoryAbove(plan, rows=0))
+    prepared = _tiny_plan()
+    monkeypatch.setattr(prepared, "counts", _OutOfMemoryAbove(prepared, rows=0))
     message = r"one series of 1 x 50 float32 needs .*device='cpu'"
     with pytest.raises(torch.cuda.OutOfMemoryError, match=message):
-        te.transform(np.zeros((3, 1, 50), np.float32), plan)
+        te.transform(np.zeros((3, 1, 50), np.float32), prepared)

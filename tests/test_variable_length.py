@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rocketstream.core import InputError, fit
-from rocketstream.core.transform import TransformPlan, transform
+from rocketstream.core.transform import PreparedTransform, transform
 from rocketstream.core.variable import fit_variable, is_variable, transform_variable
 from rocketstream.ingest import read_ts
 
@@ -104,8 +104,8 @@ def test_native_and_torch_agree_on_all_padded(monkeypatch):
     monkeypatch.setenv("ROCKETSTREAM_NATIVE", "0")
     np.testing.assert_array_equal(transform_variable(series, p), native)
     x = np.stack(series[3:])
-    torch_plan = TransformPlan(p, "cpu", length=101, all_padded=True)
-    np.testing.assert_array_equal(transform(x, p, plan=torch_plan).numpy(), native[3:])
+    torch_plan = PreparedTransform(p, "cpu", length=101, all_padded=True)
+    np.testing.assert_array_equal(transform(x, p, prepared=torch_plan).numpy(), native[3:])
 
 
 def test_short_series_error_and_opt_in_padding():

@@ -12,7 +12,7 @@ import torch
 
 from .. import core
 from ..config import resolve_device
-from ..core import MiniRocketParameters, TransformPlan
+from ..core import MiniRocketParameters, PreparedTransform
 
 #: Rows per device step when the output is gathered on the CPU (bounds device memory for the output).
 DEVICE_CHUNK_ROWS = 4096
@@ -32,7 +32,7 @@ def _device_key(device: torch.device | str | None) -> torch.device:
 def transform_to_cpu(
     x: np.ndarray | torch.Tensor,
     params: MiniRocketParameters,
-    plan: TransformPlan,
+    prepared: PreparedTransform,
     batch_size: int | None = None,
     memory_budget: int | None = None,
     chunk_rows: int = DEVICE_CHUNK_ROWS,
@@ -48,8 +48,8 @@ def transform_to_cpu(
         Validated float32 (n, channels, length).
     params : MiniRocketParameters
         A fitted model.
-    plan : TransformPlan
-        The plan for ``params`` on the device to use.
+    prepared : PreparedTransform
+        The prepared transform for ``params`` on the device to use.
     batch_size : int, optional
         Series per micro-batch.
     memory_budget : int, optional
@@ -62,13 +62,14 @@ def transform_to_cpu(
     torch.Tensor
         float32 (n, n_features_out) on the CPU.
     """
-    if plan.device.type == "cpu":
-        return core.transform(x, params, batch_size=batch_size, memory_budget=memory_budget, plan=plan)
+    if prepared.device.type == "cpu":
+        return core.transform(x, params, batch_size=batch_size, memory_budget=memory_budget,
+                              prepared=prepared)
     n = x.shape[0]
     out = torch.empty(n, params.n_features_out, dtype=torch.float32)
     for s in range(0, n, chunk_rows):
         part = core.transform(x[s : s + chunk_rows], params, batch_size=batch_size,
-                              memory_budget=memory_budget, plan=plan)
+                              memory_budget=memory_budget, prepared=prepared)
         out[s : s + len(part)] = part.cpu()
     return out
 
@@ -213,7 +214,7 @@ class MiniRocketTransformer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_plan", None)  # rebuilt on demand
+        state.pop("_prepared", None)  # rebuilt on demand
         return state
 
     # -- fit / transform -----------------------------------------------------------------------
@@ -235,7 +236,7 @@ class MiniRocketTransformer:
         self.n_channels_ = params.n_channels
         self.n_timepoints_ = params.length
         self.seed_ = params.seed
-        self._plan = None
+        self._prepared = None
 
     def fit(self, X: Any, y: Any = None) -> MiniRocketTransformer:
         """Fit on ``X`` (n_samples, n_channels, n_timepoints); ``y`` is ignored.
@@ -269,17 +270,17 @@ class MiniRocketTransformer:
             )
         return params
 
-    def _get_plan(self, params: MiniRocketParameters) -> TransformPlan:
+    def _prepared_for(self, params: MiniRocketParameters) -> PreparedTransform:
         device = _device_key(self.device)
-        plan = getattr(self, "_plan", None)
-        if plan is None or plan.params is not params or plan.device != device:
-            plan = TransformPlan(params, device)
-            self._plan = plan
-        return plan
+        prepared = getattr(self, "_prepared", None)
+        if prepared is None or prepared.params is not params or prepared.device != device:
+            prepared = PreparedTransform(params, device)
+            self._prepared = prepared
+        return prepared
 
     def _transform(self, x: np.ndarray | torch.Tensor, params: MiniRocketParameters) -> torch.Tensor:
         core.check_against_model(tuple(x.shape), params)
-        return transform_to_cpu(x, params, self._get_plan(params), self.batch_size, self.memory_budget)
+        return transform_to_cpu(x, params, self._prepared_for(params), self.batch_size, self.memory_budget)
 
     def transform(self, X: Any) -> np.ndarray | torch.Tensor:
         """Features (n, n_features_out_) float32: NumPy for NumPy input, a CPU tensor for torch input.

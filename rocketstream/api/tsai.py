@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .. import core
-from ..core import NUM_KERNELS, InputError, MiniRocketParameters, TransformPlan, fit_dilations
+from ..core import NUM_KERNELS, InputError, MiniRocketParameters, PreparedTransform, fit_dilations
 from ..core.validation import check_shape
 from ..errors import PreflightError
 from .estimator import NotFittedError, _device_key
@@ -117,7 +117,7 @@ class MiniRocketFeatures(nn.Module):
         self.register_buffer("n_fit_examples", torch.zeros((), dtype=torch.int64))
         self.register_buffer("prefit", torch.zeros(1, dtype=torch.bool))
         self._mr_params: MiniRocketParameters | None = None
-        self._plans: dict[torch.device, TransformPlan] = {}
+        self._prepared: dict[torch.device, PreparedTransform] = {}
 
     # -- fitted state ----------------------------------------------------------------------------
 
@@ -187,7 +187,7 @@ class MiniRocketFeatures(nn.Module):
         self.n_fit_examples = torch.tensor(params.n_fit_examples, dtype=torch.int64, device=device)
         self.prefit = torch.ones(1, dtype=torch.bool, device=device)
         self._mr_params = params
-        self._plans = {}
+        self._prepared = {}
 
     @classmethod
     def from_parameters(cls, params: MiniRocketParameters) -> MiniRocketFeatures:
@@ -268,14 +268,14 @@ class MiniRocketFeatures(nn.Module):
         self._set_fitted(params)
         return self
 
-    def _plan_for(self, device: torch.device) -> TransformPlan:
+    def _prepared_for(self, device: torch.device) -> PreparedTransform:
         device = _device_key(device)
-        plan = self._plans.get(device)
+        prepared = self._prepared.get(device)
         params = self._fitted_params()
-        if plan is None or plan.params is not params:
-            plan = TransformPlan(params, device)
-            self._plans[device] = plan
-        return plan
+        if prepared is None or prepared.params is not params:
+            prepared = PreparedTransform(params, device)
+            self._prepared[device] = prepared
+        return prepared
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (B, num_features) float32 on ``x``'s device (NumPy input: on the CPU).
@@ -302,7 +302,7 @@ class MiniRocketFeatures(nn.Module):
         device = x.device if torch.is_tensor(x) else torch.device("cpu")
         with torch.no_grad():
             return core.transform(x, params, batch_size=self.batch_size, memory_budget=self.memory_budget,
-                                  plan=self._plan_for(device))
+                                  prepared=self._prepared_for(device))
 
     # -- torch plumbing --------------------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class MiniRocketFeatures(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         self._mr_params = None
-        self._plans = {}
+        self._prepared = {}
         if len(error_msgs) == n_errors and self.is_fitted:
             try:
                 self._mr_params = self._params_from_buffers()

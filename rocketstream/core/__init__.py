@@ -12,7 +12,7 @@ from .parameters import (
     resolve_seed,
 )
 from .serialization import ModelFileError, fingerprint, from_dict, load, save, to_dict
-from .transform import TransformPlan, transform
+from .transform import PreparedTransform, transform
 from .validation import InputError, as_float32_array, check_against_model
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
     "InputError",
     "MiniRocketParameters",
     "ModelFileError",
-    "TransformPlan",
+    "PreparedTransform",
     "as_float32_array",
     "check_against_model",
     "dilation_tables",

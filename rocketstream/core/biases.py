@@ -106,10 +106,10 @@ def fit_biases(
     """
     device = resolve_device(device)
     if device.type == "cpu" and native.enabled():
-        nplan = native.NativePlan(params)
+        kernel = native.NativeKernel(params)
 
         def native_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
-            return nplan.fit_outputs(_as_rows(rows), i, ks)
+            return kernel.fit_outputs(_as_rows(rows), i, ks)
 
         chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
         return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles)

@@ -152,7 +152,7 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
         return pool
 
 
-class NativePlan:
+class NativeKernel:
     """The parameters as flat C arrays; build once per fitted model, reuse for every batch.
 
     Parameters

@@ -38,7 +38,7 @@ class _DilationPlan:
     groups: list[_KernelGroup]
 
 
-class TransformPlan:
+class PreparedTransform:
     """Parameters laid out on one device for the batch transform; build once, reuse per chunk.
 
     Parameters
@@ -66,8 +66,8 @@ class TransformPlan:
         self.device = resolve_device(device)
         self.length = int(length or params.length)
         self.all_padded = bool(all_padded)
-        self._native: native.NativePlan | None = None
-        self._triton: triton_engine.TritonPlan | None = None
+        self._native: native.NativeKernel | None = None
+        self._triton: triton_engine.TritonKernels | None = None
         self._dilations: list[_DilationPlan] | None = None
 
     @property
@@ -105,15 +105,15 @@ class TransformPlan:
 
     @property
     def uses_native(self) -> bool:
-        """Whether :func:`transform` runs this plan on the native CPU kernel."""
+        """Whether :func:`transform` runs this prepared transform on the native CPU kernel."""
         return self.device.type == "cpu" and native.enabled()
 
-    def native_plan(self) -> native.NativePlan:
+    def native_kernel(self) -> native.NativeKernel:
         """The parameters laid out for the native kernel (built on first use).
 
         Returns
         -------
-        NativePlan
+        NativeKernel
 
         Raises
         ------
@@ -121,41 +121,41 @@ class TransformPlan:
             The native library is unavailable (see :func:`.native.unavailable_reason`).
         """
         if self._native is None:
-            self._native = native.NativePlan(self.params, length=self.length, all_padded=self.all_padded)
+            self._native = native.NativeKernel(self.params, length=self.length, all_padded=self.all_padded)
         return self._native
 
     @property
     def uses_triton(self) -> bool:
-        """Whether :func:`transform` runs this plan on the fused Triton kernels (CUDA only)."""
+        """Whether :func:`transform` runs this prepared transform on the fused Triton kernels (CUDA only)."""
         return self.device.type == "cuda" and triton_engine.enabled()
 
-    def triton_plan(self) -> triton_engine.TritonPlan:
+    def triton_kernels(self) -> triton_engine.TritonKernels:
         """The parameters laid out for the Triton kernels (built on first use).
 
         Returns
         -------
-        TritonPlan
+        TritonKernels
         """
         if self._triton is None:
-            self._triton = triton_engine.TritonPlan(
+            self._triton = triton_engine.TritonKernels(
                 self.params, self.device, length=self.length, all_padded=self.all_padded
             )
         return self._triton
 
     def run(self, x: torch.Tensor, kernel_chunk: int = 42) -> torch.Tensor:
-        """Transform one micro-batch ``x`` (B, C, L) already on the plan's device, on the torch path.
+        """Transform one micro-batch ``x`` (B, C, L), already on its device, on the torch path.
 
         Parameters
         ----------
         x : torch.Tensor
-            float32 (B, C, L) on :attr:`device`, ``L`` the plan's length.
+            float32 (B, C, L) on :attr:`device`, ``L`` the prepared transform's length.
         kernel_chunk : int, default 42
             Kernels per step (bounds the (B, kernels, L) working set; never changes the result).
 
         Returns
         -------
         torch.Tensor
-            float32 (B, n_features_out) on the plan's device.
+            float32 (B, n_features_out) on the prepared transform's device.
         """
         b = x.shape[0]
         out = torch.empty(b, self.params.n_features_out, dtype=torch.float32, device=self.device)
@@ -184,7 +184,7 @@ def transform(
     device: torch.device | str | None = None,
     batch_size: int | None = None,
     memory_budget: int | None = None,
-    plan: TransformPlan | None = None,
+    prepared: PreparedTransform | None = None,
 ) -> torch.Tensor:
     """Transform validated float32 data in micro-batches; returns a float32 tensor on ``device``.
 
@@ -204,19 +204,19 @@ def transform(
         Series per micro-batch (default: sized from ``memory_budget``).
     memory_budget : int, optional
         Bytes per micro-batch step.
-    plan : TransformPlan, optional
-        A plan built earlier for ``params`` (saves the layout work when transforming many chunks).
+    prepared : PreparedTransform, optional
+        Built earlier for ``params`` (saves the layout work when transforming many chunks).
 
     Returns
     -------
     torch.Tensor
-        float32 (n, n_features_out) on the plan's device.
+        float32 (n, n_features_out) on the prepared transform's device.
 
     Raises
     ------
     InputError
         The model is not fitted; or, on the native and Triton engines, ``x`` has another channel count or
-        length than the plan.
+        length than the prepared transform transform.
 
     Examples
     --------
@@ -227,21 +227,21 @@ def transform(
     >>> transform(X, params, device="cpu").shape
     torch.Size([50, 924])
     """
-    plan = plan or TransformPlan(params, device)
+    prepared = prepared or PreparedTransform(params, device)
     n, c, length = x.shape
-    if plan.uses_native:
-        return _transform_native(x, plan, batch_size, memory_budget)
-    if plan.uses_triton:
-        return triton_engine.transform(x, plan.triton_plan(), batch_size, memory_budget)
-    if memory_budget is None and plan.device.type == "cpu":
+    if prepared.uses_native:
+        return _transform_native(x, prepared, batch_size, memory_budget)
+    if prepared.uses_triton:
+        return triton_engine.transform(x, prepared.triton_kernels(), batch_size, memory_budget)
+    if memory_budget is None and prepared.device.type == "cpu":
         memory_budget = CPU_STEP_BUDGET
     auto_batch, kernel_chunk = transform_batch_shape(c, length, memory_budget)
     batch = batch_size or auto_batch
-    out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=plan.device)
+    out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=prepared.device)
     for s in range(0, n, batch):
         xb = x[s : s + batch]
-        xb = torch.as_tensor(xb).to(device=plan.device, dtype=torch.float32)
-        out[s : s + len(xb)] = plan.run(xb, kernel_chunk)
+        xb = torch.as_tensor(xb).to(device=prepared.device, dtype=torch.float32)
+        out[s : s + len(xb)] = prepared.run(xb, kernel_chunk)
     return out
 
 
@@ -259,26 +259,26 @@ def _is_cpu_float32(x) -> bool:
 
 
 def _transform_native(
-    x, plan: TransformPlan, batch_size: int | None, memory_budget: int | None
+    x, prepared: PreparedTransform, batch_size: int | None, memory_budget: int | None
 ) -> torch.Tensor:
     """The native CPU kernel over the whole input (zero-copy when it is contiguous float32),
     otherwise over converted slabs of rows; ``torch.get_num_threads()`` threads."""
-    params = plan.params
+    params = prepared.params
     n, c, length = x.shape
-    if (c, length) != (params.n_channels, plan.length):
+    if (c, length) != (params.n_channels, prepared.length):
         raise InputError(
             f"input has {c} channels of length {length}, the model expects "
-            f"{params.n_channels} of length {plan.length}"
+            f"{params.n_channels} of length {prepared.length}"
         )
-    nplan = plan.native_plan()
+    kernel = prepared.native_kernel()
     out = torch.empty(n, params.n_features_out, dtype=torch.float32)
     out_np = out.numpy()
     threads = torch.get_num_threads()
     if _is_cpu_float32(x):
-        nplan.transform_into(_cpu_float32(x), out_np, threads)
+        kernel.transform_into(_cpu_float32(x), out_np, threads)
         return out
     step = batch_size or native_input_rows(c, length, memory_budget)
     for s in range(0, n, step):
         xb = _cpu_float32(x[s : s + step])
-        nplan.transform_into(xb, out_np[s : s + len(xb)], threads)
+        kernel.transform_into(xb, out_np[s : s + len(xb)], threads)
     return out

@@ -78,7 +78,7 @@ class _Dilation:
     hi: torch.Tensor
 
 
-class TritonPlan:
+class TritonKernels:
     """Parameters laid out on one device for the fused kernels (build once, reuse per batch).
 
     Parameters
@@ -126,7 +126,7 @@ class TritonPlan:
 
     def counts(self, x: torch.Tensor, *, inline: bool = False, block_t: int | None = None,
                num_warps: int = 4, splits: int | None = None, k_group: int = 1) -> torch.Tensor:
-        """Integer PPV counts (B, F) of one micro-batch ``x`` (B, C, L) on the plan's device.
+        """Integer PPV counts (B, F) of one micro-batch ``x`` (B, C, L) on the prepared transform's device.
 
         ``inline`` computes ``C_alpha`` and ``G`` inside the kernel (no buffers: the low-memory
         mode); the other options tune the launch and never change the result: ``block_t`` caps
@@ -136,7 +136,7 @@ class TritonPlan:
         Parameters
         ----------
         x : torch.Tensor
-            Contiguous float32 (B, C, L) on the plan's device.
+            Contiguous float32 (B, C, L) on the prepared transform's device.
         inline : bool, default False
             Recompute the taps in the kernel.
         block_t : int, optional
@@ -262,7 +262,7 @@ def time_splits(batch: int, length: int, block_t: int, device: torch.device) -> 
     block_t : int
         Time points per tile.
     device : torch.device
-        The plan's device (not CUDA: no split).
+        The prepared transform's device (not CUDA: no split).
 
     Returns
     -------
@@ -316,7 +316,7 @@ def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
     Parameters
     ----------
     device : torch.device
-        The plan's device (not CUDA: :data:`~rocketstream.config.MEMORY_BUDGET`).
+        The prepared transform's device (not CUDA: :data:`~rocketstream.config.MEMORY_BUDGET`).
     memory_budget : int, optional
         Bytes, used as given.
 
@@ -332,9 +332,9 @@ def gpu_budget(device: torch.device, memory_budget: int | None) -> int:
     return int(min(free * FREE_MEMORY_FRACTION, MAX_DEFAULT_BUDGET))
 
 
-def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget: int | None = None,
+def transform(x, prepared: TritonKernels, batch_size: int | None = None, memory_budget: int | None = None,
               **tuning) -> torch.Tensor:
-    """Features (n, F) float32 on the plan's device; only one micro-batch at a time is on it.
+    """Features (n, F) float32 on the prepared transform's device; only one micro-batch at a time is on it.
 
     If the device runs out of memory anyway (other work on it), the micro-batch is halved and
     retried, down to one series with its taps recomputed in the kernel; only a single series
@@ -344,47 +344,47 @@ def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget:
     ----------
     x : numpy.ndarray or torch.Tensor
         float32 (n, C, L) anywhere (NumPy, CPU or GPU tensor).
-    plan : TritonPlan
+    prepared : TritonKernels
         The layout for the model and device.
     batch_size : int, optional
         Series per micro-batch (default: sized from the budget, see :func:`batch_rows`).
     memory_budget : int, optional
         Bytes per step (default: :func:`gpu_budget`).
     **tuning
-        Options of :meth:`TritonPlan.counts`.
+        Options of :meth:`TritonKernels.counts`.
 
     Returns
     -------
     torch.Tensor
-        float32 (n, n_features_out) on the plan's device.
+        float32 (n, n_features_out) on the prepared transform's device.
 
     Raises
     ------
     InputError
-        ``x`` has another channel count or length than the plan.
+        ``x`` has another channel count or length than the prepared transform transform.
     torch.cuda.OutOfMemoryError
         A single series does not fit on the device.
     """
     n, c, length = x.shape
-    params = plan.params
-    if (c, length) != (params.n_channels, plan.length):
+    params = prepared.params
+    if (c, length) != (params.n_channels, prepared.length):
         raise InputError(
             f"input has {c} channels of length {length}, the model expects "
-            f"{params.n_channels} of length {plan.length}"
+            f"{params.n_channels} of length {prepared.length}"
         )
-    budget = gpu_budget(plan.device, memory_budget)
-    rows, inline = batch_rows(c, length, plan.pad, params.n_features_out, budget)
+    budget = gpu_budget(prepared.device, memory_budget)
+    rows, inline = batch_rows(c, length, prepared.pad, params.n_features_out, budget)
     rows = min(batch_size or rows, MAX_BATCH)
     tuning.setdefault("inline", inline)
-    out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=plan.device)
+    out = torch.empty(n, params.n_features_out, dtype=torch.float32, device=prepared.device)
     s = 0
     while s < n:
         try:
-            xb = torch.as_tensor(x[s : s + rows]).to(device=plan.device, dtype=torch.float32).contiguous()
-            out[s : s + len(xb)] = plan.ppv(plan.counts(xb, **tuning))
+            xb = torch.as_tensor(x[s : s + rows]).to(device=prepared.device, dtype=torch.float32).contiguous()
+            out[s : s + len(xb)] = prepared.ppv(prepared.counts(xb, **tuning))
         except torch.cuda.OutOfMemoryError as exc:
             xb = None
-            if plan.device.type == "cuda":
+            if prepared.device.type == "cuda":
                 torch.cuda.empty_cache()
             if rows > 1:
                 rows //= 2
@@ -393,7 +393,7 @@ def transform(x, plan: TritonPlan, batch_size: int | None = None, memory_budget:
             else:
                 need = c * length * _FLOAT + 16 * params.n_features_out
                 raise torch.cuda.OutOfMemoryError(
-                    f"one series of {c} x {length} float32 needs {need / 2**30:.2f} GiB on {plan.device} "
+                    f"one series of {c} x {length} float32 needs {need / 2**30:.2f} GiB on {prepared.device} "
                     "and does not fit; free GPU memory or transform on the CPU (device='cpu': the "
                     "native engine streams any length)"
                 ) from exc

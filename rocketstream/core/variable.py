@@ -26,7 +26,7 @@ from .convolution import DilationTaps, combination_outputs
 from .kernels import MIN_LENGTH, NUM_KERNELS
 from .parameters import MiniRocketParameters, plan
 from .tables import channel_slots
-from .transform import TransformPlan
+from .transform import PreparedTransform
 from .transform import transform as fixed_transform
 from .validation import InputError, check_dtype, check_finite
 
@@ -276,7 +276,7 @@ def transform_variable(
     for i, s in enumerate(series):
         by_length.setdefault(s.shape[1], []).append(i)
     for length, idx in sorted(by_length.items()):
-        tplan = TransformPlan(params, device, length=length, all_padded=True)
+        prepared = PreparedTransform(params, device, length=length, all_padded=True)
         batch = np.stack([series[i] for i in idx])
-        out[idx] = fixed_transform(batch, params, plan=tplan).cpu().numpy()
+        out[idx] = fixed_transform(batch, params, prepared=prepared).cpu().numpy()
     return out

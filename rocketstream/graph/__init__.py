@@ -5,7 +5,7 @@ from .fit import RowGatherer, fit_array, gather_rows
 from .runner import ChunkJob, run
 from .schedule import compute
 from .source import as_dask_array, default_chunk_size
-from .transform import features_job, plan_for, transform_array
+from .transform import features_job, prepared_transform, transform_array
 
 __all__ = [
     "ChunkJob",
@@ -16,7 +16,7 @@ __all__ = [
     "features_job",
     "fit_array",
     "gather_rows",
-    "plan_for",
+    "prepared_transform",
     "run",
     "transform_array",
 ]

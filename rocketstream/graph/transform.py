@@ -17,7 +17,7 @@ from dask.base import tokenize
 from ..config import resolve_device
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import to_dict
-from ..core.transform import TransformPlan, transform
+from ..core.transform import PreparedTransform, transform
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
 from ..errors import IdentityMismatchError
@@ -25,9 +25,9 @@ from .runner import ChunkJob
 
 log = logging.getLogger("rocketstream.graph")
 
-_PLANS: OrderedDict[tuple[str, str], TransformPlan] = OrderedDict()
-_PLANS_LOCK = threading.Lock()
-_MAX_PLANS = 4
+_PREPARED: OrderedDict[tuple[str, str], PreparedTransform] = OrderedDict()
+_PREPARED_LOCK = threading.Lock()
+_MAX_PREPARED = 4
 
 
 
@@ -53,9 +53,9 @@ def model_key(params: MiniRocketParameters) -> str:
     return to_dict(params)["sha256"]
 
 
-def plan_for(params: MiniRocketParameters, device: torch.device | str | None = None,
-             key: str | None = None) -> TransformPlan:
-    """A :class:`TransformPlan` cached per (model, device) in this process: built once per worker.
+def prepared_transform(params: MiniRocketParameters, device: torch.device | str | None = None,
+             key: str | None = None) -> PreparedTransform:
+    """A :class:`PreparedTransform` cached per (model, device) in this process: built once per worker.
 
     Parameters
     ----------
@@ -68,19 +68,19 @@ def plan_for(params: MiniRocketParameters, device: torch.device | str | None = N
 
     Returns
     -------
-    TransformPlan
+    PreparedTransform
     """
     dev = resolve_device(device)
     cache_key = (key or model_key(params), str(dev))
-    with _PLANS_LOCK:
-        plan = _PLANS.get(cache_key)
-        if plan is None:
-            plan = TransformPlan(params, dev)
-            _PLANS[cache_key] = plan
-            while len(_PLANS) > _MAX_PLANS:
-                _PLANS.popitem(last=False)
-        _PLANS.move_to_end(cache_key)
-    return plan
+    with _PREPARED_LOCK:
+        prepared = _PREPARED.get(cache_key)
+        if prepared is None:
+            prepared = PreparedTransform(params, dev)
+            _PREPARED[cache_key] = prepared
+            while len(_PREPARED) > _MAX_PREPARED:
+                _PREPARED.popitem(last=False)
+        _PREPARED.move_to_end(cache_key)
+    return prepared
 
 
 def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | None = None,
@@ -128,8 +128,8 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
                          "rule)")
     if params.variable_length:
         return transform_variable(x, params, lengths, device=resolve_device(device))
-    plan = plan_for(params, device, key)
-    out = transform(x, params, memory_budget=memory_budget, plan=plan)
+    prepared = prepared_transform(params, device, key)
+    out = transform(x, params, memory_budget=memory_budget, prepared=prepared)
     return out.cpu().numpy()
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def cases() -> dict[str, dict]:
-    """name -> x, params, plan options (length, all_padded) and engine options."""
+    """name -> x, params, prepared options (length, all_padded) and engine options."""
     from conftest import load_split
 
     from rocketstream.core import fit
@@ -37,7 +37,7 @@ def cases() -> dict[str, dict]:
         "multivariate": dict(x=motions[:2], params=multi, engine=dict(block_t=32, splits=2, k_group=4)),
         "multivariate_inline": dict(x=motions[:1], params=multi, engine=dict(inline=True, splits=2)),
         "variable_length_rule": dict(
-            x=np.ascontiguousarray(gun[:2, :, :120]), params=uni, plan=dict(length=120, all_padded=True),
+            x=np.ascontiguousarray(gun[:2, :, :120]), params=uni, prepared=dict(length=120, all_padded=True),
             engine={}),
     }
 
@@ -46,14 +46,14 @@ def main(out: str) -> None:
     os.environ["TRITON_INTERPRET"] = "1"
     import torch
 
-    from rocketstream.core.triton_engine import TritonPlan, transform
+    from rocketstream.core.triton_engine import TritonKernels, transform
 
     results = {}
     for name, case in cases().items():
         params = case["params"]
-        opts = {"length": params.length, "all_padded": False, **case.get("plan", {})}
-        plan = TritonPlan(params, torch.device("cpu"), **opts)
-        results[name] = transform(case["x"], plan, **case["engine"]).numpy()
+        opts = {"length": params.length, "all_padded": False, **case.get("prepared", {})}
+        prepared = TritonKernels(params, torch.device("cpu"), **opts)
+        results[name] = transform(case["x"], prepared, **case["engine"]).numpy()
     np.savez(out, **results)
 
 
