@@ -83,7 +83,7 @@ def test_predict_unequal_lengths_and_lock(vowel_stores, tmp_path):
     params = fit(str(train), variable="X", random_state=2, pad_short=True)
     transform_to_zarr(str(train), params, tmp_path / "ftr.zarr", variable="X")
     labels = np.array(xr.open_zarr(train).label.values.tolist())
-    head = RidgeHead().fit(open_features(tmp_path / "ftr.zarr").data, labels)
+    head = RidgeHead().fit(open_features(tmp_path / "ftr.zarr"), labels)  # records the model
     out = tmp_path / "pred.zarr"
     with StoreLock(out), pytest.raises(StoreLockedError):
         predict(str(test), params, head, out, variable="X")  # a second writer is refused

@@ -33,7 +33,7 @@ from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, run
 from ..graph.schedule import is_local, resolve_scheduler, session
-from ..graph.transform import model_key, transform_block
+from ..graph.transform import transform_block
 from ..heads import Head, load_head
 from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve
@@ -104,7 +104,7 @@ def predictions_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *,
     params : MiniRocketParameters
         The model.
     key : str
-        Its :func:`~rocketstream.graph.transform.model_key`.
+        Its :func:`~rocketstream.core.fingerprint`.
     head : Head
         The fitted head.
     device : str or torch.device, optional
@@ -281,7 +281,7 @@ def predict(
                 store = PredictionStore.create(out, n_samples=n, chunk_size=rows,
                                                layout=head_obj.output_layout(n, rows), classes=classes,
                                                meta=meta, overwrite=overwrite)
-            fn = partial(predictions_of, params=params, key=model_key(params), head=head_obj, device=device)
+            fn = partial(predictions_of, params=params, key=fingerprint(params), head=head_obj, device=device)
             try:
                 run(ChunkJob(arr, store, fn, own, "predict"), target, progress=progress,
                     local_bar=progress and is_local(scheduler), retries=retries, verify=resume and verify)

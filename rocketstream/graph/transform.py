@@ -16,7 +16,7 @@ from dask.base import tokenize
 
 from ..config import resolve_device
 from ..core.parameters import MiniRocketParameters
-from ..core.serialization import to_dict
+from ..core.serialization import fingerprint
 from ..core.transform import PreparedTransform, transform
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
@@ -30,29 +30,6 @@ _PREPARED_LOCK = threading.Lock()
 _MAX_PREPARED = 4
 
 
-
-
-def model_key(params: MiniRocketParameters) -> str:
-    """The model's checksum: identifies it across processes.
-
-    Parameters
-    ----------
-    params : MiniRocketParameters
-        A fitted model.
-
-    Returns
-    -------
-    str
-        The ``sha256`` of :func:`~rocketstream.core.to_dict`.
-
-    Raises
-    ------
-    InputError
-        The model is not fitted.
-    """
-    return to_dict(params)["sha256"]
-
-
 def prepared_transform(params: MiniRocketParameters, device: torch.device | str | None = None,
              key: str | None = None) -> PreparedTransform:
     """A :class:`PreparedTransform` cached per (model, device) in this process: built once per worker.
@@ -64,14 +41,14 @@ def prepared_transform(params: MiniRocketParameters, device: torch.device | str 
     device : str or torch.device, optional
         None: CUDA where available, else the CPU.
     key : str, optional
-        :func:`model_key` of ``params``, if known.
+        :func:`~rocketstream.core.fingerprint` of ``params``, if known.
 
     Returns
     -------
     PreparedTransform
     """
     dev = resolve_device(device)
-    cache_key = (key or model_key(params), str(dev))
+    cache_key = (key or fingerprint(params), str(dev))
     with _PREPARED_LOCK:
         prepared = _PREPARED.get(cache_key)
         if prepared is None:
@@ -97,7 +74,7 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
     params : MiniRocketParameters
         A fitted model.
     key : str, optional
-        :func:`model_key` of ``params``, if known.
+        :func:`~rocketstream.core.fingerprint` of ``params``, if known.
     device : str or torch.device, optional
         None: CUDA where available, else the CPU.
     memory_budget : int, optional
@@ -168,7 +145,7 @@ def transform_array(arr: da.Array, params: MiniRocketParameters, device: torch.d
     if params.variable_length:
         raise InputError("a variable-length model needs the series lengths: use transform_to_zarr with "
                          "lengths= (or a store with a length variable)")
-    key = model_key(params)
+    key = fingerprint(params)
     return arr.map_blocks(
         _map_block, params=params, key=key, device=device, memory_budget=memory_budget,
         drop_axis=2, chunks=(arr.chunks[0], (params.n_features_out,)), dtype=np.float32,
@@ -234,6 +211,6 @@ def features_job(arr: da.Array, params: MiniRocketParameters, store: Any, device
     if arr.shape[0] != store.n_samples:
         raise IdentityMismatchError(f"the input has {arr.shape[0]} samples but the store {store.display} was "
                                     f"made for {store.n_samples}; use the same input, or overwrite=True")
-    fn = partial(features_of, params=params, key=model_key(params), device=device,
+    fn = partial(features_of, params=params, key=fingerprint(params), device=device,
                  memory_budget=memory_budget)
     return ChunkJob(arr, store, fn, lengths, "transform")
