@@ -41,7 +41,8 @@ from ..storage.lock import StoreLock
 from ..storage.outputs import STORE_FORMATS, existing_output
 from ..storage.predictions import PredictionStore
 from ..storage.zarrstore import read_checked
-from .outofcore import _resolve, chunk_rows, resolve_lengths, task_bytes
+from .inputs import resolve_input, resolve_lengths, rocketstream_version
+from .transform import chunk_rows, task_bytes
 
 FORMAT = STORE_FORMATS["predictions"]
 FORMAT_VERSION = PredictionStore.VERSION
@@ -245,7 +246,7 @@ def predict(
     check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else "the head",
                      f"the model {model_loc.display}" if model_loc else "the model")
     out = resolve(output)
-    src = _resolve(source, variable, None, fill_missing)
+    src = resolve_input(source, variable, None, fill_missing)
     check_outputs([("output", out)], [(role, loc) for role, loc in (
         ("input", src.location), ("model", model_loc),
         ("head", resolve(head_path) if head_path is not None else None)) if loc is not None])
@@ -271,7 +272,7 @@ def predict(
                   "n_channels": int(params.n_channels), "length": int(params.length),
                   "fit_source": params.extra.get("source"),
                   "path": model_loc.display if model_loc else None},
-        "head": head_info, "rocketstream_version": _version(),
+        "head": head_info, "rocketstream_version": rocketstream_version(),
     }
     t0 = time.perf_counter()
     with session(scheduler) as target:  # connected, device and memory checked before the store
@@ -313,12 +314,6 @@ def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str,
                                     "needs the same head: pass it, or use --overwrite")
     store.check_resumable(identity, rows)
     return store
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 # ------------------------------------------------------------------------------------------- reading

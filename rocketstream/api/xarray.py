@@ -17,13 +17,15 @@ from ..errors import InputError
 from ..graph.source import as_dask_array
 from ..graph.transform import transform_array
 from . import outofcore
+from .inputs import xarray_input
+from .transform import feature_coordinates
 
 DIMS = outofcore.DIMS
 MODEL_ATTR = "rocketstream_model"
 
 
 def _as_input(da: xr.DataArray) -> xr.DataArray:
-    return outofcore._xarray_array(da, None)[0]
+    return xarray_input(da, None)[0]
 
 
 def fit(da: xr.DataArray, *, num_features: int = 10_000, max_dilations_per_kernel: int = 32,
@@ -75,7 +77,7 @@ def feature_coords(params: MiniRocketParameters) -> dict[str, tuple[str, np.ndar
     dict
         ``name -> ("feature", values)``, ready for ``DataArray(coords=...)``; the index is ``feature``.
     """
-    return {k: ("feature", v) for k, v in outofcore._feature_coords(params).items()}
+    return {k: ("feature", v) for k, v in feature_coordinates(params).items()}
 
 
 def transform(da: xr.DataArray, params: MiniRocketParameters, *, chunk_size: int | None = None,

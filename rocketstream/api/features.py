@@ -1,0 +1,189 @@
+"""Reading a features store: its model, the features as a verified lazy xarray array, a full check
+of every chunk, and a summary (what ``rocketstream info`` prints)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..core.parameters import MiniRocketParameters
+from ..core.serialization import from_dict
+from ..errors import StoreError
+from ..graph.runner import damaged_chunks
+from ..storage.features import FeatureStore
+
+
+def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None
+                     ) -> MiniRocketParameters:
+    """The model stored in a features store's attributes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    MiniRocketParameters
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or an unfinished one.
+    ModelFileError
+        The recorded model is damaged.
+    """
+    return from_dict(FeatureStore.open(path, storage_options=storage_options).meta["model"])
+
+
+def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
+                  storage_options: dict[str, Any] | None = None) -> Any:
+    """Open a features store as a lazy ``xarray.DataArray`` (sample, feature) with its coordinates.
+
+    The data is read through :class:`~rocketstream.storage.features.VerifiedFeatures`: each chunk is
+    checked against its sha256 the first time it is computed, and a damaged chunk raises
+    :class:`~rocketstream.errors.IntegrityError` naming it. The model (JSON) and provenance are in
+    ``attrs`` (``rocketstream_model``...).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    allow_incomplete : bool, default False
+        Open a store whose chunks are not all written (their rows read as NaN).
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy float32 (sample, feature), with the feature coordinates and any stored sample coordinates.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or some chunks are not written yet (without ``allow_incomplete``).
+    IntegrityError
+        When computed: a chunk fails its check.
+
+    Examples
+    --------
+    >>> from rocketstream import open_features
+    >>> feats = open_features("features.zarr")
+    >>> feats.dims, feats.shape
+    (('sample', 'feature'), (1000, 924))
+    """
+    import json
+
+    import xarray as xr
+
+    store = FeatureStore.open(path, storage_options=storage_options)
+    done = store.done()
+    if not done.all() and not allow_incomplete:
+        raise StoreError(f"features store {store.display} is incomplete ({int(done.sum())} of {done.size} "
+                         "chunks written); finish it with resume=True / --resume, or pass "
+                         "allow_incomplete=True")
+    ds = xr.open_zarr(store.path, consolidated=False, storage_options=storage_options, chunks={})
+    out = ds["features"].drop_vars([v for v in ds["features"].coords if "chunk" in ds[v].dims])
+    out = out.copy(data=store.verified(allow_incomplete=allow_incomplete).to_dask())
+    attrs = {k: v for k, v in out.attrs.items() if k != "coordinates"}
+    attrs["rocketstream_model"] = json.dumps(store.meta["model"])
+    prov = store.meta.get("provenance", {})
+    attrs.update({k if k.startswith("rocketstream") else f"rocketstream_{k}": v
+                  for k, v in prov.items() if v is not None})
+    out.attrs = attrs
+    out.encoding.pop("coordinates", None)
+    return out
+
+
+def verify_store(store: FeatureStore, scheduler: Any = "threads") -> list[int]:
+    """Chunks of ``store`` marked done whose block fails its sha256 or cannot be read (every block is
+    read once).
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The store to check.
+    scheduler : Any, default "threads"
+        Where the checks run.
+
+    Returns
+    -------
+    list of int
+        The damaged chunks.
+    """
+    return damaged_chunks(store, scheduler)[0]
+
+
+def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | None = None,
+                  verify: bool = True) -> dict[str, Any]:
+    """A summary of a features store: shape, chunks done, model and provenance.
+
+    With ``verify`` every block marked done is read and checked against its sha256: ``complete`` is
+    true only if every chunk is written and verifies, and ``damaged_chunks`` lists those that do not.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The features store.
+    storage_options : dict, optional
+        fsspec options for a URL.
+    verify : bool, default True
+        Read and check every block marked done.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``path``, ``shape``, ``chunk_size``, ``chunks_done``, ``complete``, ``verified``, the
+        model's ``n_channels``, ``length``, ``seed`` and ``model_sha256``, the provenance and the
+        ``input`` identity; ``damaged_chunks`` and ``fix`` when some chunk fails.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at ``path``.
+    StoreError
+        Not a features store, or an unfinished one.
+    ModelFileError
+        The recorded model is damaged.
+
+    Examples
+    --------
+    >>> from rocketstream.api.outofcore import features_info
+    >>> info = features_info("features.zarr")
+    >>> info["shape"], info["chunks_done"], info["complete"]
+    ([1000, 924], '4/4', True)
+    """
+    store = FeatureStore.open(path, storage_options=storage_options)
+    params = from_dict(store.meta["model"])
+    done = store.done()
+    bad = verify_store(store) if verify and store.has_digests else []
+    info = {
+        "kind": "features store",
+        "path": store.display,
+        "shape": [store.n_samples, store.n_features],
+        "chunk_size": store.chunk_size,
+        "chunks_done": f"{int(done.sum())}/{done.size}",
+        "complete": bool(done.all()) and not bad,
+        "verified": (f"{int(done.sum()) - len(bad)}/{int(done.sum())} written chunks match their sha256"
+                     if verify and store.has_digests else "not verified"),
+    }
+    if bad:
+        info["damaged_chunks"] = bad[:20]
+        info["fix"] = "rerun the transform with --resume (the same input and model) to recompute them"
+    info.update({
+        "n_channels": params.n_channels,
+        "length": params.length,
+        "seed": params.seed,
+        "model_sha256": store.meta["model"].get("sha256"),
+        **{k: v for k, v in store.meta.get("provenance", {}).items() if k != "seed"},
+    })
+    if store.input_identity:
+        info["input"] = store.input_identity
+    return info

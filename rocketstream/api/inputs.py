@@ -1,0 +1,250 @@
+"""Inputs resolved once, on the client: any supported source (a Zarr path or URL, a zarr array or
+group, an xarray object, a ``.npy`` file, a Dask or NumPy array) becomes a validated (sample, channel,
+time) Dask array, with the identity that stores record, and the per-series lengths of unequal-length
+data."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+
+from ..core.validation import InputError
+from ..graph.source import as_dask_array
+from ..storage.locations import Location, resolve
+from ..storage.zarrstore import CheckedArray, check_complete, open_input_array, read_checked
+
+DIMS = ("sample", "channel", "time")
+
+Source = Any  # path/URL, zarr.Array/Group, xarray.DataArray/Dataset, dask or NumPy array
+
+
+def rocketstream_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def xarray_input(obj: Any, variable: str | None) -> tuple[Any, str]:
+    """The (sample, channel, time) DataArray of a DataArray or Dataset, transposed to that order."""
+    import xarray as xr
+
+    if isinstance(obj, xr.Dataset):
+        if variable is None:
+            three = [k for k, v in obj.data_vars.items() if v.ndim == 3]
+            if len(three) != 1:
+                raise InputError(f"the Dataset has variables {list(obj.data_vars)}; name the "
+                                 "(sample, channel, time) one with variable=")
+            variable = str(three[0])
+        if variable not in obj.data_vars:
+            raise InputError(f"variable {variable!r} not in the Dataset; it has {list(obj.data_vars)}")
+        obj = obj[variable]
+    elif variable is not None and obj.name != variable:
+        raise InputError(f"variable={variable!r} was given but the input is the DataArray {obj.name!r}")
+    missing = [d for d in DIMS if d not in obj.dims]
+    if missing or obj.ndim != 3:
+        raise InputError(f"the DataArray has dims {obj.dims}; expected {DIMS} "
+                         "(rename them, e.g. da.rename(dim_0='sample', ...))")
+    return obj.transpose(*DIMS), str(obj.name) if obj.name is not None else "<DataArray>"
+
+
+class Resolved:
+    """An input resolved once on the client: the validated Dask array and what identifies it.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The validated (sample, channel, time) array.
+    desc : dict
+        ``source`` (credentials removed) and ``variable``, for provenance.
+    xobj : xarray.DataArray or None
+        The transposed DataArray of an xarray input (its sample coordinates are kept).
+    location : Location or None
+        Where a path input lives (for the overlap check).
+    checked : CheckedArray or None
+        The reader of a Zarr input.
+    """
+
+    def __init__(self, arr: da.Array, desc: dict[str, Any], xobj: Any, location: Location | None,
+                 checked: CheckedArray | None) -> None:
+        self.arr, self.desc, self.xobj, self.location, self.checked = arr, desc, xobj, location, checked
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Location (credentials removed), variable, shape, chunking and dtype of the input."""
+        return {"location": self.desc["source"], "variable": self.desc.get("variable"),
+                "shape": [int(s) for s in self.arr.shape], "chunks": [int(c) for c in self.arr.chunks[0][:1]],
+                "dtype": str(self.arr.dtype)}
+
+    def check_complete(self) -> None:
+        """Refuse a Zarr input with absent chunks (one listing of its store) before any output is made.
+
+        Raises
+        ------
+        MissingChunkError
+            A chunk is absent (and ``fill_missing`` was not given).
+        """
+        if self.checked is not None:
+            check_complete(self.checked)
+
+
+def resolve_input(source: Source, variable: str | None, storage_options: dict[str, Any] | None = None,
+             fill_missing: bool = False) -> Resolved:
+    """Open ``source`` once on the client: paths become absolute locations, Zarr arrays are read
+    through :class:`CheckedArray` (an absent chunk is an error unless ``fill_missing``)."""
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        xr = None
+    xobj, loc, checked = None, None, None
+    if xr is not None and isinstance(source, (xr.DataArray, xr.Dataset)):
+        xobj, name = xarray_input(source, variable)
+        data = xobj.data
+        desc = {"source": f"xarray:{name}", "variable": variable or name}
+    elif isinstance(source, (str, os.PathLike)) and str(source).endswith(".npy"):
+        loc = resolve(source)
+        try:
+            data = np.load(loc.target, mmap_mode="r")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"input not found: {loc.display}") from None
+        except ValueError as exc:
+            raise InputError(f"cannot read {loc.display} as a .npy array ({exc})") from None
+        desc = {"source": loc.display, "variable": None}
+    elif isinstance(source, (str, os.PathLike, zarr.Group)) or (
+            isinstance(source, zarr.Array) and variable is not None):
+        if isinstance(source, (str, os.PathLike)):
+            loc = resolve(source)
+        data = open_input_array(loc or source, variable, storage_options)
+        where = loc.display if loc is not None else f"zarr:{data.store_path}"
+        checked = CheckedArray(data, where, fill_missing)
+        data = checked
+        desc = {"source": where, "variable": variable}
+    elif isinstance(source, zarr.Array):
+        checked = CheckedArray(source, f"zarr:{source.store_path}", fill_missing)
+        data = checked
+        desc = {"source": checked.where, "variable": None}
+    else:
+        if variable is not None:
+            raise InputError(f"variable={variable!r} only applies to Zarr groups and xarray Datasets")
+        data = source
+        desc = {"source": f"<{type(source).__module__}.{type(source).__name__}>", "variable": None}
+    return Resolved(as_dask_array(data), desc, xobj, loc, checked)
+
+
+Lengths = Any  # None (look for a ``length`` variable beside the data), False (ignore), or an array
+
+
+def resolve_lengths(source: Source, lengths: Lengths, n: int, length: int,
+                    storage_options: dict[str, Any] | None = None) -> np.ndarray | None:
+    """Per-series lengths of an unequal-length dataset stored padded, or None if all are full.
+
+    Parameters
+    ----------
+    source : Any
+        The input, as given to :func:`fit` (where a stored ``length`` variable is looked for).
+    lengths : None, False or array-like
+        ``None`` uses a 1-D ``length`` variable stored beside the data (as ``rocketstream ingest``
+        writes) in an xarray Dataset or a Zarr group; ``False`` ignores it; an array is used as given.
+    n : int
+        Number of samples.
+    length : int
+        The stored (padded) length.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int64 (n,) lengths, or None when every series has the stored length (or none are known).
+
+    Raises
+    ------
+    InputError
+        Lengths that are not ``n`` integers between 1 and ``length``.
+    MissingChunkError
+        A chunk of the stored ``length`` array is absent.
+    """
+    if lengths is False:
+        return None
+    if lengths is None:
+        lengths = _stored_lengths(source, storage_options)
+        if lengths is None:
+            return None
+    out = np.asarray(lengths)
+    if out.dtype.kind not in "iu" or out.shape != (n,):
+        raise InputError(f"lengths must be {n} integers (one per sample), got {out.dtype} shape {out.shape}")
+    if (out < 1).any() or (out > length).any():
+        raise InputError(f"lengths must lie between 1 and the stored length {length}")
+    return None if (out == length).all() else out.astype(np.int64)
+
+
+def _stored_lengths(source: Source, storage_options: dict[str, Any] | None) -> np.ndarray | None:
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        xr = None
+    if xr is not None and isinstance(source, xr.Dataset):
+        var = source.variables.get("length")
+        return None if var is None or var.dims != ("sample",) else np.asarray(var.values)
+    if isinstance(source, (str, os.PathLike, zarr.Group)) and not str(source).endswith(".npy"):
+        try:
+            group = source if isinstance(source, zarr.Group) else zarr.open_group(
+                resolve(source).target, mode="r", storage_options=storage_options)
+        except Exception:  # not a group (a bare array): no lengths
+            return None
+        if "length" in group and isinstance(group["length"], zarr.Array) and group["length"].ndim == 1:
+            return read_checked(group["length"], f"the 'length' array of {resolve(str(source)).display}"
+                                if isinstance(source, (str, os.PathLike)) else "the 'length' array")
+    return None
+
+
+def open_source(source: Source, variable: str | None = None, *,
+                storage_options: dict[str, Any] | None = None, fill_missing: bool = False) -> da.Array:
+    """Open any supported input as a validated (sample, channel, time) Dask array.
+
+    Chunks hold whole series (time and channels are merged with a warning). Nothing is read yet; reading
+    an absent chunk of a Zarr input raises :class:`~rocketstream.errors.MissingChunkError` unless
+    ``fill_missing``.
+
+    Parameters
+    ----------
+    source : Any
+        A Zarr path or fsspec URL, a zarr Array or Group, an xarray DataArray/Dataset with dims
+        (sample, channel, time), a ``.npy`` file, or a Dask/NumPy array.
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset (needed when there are several 3-D ones).
+    storage_options : dict, optional
+        fsspec options for a URL.
+    fill_missing : bool, default False
+        Read absent Zarr chunks as the fill value.
+
+    Returns
+    -------
+    dask.array.Array
+        (sample, channel, time), chunked along samples only.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at the path.
+    InputError
+        Not readable as (sample, channel, time) real numbers with length >= 9, or a bad ``variable``.
+
+    Warns
+    -----
+    UserWarning
+        When the input is chunked along channels or time (it is rechunked).
+
+    Examples
+    --------
+    >>> from rocketstream.api.outofcore import open_source
+    >>> from rocketstream.synthetic import make_series, write_zarr
+    >>> path = write_zarr("data.zarr", make_series(1000, 3, 200), chunk_rows=250, group_var="X")
+    >>> arr = open_source(path, variable="X")
+    >>> arr.shape, arr.chunks[0]
+    ((1000, 3, 200), (250, 250, 250, 250))
+    """
+    return resolve_input(source, variable, storage_options, fill_missing).arr

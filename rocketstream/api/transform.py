@@ -1,0 +1,433 @@
+"""Transform out of core into a resumable features store: every check before anything is written
+(:class:`TransformJob`), then the chunk runner (:mod:`rocketstream.graph.runner`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import torch
+
+from ..core.parameters import MiniRocketParameters
+from ..core.serialization import ModelFileError, from_dict, to_dict
+from ..core.serialization import load as load_model
+from ..core.validation import InputError, check_against_model
+from ..errors import ClusterLostError, IdentityMismatchError
+from ..graph.preflight import check_resources
+from ..graph.runner import chunk_graph, missing_chunks, run
+from ..graph.schedule import is_local, session
+from ..graph.source import default_chunk_size
+from ..graph.transform import features_job
+from ..storage.features import FeatureStore
+from ..storage.locations import Location, check_outputs, resolve
+from ..storage.lock import StoreLock
+from ..storage.outputs import existing_output
+from .inputs import Lengths, Resolved, Source, resolve_input, resolve_lengths, rocketstream_version
+
+#: Feature coordinates written next to the features (from ``params.feature_table()``).
+FEATURE_COORDS = ("dilation", "dilation_index", "kernel", "quantile_index", "padded", "combination")
+
+
+def feature_coordinates(params: MiniRocketParameters) -> dict[str, np.ndarray]:
+    table = params.feature_table()
+    coords = {"feature": np.arange(params.n_features_out, dtype=np.int64)}
+    coords.update({k: table[k] for k in FEATURE_COORDS})
+    return coords
+
+
+def sample_coordinates(xobj: Any) -> dict[str, np.ndarray]:
+    """Coordinates along ``sample`` only (the index, labels...) that Zarr can store as is."""
+    if xobj is None:
+        return {}
+    out = {}
+    for name, coord in xobj.coords.items():
+        values = np.asarray(coord.values)
+        if coord.dims == ("sample",) and values.dtype.kind in "iufbU":
+            out[str(name)] = values
+    return out
+
+
+def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
+    """Samples per task: ``chunk_size``, else the input's own regular chunking, else a size that keeps
+    a task near 64 MiB; never more than the number of samples (a larger chunk is the whole input).
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The input.
+    params : MiniRocketParameters
+        The model (its feature count sizes the default).
+    chunk_size : int or None
+        Samples per task asked for.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        ``chunk_size`` is not a positive number.
+    """
+    if chunk_size is None:
+        sizes = arr.chunks[0]
+        regular = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
+        chunk_size = sizes[0] if regular else default_chunk_size(
+            params.n_channels, params.length, params.n_features_out)
+    if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+        raise InputError(f"chunk_size must be a positive number of samples, got {chunk_size}")
+    return max(1, min(int(chunk_size), int(arr.shape[0])))
+
+
+def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_budget: int | None) -> int:
+    """Memory one task needs for ``rows`` samples: the input block as read and as float32, its
+    features and their encoded copy, and the core transform's micro-batches.
+
+    Parameters
+    ----------
+    arr : dask.array.Array
+        The input.
+    params : MiniRocketParameters
+        The model.
+    rows : int
+        Samples per task.
+    memory_budget : int or None
+        The core transform's budget per micro-batch.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    from ..core.budget import DEFAULT_MEMORY_BUDGET
+
+    series = int(arr.shape[1]) * int(arr.shape[2]) * (arr.dtype.itemsize + 4)
+    return rows * (series + 3 * 4 * params.n_features_out) + (memory_budget or DEFAULT_MEMORY_BUDGET)
+
+
+def _check_model(stored_dict: Any, params: MiniRocketParameters, display: str) -> None:
+    try:
+        stored = from_dict(stored_dict)
+    except Exception as exc:
+        raise ModelFileError(f"cannot read the model stored in {display} ({exc}); rerun with "
+                             "overwrite=True") from exc
+    if not stored.equals(params):
+        raise IdentityMismatchError(
+            f"the features in {display} were made with a different model (seed {stored.seed}, "
+            f"{stored.n_features_out} features); resume needs the same model: pass it, or use "
+            "overwrite=True to start over")
+
+
+def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, chunk_size: int | None,
+                    storage_options: dict[str, Any] | None) -> FeatureStore | None:
+    """The store to finish, after checking it was made from this model and this input (None if
+    there is nothing to resume)."""
+    try:
+        store = FeatureStore.open(out, mode="r+", storage_options=storage_options)
+    except FileNotFoundError:
+        return None
+    _check_model(store.meta.get("model"), params, store.display)
+    rows = None if chunk_size is None else chunk_rows(src.arr, params, chunk_size)
+    store.check_resumable(src.identity, rows)
+    return store
+
+
+def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, rows: int, overwrite: bool,
+                  storage_options: dict[str, Any] | None) -> FeatureStore:
+    provenance = {**src.desc, "seed": int(params.seed), "rocketstream_version": rocketstream_version()}
+    meta = {"model": to_dict(params), "input": src.identity, "provenance": provenance}
+    return FeatureStore.create(
+        out, n_samples=int(src.arr.shape[0]), n_features=params.n_features_out, chunk_size=rows,
+        meta=meta, feature_coords=feature_coordinates(params), sample_coords=sample_coordinates(src.xobj),
+        overwrite=overwrite, storage_options=storage_options)
+
+
+class TransformJob:
+    """A transform checked on the client before anything is written: input, output, model, lengths,
+    chunking and (for resume) the existing store. Nothing on disk changes until :meth:`store` runs.
+
+    Parameters
+    ----------
+    source, params, output, variable, chunk_size, resume, overwrite, lengths, storage_options, fill_missing
+        As in :func:`transform_to_zarr`.
+
+    Attributes
+    ----------
+    out : Location
+        The resolved output.
+    src : Resolved
+        The resolved input.
+    lengths : numpy.ndarray or None
+        Per-series lengths (variable-length models).
+    resumed : FeatureStore or None
+        The store being resumed.
+    rows : int
+        Samples per task (the resumed store's chunk size when resuming).
+
+    Raises
+    ------
+    InputError
+        ``resume`` with ``overwrite``, an unfitted model, an input that does not fit it, bad lengths or
+        ``chunk_size``.
+    FileExistsError
+        The output exists and neither ``resume`` nor ``overwrite`` is given.
+    UnsafeOutputError
+        The output overlaps the input, or is something other than a features store.
+    IdentityMismatchError
+        Resuming a store made with another model or from another input.
+    ModelFileError
+        Resuming a store whose recorded model cannot be read.
+    MissingChunkError
+        A chunk of a Zarr input is absent.
+    FileNotFoundError
+        Nothing at the input path, or the output's directory does not exist.
+    """
+
+    def __init__(self, source: Source, params: MiniRocketParameters | str | os.PathLike,
+                 output: str | os.PathLike, *, variable: str | None, chunk_size: int | None, resume: bool,
+                 overwrite: bool, lengths: Lengths, storage_options: dict[str, Any] | None,
+                 fill_missing: bool) -> None:
+        if resume and overwrite:
+            raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
+                             "replaces it; pass only one")
+        model_loc = resolve(params) if isinstance(params, (str, os.PathLike)) else None
+        params = load_model(model_loc.target) if model_loc is not None else params
+        if not params.is_fitted:
+            raise InputError("the model has no biases yet; fit it before transforming")
+        self.params, self.overwrite, self.storage_options = params, overwrite, storage_options
+        self.out = resolve(output)
+        self.src = resolve_input(source, variable, storage_options, fill_missing)
+        check_outputs([("output", self.out)], [(role, loc) for role, loc in (
+            ("model file", model_loc), ("input", self.src.location)) if loc is not None])
+        check_against_model(tuple(self.src.arr.shape), params)
+        self.lengths = _transform_lengths(source, params, self.src.arr, lengths, storage_options)
+        self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options) if resume \
+            else None
+        self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.arr, params, chunk_size)
+        if self.resumed is None and existing_output(self.out, "features", storage_options) and not overwrite:
+            raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
+                                  "--overwrite to replace it, or resume=True / --resume to finish it")
+        self.src.check_complete()
+
+    def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
+        """Device and memory checks where the tasks will run (before the output is touched).
+
+        Parameters
+        ----------
+        target : Any
+            The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
+        device : str, torch.device or None
+            The device the tasks will use.
+        memory_budget : int or None
+            The core transform's budget per micro-batch.
+
+        Raises
+        ------
+        PreflightError
+            The device is missing where the tasks run, or one task would not fit in memory there.
+        """
+        check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
+                        rows=self.rows)
+
+    def store(self) -> FeatureStore:
+        """The store to write: the one being resumed, or a new one (replacing an old one if allowed).
+
+        Returns
+        -------
+        FeatureStore
+        """
+        if self.resumed is not None:
+            return self.resumed
+        return _create_store(self.src, self.params, self.out, self.rows, self.overwrite, self.storage_options)
+
+
+def run_transform(
+    source: Source,
+    params: MiniRocketParameters | str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    variable: str | None = None,
+    chunk_size: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: torch.device | str | None = None,
+    memory_budget: int | None = None,
+    scheduler: Any = None,
+    workers: int | None = None,
+    progress: bool = False,
+    compute: bool = True,
+    storage_options: dict[str, Any] | None = None,
+    verify: bool = True,
+    retries: int = 2,
+    lengths: Lengths = None,
+    fill_missing: bool = False,
+) -> tuple[FeatureStore, Any]:
+    """Transform ``source`` chunk by chunk into the features store ``output``; return the store and
+    the chunks this run computed (:func:`transform_to_zarr` is the same, returning the features).
+
+    One task per sample chunk runs the core transform on the worker's device, writes its (rows,
+    features) float32 block, its digests and then its done marker (see :mod:`rocketstream.graph.runner`).
+    Every check that can fail runs before the output is created or an old one removed: the output
+    must not overlap the input or the model file, an existing output must be a features store (and
+    is replaced only with ``overwrite``), a resumed store must come from this model and this input,
+    no chunk of a Zarr input may be absent (unless ``fill_missing``), the device must exist where the
+    tasks run and one chunk must fit in memory there. The run holds the output's writer lock
+    (``<output>.lock``, see :mod:`rocketstream.storage.lock`). With ``resume`` and ``verify`` the
+    blocks already marked done are re-hashed first (a torn or corrupted one is recomputed) and their
+    input rows are re-read and compared with the recorded input digests (a difference refuses the
+    resume). If workers are lost (``KilledWorker``) or chunks are still missing after the graph ran,
+    the missing chunks are resubmitted up to ``retries`` times; if the cluster is gone altogether the
+    run stops with :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
+
+    Parameters
+    ----------
+    source : Any
+        Any input :func:`open_source` accepts.
+    params : MiniRocketParameters, str or os.PathLike
+        A fitted model for the input's channels and length, or its JSON file (which the output must
+        not overlap).
+    output : str or os.PathLike
+        The features store to write (a local path in an existing directory, or an fsspec URL).
+    variable : str, optional
+        The array inside a Zarr group or the variable of a Dataset.
+    chunk_size : int, optional
+        Samples per task and per store chunk (default: the input's regular chunking, else about 64 MiB).
+    resume : bool, default False
+        Compute only the chunks not marked done; the stored model must equal ``params`` and the input
+        must be the one the store was made from.
+    overwrite : bool, default False
+        Replace an existing features store.
+    device : str or torch.device, optional
+        Where the tasks compute; None: each worker's GPU if it has one, else its CPU.
+    memory_budget : int, optional
+        Bytes per micro-batch step of the core transform.
+    scheduler : Any, optional
+        None (the current distributed client, else threads), "threads", "processes", "synchronous",
+        an address or a Client.
+    workers : int, optional
+        Workers of a local scheduler.
+    progress : bool, default False
+        Show a progress bar (per chunk locally, ``distributed.progress`` on a cluster).
+    compute : bool, default True
+        Run now; False creates (or opens, with ``resume``) the store and returns the graph instead, which
+        does not hold the output's writer lock: run one such graph per output at a time.
+    storage_options : dict, optional
+        fsspec options for URLs.
+    verify : bool, default True
+        With ``resume``, verify the chunks already done first.
+    retries : int, default 2
+        Times missing chunks are resubmitted after lost workers.
+    lengths : None, False or array-like
+        Per-series lengths of a variable-length model (see :func:`resolve_lengths`).
+    fill_missing : bool, default False
+        Read absent Zarr input chunks as the fill value instead of raising.
+
+    Returns
+    -------
+    store : FeatureStore
+        The store (finished, unless ``compute=False``).
+    chunks : list of int or dask.delayed.Delayed
+        The chunks this run computed (those not done before it); with ``compute=False`` a Delayed that
+        computes them and gives their indices.
+
+    Raises
+    ------
+    InputError, FileExistsError, UnsafeOutputError, IdentityMismatchError, ModelFileError, MissingChunkError
+        A check before writing failed (see :class:`TransformJob`).
+    FileNotFoundError
+        Nothing at the input path, or the output's directory does not exist.
+    PreflightError
+        The device is missing where the tasks run, a chunk does not fit in memory there, or the scheduler
+        cannot be reached.
+    StoreLockedError
+        Another job is writing the output.
+    ClusterLostError
+        The scheduler or all its workers went away; the chunks written are kept (finish with ``resume``).
+    StoreError
+        Chunks are still missing after the retries.
+
+    Examples
+    --------
+    >>> from rocketstream import fit
+    >>> from rocketstream.api.outofcore import run_transform
+    >>> params = fit("data.zarr", variable="X", num_features=1000, random_state=0)
+    >>> store, chunks = run_transform("data.zarr", params, "features.zarr", variable="X", overwrite=True)
+    >>> store.n_chunks, chunks
+    (4, [0, 1, 2, 3])
+    """
+    job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
+                       overwrite=overwrite, lengths=lengths, storage_options=storage_options,
+                       fill_missing=fill_missing)
+    out, params = job.out, job.params
+    if not compute:
+        store = job.store()
+        chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+        return store, chunk_graph(chunks, missing_chunks(store))[0]
+    with session(scheduler) as target:
+        job.preflight(target, device, memory_budget)
+        with StoreLock(out.target, storage_options):
+            store = job.store()
+            chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+            try:
+                planned = run(chunks, target, workers=workers, progress=progress,
+                              local_bar=progress and is_local(scheduler), retries=retries,
+                              verify=resume and verify)
+            except ClusterLostError as exc:
+                raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun with --resume / "
+                                       f"resume=True to finish {out.display}") from exc
+    return store, planned
+
+
+def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Array, lengths: Lengths,
+                       storage_options: dict[str, Any] | None) -> np.ndarray | None:
+    """Lengths for a variable-length model; a fixed-length model takes the stored arrays as they are."""
+    if not params.variable_length:
+        if lengths is not None and lengths is not False:
+            raise InputError("lengths were given but the model was fitted for equal lengths; fit it on the "
+                             "unequal-length data (with its lengths) first")
+        return None
+    n, _, length = (int(s) for s in arr.shape)
+    return resolve_lengths(source, lengths, n, length, storage_options)
+
+
+def transform_to_zarr(source: Source, params: MiniRocketParameters | str | os.PathLike,
+                      output: str | os.PathLike, *, compute: bool = True, **options: Any) -> Any:
+    """Transform ``source`` chunk by chunk into the Zarr features store ``output`` (the Dask-style
+    writer: :func:`run_transform` returning the features).
+
+    Parameters
+    ----------
+    source, params, output, compute
+        As for :func:`run_transform`.
+    **options
+        Any keyword of :func:`run_transform` (``variable``, ``chunk_size``, ``resume``, ``overwrite``,
+        ``device``, ``memory_budget``, ``scheduler``, ``workers``, ``progress``, ``storage_options``,
+        ``verify``, ``retries``, ``lengths``, ``fill_missing``).
+
+    Returns
+    -------
+    zarr.Array or dask.delayed.Delayed
+        The zarr ``features`` array, or with ``compute=False`` a Delayed that writes the missing
+        chunks and returns their indices (it does not hold the output's writer lock: run one such
+        graph per output at a time).
+
+    Raises
+    ------
+    InputError, FileExistsError, UnsafeOutputError, IdentityMismatchError, MissingChunkError
+        A check before writing failed (see :class:`TransformJob`).
+    PreflightError, StoreLockedError, ClusterLostError, StoreError
+        As in :func:`run_transform`.
+
+    Examples
+    --------
+    >>> from rocketstream import fit, transform_to_zarr
+    >>> from rocketstream.synthetic import make_series, write_zarr
+    >>> path = write_zarr("data.zarr", make_series(1000, 3, 200), chunk_rows=250, group_var="X")
+    >>> params = fit(path, variable="X", num_features=1000, random_state=0)
+    >>> transform_to_zarr(path, params, "features.zarr", variable="X").chunks
+    (250, 924)
+    """
+    store, result = run_transform(source, params, output, compute=compute, **options)
+    return store.features if compute else result
