@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .serialize import head_file
+from .serialize import head_file, read_head, write_head
 
 #: name -> (shape, chunks, dtype, dims) of one array of a predictions store
 Layout = dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...]]]
@@ -230,7 +230,6 @@ class Head(ABC):
     def _info_extra(self) -> dict[str, Any]:
         """The kind-specific entries of :meth:`info`."""
 
-    @abstractmethod
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the fitted head to an ``.npz`` file (plain arrays + JSON metadata, no pickle).
 
@@ -251,9 +250,12 @@ class Head(ABC):
         FileExistsError
             If the file exists and ``overwrite`` is False, or the path holds something else.
         """
+        self._check_fitted()
+        meta, arrays = self._state()
+        meta = {**meta, "model_fingerprint": getattr(self, "model_fingerprint_", None)}
+        return write_head(path, self.kind, meta, arrays, overwrite=overwrite)
 
     @classmethod
-    @abstractmethod
     def load(cls, path: str | os.PathLike) -> Head:
         """Read a head of this kind written by :meth:`save`.
 
@@ -272,6 +274,19 @@ class Head(ABC):
         ModelFileError
             If the file is damaged, edited (sha256 check) or holds another kind of head.
         """
+        meta, arrays = read_head(path, cls.kind)
+        head = cls._from_state(meta, arrays)
+        head.model_fingerprint_ = meta.get("model_fingerprint")
+        return head
+
+    @abstractmethod
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The metadata and arrays :meth:`save` writes (the model fingerprint is added)."""
+
+    @classmethod
+    @abstractmethod
+    def _from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Head:
+        """The fitted head from what :meth:`_state` gave."""
 
 
 def check_task(task: str) -> None:

@@ -18,8 +18,6 @@ O(F^2) plus a few blocks, independent of the number of rows.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -37,7 +35,6 @@ from .loader import (
     single_threaded_blas,
 )
 from .moments import chain_reduce, feature_moments
-from .serialize import read_head, write_head
 from .targets import as_label_array, as_targets, encode_classes
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 10)
@@ -343,32 +340,11 @@ class RidgeHead(Head):
         return {"alpha": float(self.alpha_)}
 
     # ------------------------------------------------------------------- io
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the fitted head to an .npz file (plain arrays + JSON metadata, no pickle).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file; ``.npz`` is appended when missing.
-        overwrite : bool, default False
-            Replace an existing head file (never anything else).
-
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        FileExistsError
-            If the file exists and ``overwrite`` is False, or the path holds something else.
-        """
-        self._check_fitted()
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
             "task": self.task, "alpha": self.alpha_, "best_score": self.best_score_, "mode": self.mode_,
             "n_features": self.n_features_in_, "n_samples": self.n_samples_,
             "coef_1d": bool(np.ndim(self.coef_) == 1),
-            "model_fingerprint": getattr(self, "model_fingerprint_", None),
         }
         arrays = {
             "coef": np.asarray(self.coef_), "intercept": np.atleast_1d(self.intercept_),
@@ -377,28 +353,10 @@ class RidgeHead(Head):
         }
         if self.classes_ is not None:
             arrays["classes"] = self.classes_
-        return write_head(path, "ridge", meta, arrays, overwrite=overwrite)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> RidgeHead:
-        """Read a ridge head written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The ``.npz`` file.
-
-        Returns
-        -------
-        RidgeHead
-            The fitted head.
-
-        Raises
-        ------
-        ModelFileError
-            If the file is damaged, edited (sha256 check) or holds another kind of head.
-        """
-        meta, arr = read_head(path, "ridge")
+    def _from_state(cls, meta: dict[str, Any], arr: dict[str, np.ndarray]) -> RidgeHead:
         head = cls(alphas=arr["alphas"], task=meta["task"], mode=meta["mode"])
         head.alpha_, head.best_score_, head.mode_ = meta["alpha"], meta["best_score"], meta["mode"]
         head.n_features_in_, head.n_samples_ = meta["n_features"], meta["n_samples"]
@@ -406,5 +364,4 @@ class RidgeHead(Head):
         head.cv_scores_ = arr["cv_scores"]
         head.intercept_ = float(arr["intercept"][0]) if meta["coef_1d"] else arr["intercept"]
         head.classes_ = arr.get("classes")
-        head.model_fingerprint_ = meta.get("model_fingerprint")
         return head

@@ -49,7 +49,6 @@ from .loader import (
 )
 from .moments import feature_moments
 from .plots import plot_history
-from .serialize import read_head, write_head
 from .softmax_parts import (
     Progress,
     Rows,
@@ -508,56 +507,19 @@ class SoftmaxHead(Head):
         return {"best_epoch": self.best_epoch_}
 
     # -------------------------------------------------------------------------------------- io
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the head to an .npz file (plain arrays + JSON metadata, no pickle).
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file; ``.npz`` is appended when missing.
-        overwrite : bool, default False
-            Replace an existing head file (never anything else).
-
-        Returns
-        -------
-        pathlib.Path
-            The file written.
-
-        Raises
-        ------
-        FileExistsError
-            If the file exists and ``overwrite`` is False, or the path holds something else.
-        """
-        self._check_fitted()
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arrays = {"weight": self.weight_, "bias": self.bias_, "mean": self.mean_, "scale": self.scale_}
         if self.classes_ is not None:
             arrays["classes"] = self.classes_
         else:
             arrays["y_mean"], arrays["y_scale"] = self.y_mean_, self.y_scale_
-        meta = {"target_1d": self.target_1d_, "history": self.history_, "best_epoch": self.best_epoch_,
-                "model_fingerprint": self.model_fingerprint_}
-        return write_head(path, "softmax", meta, arrays, overwrite=overwrite)
+        meta = {"target_1d": self.target_1d_, "history": self.history_, "best_epoch": self.best_epoch_}
+        return meta, arrays
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SoftmaxHead:
-        """Read a softmax head written by :meth:`save`.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The ``.npz`` file.
-
-        Returns
-        -------
-        SoftmaxHead
-            The fitted head (hyper-parameters at their defaults, ``task`` from the file).
-
-        Raises
-        ------
-        ModelFileError
-            If the file is damaged, edited (sha256 check) or holds another kind of head.
-        """
-        meta, a = read_head(path, "softmax")
+    def _from_state(cls, meta: dict[str, Any], a: dict[str, np.ndarray]) -> SoftmaxHead:
+        """Hyper-parameters stay at their defaults (the file does not hold them); ``task`` follows
+        the arrays."""
         return cls._from_arrays(
             a["weight"], a["bias"], a["mean"], a["scale"], classes=a.get("classes"), y_mean=a.get("y_mean"),
             y_scale=a.get("y_scale"), target_1d=meta["target_1d"], history=meta["history"],
