@@ -111,7 +111,7 @@ def resolve_input(source: Source, variable: str | None, storage_options: dict[st
         except FileNotFoundError:
             raise FileNotFoundError(f"input not found: {loc.display}") from None
         except ValueError as exc:
-            raise InputError(f"cannot read {loc.display} as a .npy array ({exc})") from None
+            raise InputError(f"cannot read {loc.display} as a .npy array ({exc})") from exc
         desc = {"source": loc.display, "variable": None}
     elif isinstance(source, (str, os.PathLike, zarr.Group)) or (
             isinstance(source, zarr.Array) and variable is not None):

@@ -356,7 +356,7 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
             group = zarr.open_group(loc.target, mode="r")
         except Exception as exc:
             raise StoreError(f"{where} is not a Zarr group ({redact(str(exc))}); expected a predictions "
-                             "store") from None
+                             "store") from exc
     meta = dict(group.attrs).get(ATTR)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise StoreError(f"{where} is not a rocketstream predictions store; make one with `rocketstream "
@@ -450,7 +450,7 @@ def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarr
         except (ValueError, EOFError, OSError) as exc:
             what = f"labels file {where} is empty" if isinstance(exc, EOFError) else \
                 f"cannot read labels from {where} ({exc})"
-            raise InputError(f"{what}; save them with numpy.save as a plain (non-object) array") from None
+            raise InputError(f"{what}; save them with numpy.save as a plain (non-object) array") from exc
     if not loc.url and not os.path.exists(loc.target):
         raise FileNotFoundError(f"labels not found: {where}; give STORE.zarr:NAME, a Zarr array or "
                                 "a .npy file")
@@ -458,7 +458,7 @@ def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarr
         node = zarr.open(loc.target, mode="r")
     except Exception as exc:
         raise InputError(f"cannot open {where} as Zarr ({redact(str(exc))}); give STORE.zarr:NAME or a .npy "
-                         "file") from None
+                         "file") from exc
     if isinstance(node, zarr.Group):
         name = name or "label"
         if name not in node:

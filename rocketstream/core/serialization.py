@@ -47,7 +47,7 @@ def _decode(obj: Any, name: str, dtype: type) -> np.ndarray:
     except ModelFileError:
         raise
     except Exception as exc:  # malformed base64, shape or structure
-        raise ModelFileError(f"array {name!r} in the model is malformed ({exc})") from None
+        raise ModelFileError(f"array {name!r} in the model is malformed ({exc})") from exc
 
 
 def _checksum(body: dict[str, Any]) -> str:
@@ -158,7 +158,7 @@ def from_dict(obj: dict[str, Any]) -> MiniRocketParameters:
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ModelFileError):
             raise
-        raise ModelFileError(f"model is missing or has a malformed field: {exc}") from None
+        raise ModelFileError(f"model is missing or has a malformed field: {exc}") from exc
     params = MiniRocketParameters(**scalars, **arrays, extra=dict(obj.get("extra") or {}))
     _check_consistent(params)
     return params
@@ -169,7 +169,7 @@ def _check_consistent(p: MiniRocketParameters) -> None:
     try:  # a model fitted on another platform may hold that platform's table (see dilation_tables)
         tables = dilation_tables(p.length, p.num_features, p.max_dilations_per_kernel)
     except ValueError as exc:
-        raise ModelFileError(f"inconsistent model: {exc}") from None
+        raise ModelFileError(f"inconsistent model: {exc}") from exc
     dil, nfd = next(((d, f) for d, f in tables if np.array_equal(d, p.dilations)
                      and np.array_equal(f, p.features_per_dilation)), tables[0])
     n_comb = NUM_KERNELS * len(dil)
@@ -297,13 +297,13 @@ def load(path: str | os.PathLike) -> MiniRocketParameters:
     except FileNotFoundError:
         raise ModelFileError(f"model file not found: {path}; {fix}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read model file {path} ({exc}); {fix}") from None
+        raise ModelFileError(f"cannot read model file {path} ({exc}); {fix}") from exc
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"model file {path} is not valid JSON ({exc}); it may be truncated: {fix}"
-                             ) from None
+                             ) from exc
     try:
         return from_dict(obj)
     except ModelFileError as exc:
-        raise ModelFileError(f"model file {path}: {exc}") from None
+        raise ModelFileError(f"model file {path}: {exc}") from exc

@@ -92,7 +92,7 @@ def check_resources(target: Any, device: torch.device | str | None, task_bytes: 
         except ClusterLostError as exc:
             raise PreflightError(f"cannot run a task on the Dask cluster: {exc}; start workers with "
                                  f"`dask worker ADDRESS`, or wait longer with {CLUSTER_TIMEOUT_ENV}=SECONDS"
-                                 ) from None
+                                 ) from exc
         where = "the Dask workers"
         workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
         per_thread = [w.get("memory_limit", 0) / max(1, w.get("nthreads", 1)) for w in workers

@@ -130,7 +130,7 @@ def _connect(address: str) -> Any:
         return Client(address, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise PreflightError(f"cannot connect to the Dask scheduler at {address} ({exc}); check the address, "
-                             "or start one with `dask scheduler`") from None
+                             "or start one with `dask scheduler`") from exc
 
 
 @contextmanager
@@ -228,7 +228,7 @@ def _watch(future: Any, client: Any, timeout: float, address: str) -> Any:
                 return future.result()
         except _CANCELLED as exc:
             if getattr(exc, "reason", None) == "scheduler-connection-lost" or client.status != "running":
-                raise _lost(address, client.status) from None
+                raise _lost(address, client.status) from exc
             raise
         started = time.monotonic()
         n = _n_workers(client, min(max(timeout, POLL_SECONDS), _CHECK_LIMIT))

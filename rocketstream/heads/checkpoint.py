@@ -91,7 +91,7 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - report any unreadable file the same way
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path} ({msg}); {fix}") from None
+        raise CheckpointError(f"cannot read checkpoint {path} ({msg}); {fix}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a rocketstream softmax checkpoint; {fix}")
     version = state.get("version", 0)

@@ -87,7 +87,7 @@ def read_head_kind(path: Path) -> str | None:
             meta = json.loads(str(f["__meta__"])) if "__meta__" in f.files else {}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"cannot read head file {path} ({type(exc).__name__}: {exc}); expected a .npz "
-                             "head from `rocketstream train`") from None
+                             "head from `rocketstream train`") from exc
     return meta.get("kind") if isinstance(meta, dict) else None
 
 
@@ -101,7 +101,7 @@ def read_head(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any], dict[
         raise FileNotFoundError(f"head file not found: {path}") from None
     except Exception as exc:  # noqa: BLE001 - zip, npy header or decompression damage
         raise ModelFileError(f"cannot read head file {path} ({type(exc).__name__}: {exc}); it is damaged "
-                             "or not a head: retrain it with `rocketstream train`") from None
+                             "or not a head: retrain it with `rocketstream train`") from exc
     if "__meta__" not in arrays:
         raise ModelFileError(f"{path} is not a rocketstream head file (no metadata)")
     try:
@@ -109,7 +109,7 @@ def read_head(path: str | os.PathLike, kind: str) -> tuple[dict[str, Any], dict[
         if not isinstance(meta, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
-        raise ModelFileError(f"{path} has unreadable head metadata ({exc}); retrain it") from None
+        raise ModelFileError(f"{path} has unreadable head metadata ({exc}); retrain it") from exc
     if meta.get("format") != FORMAT or meta.get("kind") != kind:
         raise ModelFileError(f"{path} holds a {meta.get('kind')!r} head, expected {kind!r}")
     version = meta.get("version", 0)

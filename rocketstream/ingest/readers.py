@@ -188,7 +188,7 @@ def _lines(fh, path: Path) -> Iterator[str]:
     try:
         yield from fh
     except UnicodeDecodeError as exc:
-        raise IngestError(f"{path.name}: not a text file ({exc})") from None
+        raise IngestError(f"{path.name}: not a text file ({exc})") from exc
 
 
 def _labels_array(labels: list[str], numeric: bool) -> np.ndarray:
@@ -196,7 +196,7 @@ def _labels_array(labels: list[str], numeric: bool) -> np.ndarray:
         try:
             return np.array([float(v) for v in labels], dtype=np.float64)
         except ValueError as exc:
-            raise IngestError(f"non-numeric regression target: {exc}") from None
+            raise IngestError(f"non-numeric regression target: {exc}") from exc
     return np.array(labels, dtype=str)
 
 
@@ -287,9 +287,9 @@ def read_numpy(path: str | os.PathLike, variable: str | None = None, label_varia
     try:
         obj = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise IngestError(f"{path.name}: cannot read without pickle ({exc})") from None
+        raise IngestError(f"{path.name}: cannot read without pickle ({exc})") from exc
     except OSError as exc:
-        raise IngestError(f"{path.name}: not a NumPy file ({exc})") from None
+        raise IngestError(f"{path.name}: not a NumPy file ({exc})") from exc
     labels = None
     if isinstance(obj, np.lib.npyio.NpzFile):
         with obj:
@@ -358,7 +358,7 @@ def read_xarray(path: str | os.PathLike, variable: str | None = None, label_vari
     try:
         ds = xr.open_dataset(path)
     except Exception as exc:  # backends raise many types
-        raise IngestError(f"{Path(path).name}: cannot open with xarray ({exc})") from None
+        raise IngestError(f"{Path(path).name}: cannot open with xarray ({exc})") from exc
     with ds:
         names = list(ds.data_vars)
         name = variable or (names[0] if len(names) == 1 else None)

@@ -227,7 +227,7 @@ def _interval_columns(intervals: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
         try:
             cols = [np.asarray(intervals[k]) for k in ("start", "end", "label")]
         except KeyError as exc:
-            raise IngestError(f"interval table needs columns start, end, label; missing {exc}") from None
+            raise IngestError(f"interval table needs columns start, end, label; missing {exc}") from exc
     else:
         rows = list(intervals)
         if any(len(r) != 3 for r in rows):

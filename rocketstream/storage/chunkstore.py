@@ -181,7 +181,7 @@ class ChunkStore:
             raise FileNotFoundError(f"no {cls.KIND} store at {loc.display}") from None
         except Exception as exc:
             raise StoreError(f"{loc.display} is not a Zarr group ({type(exc).__name__}); expected a "
-                             f"rocketstream {cls.KIND} store") from None
+                             f"rocketstream {cls.KIND} store") from exc
         return cls(loc, group, storage_options, writing=mode != "r")
 
     @classmethod

@@ -154,7 +154,7 @@ class StoreLock:
                 continue
             except OSError as exc:
                 raise PermissionError(f"cannot create the lock file {path} ({exc.strerror}); the output "
-                                      "location must be writable") from None
+                                      "location must be writable") from exc
             with os.fdopen(fd, "wb") as f:
                 f.write(self._record())
                 f.flush()

@@ -281,7 +281,7 @@ def open_input_array(
             raise FileNotFoundError(f"no Zarr array or group at {where}") from None
         except Exception as exc:
             raise InputError(f"cannot open {where} as Zarr ({type(exc).__name__}: {redact(str(exc))}); "
-                             "the input must be a Zarr array or group") from None
+                             "the input must be a Zarr array or group") from exc
     else:
         where = repr(source)
     if isinstance(node, zarr.Array):
