@@ -73,6 +73,7 @@ def env_seconds(name: str, default: float) -> float:
     Returns
     -------
     float
+        Seconds, positive (``inf`` allowed).
 
     Raises
     ------

@@ -365,7 +365,7 @@ class MiniRocketTransformer:
         Returns
         -------
         pathlib.Path
-            ``path``.
+            ``path``, holding the fitted parameters as JSON.
 
         Raises
         ------
@@ -396,6 +396,7 @@ class MiniRocketTransformer:
         Returns
         -------
         MiniRocketTransformer
+            Fitted, with ``parameters_`` set to ``params``.
 
         Raises
         ------
@@ -416,13 +417,8 @@ class MiniRocketTransformer:
         return est
 
     @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike,
-        device: torch.device | str | None = None,
-        batch_size: int | None = None,
-        memory_budget: int | None = None,
-    ) -> MiniRocketTransformer:
+    def load(cls, path: str | os.PathLike, device: torch.device | str | None = None,
+             batch_size: int | None = None, memory_budget: int | None = None) -> MiniRocketTransformer:
         """Read a model written by :meth:`save` (or ``rocketstream.core.save``).
 
         Parameters

@@ -27,6 +27,7 @@ def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | 
     Returns
     -------
     MiniRocketParameters
+        The model whose features the store holds.
 
     Raises
     ------
@@ -146,12 +147,8 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
 
     Raises
     ------
-    FileNotFoundError
-        No store at ``path``.
-    StoreError
-        Not a features store, or an unfinished one.
-    ModelFileError
-        The recorded model is damaged.
+    FileNotFoundError, StoreError, ModelFileError
+        As for :func:`load_store_model`.
 
     Examples
     --------

@@ -65,6 +65,7 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
     Returns
     -------
     int
+        Samples per task: at least 1, at most the number of samples.
 
     Raises
     ------
@@ -212,14 +213,13 @@ class TransformJob:
         self.src.check_complete()
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
-        """Device and memory checks where the tasks will run (before the output is touched).
+        """Device and memory checks where the tasks will run (before the output is touched): those of
+        :func:`~rocketstream.graph.preflight.check_resources` for one chunk of this job.
 
         Parameters
         ----------
-        target : Any
-            The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
-        device : str, torch.device or None
-            The device the tasks will use.
+        target, device
+            As for :func:`~rocketstream.graph.preflight.check_resources`.
         memory_budget : int or None
             The core transform's budget per micro-batch.
 

@@ -201,6 +201,7 @@ class MiniRocketFeatures(nn.Module):
         Returns
         -------
         MiniRocketFeatures
+            The fitted module, on the CPU.
 
         Raises
         ------

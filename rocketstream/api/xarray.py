@@ -43,6 +43,7 @@ def fit(da: xr.DataArray, *, num_features: int = 10_000, max_dilations_per_kerne
     Returns
     -------
     MiniRocketParameters
+        The fitted model, with the DataArray's name as its recorded source.
 
     Raises
     ------
@@ -144,6 +145,7 @@ def model_of(features: xr.DataArray) -> MiniRocketParameters:
     Returns
     -------
     MiniRocketParameters
+        The model in ``features.attrs["rocketstream_model"]``, checksum verified.
 
     Raises
     ------

@@ -91,6 +91,7 @@ class ChunkJob:
         Returns
         -------
         numpy.ndarray or None
+            One length per series of the chunk.
         """
         return None if self.lengths is None else np.asarray(self.lengths[slice(*self.store.bounds(index))])
 
