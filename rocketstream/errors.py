@@ -13,6 +13,7 @@ InputError              input data or arguments that cannot be used as given
 UsageError              a command-line combination that cannot work (an ``InputError``)
 IngestError             a file that cannot be read as a time-series collection
 ModelFileError          a model or head file that is damaged, edited or of another format
+NotFittedError          a transformer or module used before ``fit`` (also an ``AttributeError``)
 CheckpointError         a training checkpoint that is damaged or belongs to another run
 StoreError              a store of the wrong kind, unfinished, or unusable as asked
 StoreLockedError        another job holds the output's writer lock
@@ -55,6 +56,10 @@ class CheckpointError(ModelFileError):
     """A training checkpoint that is damaged, edited, or from another training run."""
 
 
+class NotFittedError(RocketstreamError, AttributeError):
+    """A model was used before it was fitted (or loaded); scikit-learn's meaning of the name."""
+
+
 class StoreError(RocketstreamError):
     """A store of the wrong kind, whose creation or run did not finish, or that cannot be used as asked."""
 
@@ -93,5 +98,6 @@ class ClusterLostError(RocketstreamError, RuntimeError):
 
 
 __all__ = ["CheckpointError", "ClusterLostError", "IdentityMismatchError", "IngestError", "InputError",
-           "IntegrityError", "MissingChunkError", "ModelFileError", "NotFoundError", "PreflightError",
-           "RocketstreamError", "StoreError", "StoreLockedError", "UnsafeOutputError", "UsageError"]
+           "IntegrityError", "MissingChunkError", "ModelFileError", "NotFittedError", "NotFoundError",
+           "PreflightError", "RocketstreamError", "StoreError", "StoreLockedError", "UnsafeOutputError",
+           "UsageError"]

@@ -13,13 +13,17 @@ import torch
 from .. import core
 from ..config import resolve_device
 from ..core import MiniRocketParameters, PreparedTransform
+from ..errors import NotFittedError
 
 #: Rows per device step when the output is gathered on the CPU (bounds device memory for the output).
 DEVICE_CHUNK_ROWS = 4096
 
 
-class NotFittedError(ValueError, AttributeError):
-    """A model was used before it was fitted (or loaded)."""
+def require_fitted(params: MiniRocketParameters) -> MiniRocketParameters:
+    """``params`` if it has biases, else :class:`NotFittedError`."""
+    if not params.is_fitted:
+        raise NotFittedError("the parameters have no biases yet; fit them first")
+    return params
 
 
 def _device_key(device: torch.device | str | None) -> torch.device:
@@ -403,8 +407,7 @@ class MiniRocketTransformer:
         NotFittedError
             ``params`` has no biases.
         """
-        if not params.is_fitted:
-            raise NotFittedError("the parameters have no biases yet; fit them first")
+        require_fitted(params)
         est = cls(
             num_features=params.num_features,
             max_dilations_per_kernel=params.max_dilations_per_kernel,

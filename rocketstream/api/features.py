@@ -131,10 +131,8 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
 
     Parameters
     ----------
-    path : str or os.PathLike
-        The features store.
-    storage_options : dict, optional
-        fsspec options for a URL.
+    path, storage_options
+        As for :func:`load_store_model`.
     verify : bool, default True
         Read and check every block marked done.
 

@@ -24,7 +24,7 @@ from .. import core
 from ..core import NUM_KERNELS, InputError, MiniRocketParameters, PreparedTransform, fit_dilations
 from ..core.validation import check_shape
 from ..errors import PreflightError
-from .estimator import NotFittedError, _device_key
+from .estimator import NotFittedError, _device_key, require_fitted
 
 __all__ = ["MRF", "MiniRocket", "MiniRocketFeatures", "MiniRocketHead", "get_minirocket_features"]
 
@@ -208,8 +208,7 @@ class MiniRocketFeatures(nn.Module):
         NotFittedError
             ``params`` has no biases.
         """
-        if not params.is_fitted:
-            raise NotFittedError("the parameters have no biases yet; fit them first")
+        require_fitted(params)
         module = cls(params.n_channels, params.length, params.num_features,
                      params.max_dilations_per_kernel, random_state=params.seed)
         module._set_fitted(params)
