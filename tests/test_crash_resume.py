@@ -192,7 +192,12 @@ def test_predict_sigkill_then_resume_equals_a_clean_run(tmp_path, capsys):
     resumed, clean = open_predictions(out), open_predictions(tmp_path / "clean.zarr")
     for name in ("label", "decision", "chunk_sha256", "input_sha256"):
         assert np.array_equal(resumed[name][:], clean[name][:]), name
-    # resuming with another input of the same shape is refused
+    # resuming with another head, or another input of the same shape, is refused
+    RidgeHead().fit(transform(x, params).numpy(), np.arange(160) % 2, model=params).save(tmp_path / "h2.npz")
+    PredictionStore.open(out, mode="r+").reset([3])
+    code = main([*argv[:4], "--head", str(tmp_path / "h2.npz"), "--no-progress", "--output", str(out),
+                 "--resume"])
+    assert code == 2 and "were made with a ridge head" in capsys.readouterr().err
     write_zarr(tmp_path / "y.zarr", make_data(160, 2, 80, seed=9), 20)
     PredictionStore.open(out, mode="r+").reset([3])
     code = main([*argv[:1], str(tmp_path / "y.zarr"), *argv[2:], "--output", str(out), "--resume"])

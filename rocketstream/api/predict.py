@@ -309,9 +309,12 @@ def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str,
         raise IdentityMismatchError(f"the predictions in {store.display} were made with model "
                                     f"{str(made)[:12]}, not {fingerprint(params)[:12]} (seed {params.seed}); "
                                     "resume needs the same model: pass it, or use --overwrite")
-    if store.meta.get("head", {}).get("digest") != head_info["digest"]:
-        raise IdentityMismatchError(f"the predictions in {store.display} were made with another head; resume "
-                                    "needs the same head: pass it, or use --overwrite")
+    made_with = store.meta.get("head", {})
+    if made_with.get("digest") != head_info["digest"]:
+        raise IdentityMismatchError(
+            f"the predictions in {store.display} were made with a {made_with.get('kind')} head "
+            f"{str(made_with.get('digest'))[:12]}, not this {head_info['kind']} head "
+            f"{head_info['digest'][:12]}; resume needs the same head: pass it, or use --overwrite")
     store.check_resumable(identity, rows)
     return store
 
