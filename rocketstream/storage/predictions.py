@@ -39,21 +39,6 @@ class PredictionStore(ChunkStore):
     MARKED_SINCE: ClassVar[int] = 2
 
     @classmethod
-    def data_names_of(cls, meta: dict[str, Any]) -> tuple[str, ...]:
-        """The data arrays recorded in ``meta`` (from the head's layout), in digest order.
-
-        Parameters
-        ----------
-        meta : dict
-            The store's ``rocketstream`` attributes.
-
-        Returns
-        -------
-        tuple of str
-        """
-        return tuple(meta.get("data_arrays") or ())
-
-    @classmethod
     def create(cls, path: str | os.PathLike | Location, *, n_samples: int, chunk_size: int,
                layout: dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...]]],
                classes: np.ndarray | None, meta: dict[str, Any], overwrite: bool = False,
