@@ -8,8 +8,10 @@ import zarr
 from helpers.data import make_data, write_zarr
 
 from rocketstream.core import InputError
-from rocketstream.storage import FeatureStore, open_input_array, store_exists
+from rocketstream.storage import FeatureStore, open_input_array
 from rocketstream.storage.features import write_chunk
+from rocketstream.storage.locations import resolve
+from rocketstream.storage.outputs import existing_output
 
 
 def _create(path, overwrite=False, n=10, chunk=4):
@@ -43,7 +45,8 @@ def test_refuses_to_delete_a_directory_that_is_not_zarr(tmp_path):
     d = tmp_path / "mine"
     d.mkdir()
     (d / "notes.txt").write_text("keep me")
-    assert store_exists(d)
+    with pytest.raises(FileExistsError, match="not a rocketstream store"):  # there, and not replaceable
+        existing_output(resolve(d), "features")
     with pytest.raises(FileExistsError, match="is a directory that is not a rocketstream store; refusing"):
         _create(d, overwrite=True)
     assert (d / "notes.txt").read_text() == "keep me"

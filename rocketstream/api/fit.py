@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import Any
 
@@ -14,8 +13,6 @@ from ..errors import PreflightError
 from ..graph.fit import fit_array, fit_array_variable
 from ..graph.preflight import device_problem
 from .inputs import Lengths, Source, resolve_input, resolve_lengths, rocketstream_version
-
-log = logging.getLogger("rocketstream")
 
 
 def fit(

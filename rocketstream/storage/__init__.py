@@ -2,7 +2,7 @@
 markers, and enforce the overwrite and resume rules."""
 
 from .features import FEATURES, MARKERS, STORE_FORMAT, FeatureStore
-from .zarrstore import describe_group, is_url, open_input_array, store_exists
+from .zarrstore import describe_group, is_url, open_input_array
 
 __all__ = [
     "FEATURES",
@@ -12,5 +12,4 @@ __all__ = [
     "describe_group",
     "is_url",
     "open_input_array",
-    "store_exists",
 ]

@@ -225,18 +225,21 @@ class VerifiedFeatures:
         self.model_fingerprint = store.model_fingerprint()
         self.source = (store.meta.get("provenance") or {}).get("source")
         self._verified: set[int] = set()
-        self._group: zarr.Group | None = None
+        self._opened: dict[str, zarr.Array] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_group": None}
+        return {**self.__dict__, "_opened": None}
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _arrays(self) -> zarr.Group:
-        if self._group is None:
-            self._group = open_group(self.path, self.storage_options, "r")
-        return self._group
+    def _arrays(self) -> dict[str, zarr.Array]:
+        """The store's features, markers and digests arrays, opened once per process (each access
+        through the group would read the array's metadata again)."""
+        if self._opened is None:
+            group = open_group(self.path, self.storage_options, "r")
+            self._opened = {name: group[name] for name in (FEATURES, MARKERS, DIGESTS) if name in group}
+        return self._opened
 
     def _fail(self, index: int, problem: str) -> IntegrityError:
         start, stop = index * self.chunk_size, min((index + 1) * self.chunk_size, self.shape[0])
@@ -256,10 +259,10 @@ class VerifiedFeatures:
 
     def _verify(self, index: int) -> np.ndarray:
         """Read chunk ``index`` whole and check its marker and sha256."""
-        group = self._arrays()
+        arrays = self._arrays()
         start, stop = index * self.chunk_size, min((index + 1) * self.chunk_size, self.shape[0])
         try:
-            marked = int(group[MARKERS][index]) == 1
+            marked = int(arrays[MARKERS][index]) == 1
         except Exception:  # a torn marker
             marked = False
         if not marked:
@@ -267,8 +270,8 @@ class VerifiedFeatures:
                 return np.full((stop - start, self.shape[1]), np.nan, dtype=np.float32)
             raise self._fail(index, "is not written (the transform did not finish it)")
         block = self._read(slice(start, stop), slice(None), index)
-        if DIGESTS in group:
-            want = np.asarray(group[DIGESTS][index], dtype=np.uint8).tobytes()
+        if DIGESTS in arrays:
+            want = np.asarray(arrays[DIGESTS][index], dtype=np.uint8).tobytes()
             if want != block_digest(block):
                 raise self._fail(index, "does not match its sha256 (the chunk was altered or corrupted)")
         self._verified.add(index)

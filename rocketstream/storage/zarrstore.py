@@ -33,40 +33,6 @@ FILL_HINT = ("if the array was written with empty chunks skipped, pass --fill-mi
              "fill_missing=True to read absent chunks as the fill value")
 
 
-def _store_arg(path: str | os.PathLike) -> str:
-    return str(path) if is_url(path) else os.fspath(Path(path).expanduser())
-
-
-def store_exists(path: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> bool:
-    """True if a Zarr group or array already lives at ``path``.
-
-    A local non-empty file or directory that is not Zarr also counts.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Local path or fsspec URL.
-    storage_options : dict, optional
-        fsspec options for a URL.
-
-    Returns
-    -------
-    bool
-    """
-    try:
-        zarr.open(_store_arg(path), mode="r", storage_options=storage_options if is_url(path) else None)
-    except Exception:  # nothing there, or something that is not a Zarr node
-        return _local_nonempty(path)
-    return True
-
-
-def _local_nonempty(path: str | os.PathLike) -> bool:
-    if is_url(path):
-        return False
-    p = Path(path).expanduser()
-    return p.is_file() or (p.is_dir() and any(p.iterdir()))
-
-
 def describe_group(group: zarr.Group) -> str:
     """A short ``name (shape dtype)`` listing of the arrays in a group, for error messages.
 
@@ -332,4 +298,4 @@ def read_checked(arr: zarr.Array, where: str, fill_missing: bool = False) -> np.
 
 
 __all__ = ["CheckedArray", "check_complete", "describe_group", "is_url", "missing_chunks",
-           "open_input_array", "read_checked", "store_exists"]
+           "open_input_array", "read_checked"]
