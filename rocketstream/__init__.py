@@ -20,6 +20,7 @@ _LAZY = {
     "open_features": "rocketstream.api.outofcore",
     "predict": "rocketstream.api.predict",
     "evaluate": "rocketstream.api.predict",
+    "load_predictions": "rocketstream.api.predict",
     "load": "rocketstream.core",
     "save": "rocketstream.core",
 }

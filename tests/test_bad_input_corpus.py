@@ -51,6 +51,7 @@ def ws(tmp_path_factory) -> Path:
     save(fit(x, num_features=168, random_state=1), root / "m_other.json")
     run_transform(str(root / "x.zarr"), params, root / "f.zarr", variable="X", scheduler="synchronous")
     run_transform(x, params, root / "incomplete.zarr", chunk_size=20, scheduler="synchronous")
+    run_transform(str(root / "arr.zarr"), params, root / "f_bare.zarr", scheduler="synchronous")  # no labels
     FeatureStore.open(root / "incomplete.zarr", mode="r+").reset([1])
     labels = np.arange(N) % 3
     np.save(root / "y.npy", labels)
@@ -223,7 +224,7 @@ CLI_CASES: list[tuple[str, Builder, str]] = [
      r"at least 2 classes"),
     ("train-label-variable-missing", lambda w, c: train(w, str(w / "f.zarr"), "--labels",
                                                         f"{w / 'x.zarr'}:nope"), r"no 'nope' array"),
-    ("train-no-labels", lambda w, c: train(w, str(w / "f.zarr")),
+    ("train-no-labels", lambda w, c: train(w, str(w / "f_bare.zarr")),
      r"has no 'label' coordinate; pass --labels"),
     ("train-head-exists", lambda w, c: ["train", str(w / "f.zarr"), "--labels", str(w / "y.npy"), "--output",
                                         str(w / "head.npz")], r"head\.npz already exists; pass --overwrite"),

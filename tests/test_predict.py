@@ -36,8 +36,8 @@ def test_ridge_predictions_equal_in_memory(data, tmp_path):
     x, y, src, params, feats, ridge, _ = data
     out = tmp_path / "pred.zarr"
     group = predict(src, params, ridge, out, variable="X", chunk_size=32, scheduler="threads")
-    assert sorted(group.keys()) == ["chunk_done", "chunk_sha256", "class", "decision", "input_sha256",
-                                    "label"]
+    assert sorted(group.keys()) == ["chunk_done", "chunk_sha256", "class", "decision", "input_label",
+                                    "input_sha256", "label"]  # input_label: the input's label coordinate
     assert group["label"].chunks == (32,)
     np.testing.assert_array_equal(labels_array(group["label"]), ridge.predict(feats))
     np.testing.assert_allclose(group["decision"][:], ridge.decision_function(feats), rtol=1e-12, atol=1e-12)

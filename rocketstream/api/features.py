@@ -3,14 +3,18 @@ of every chunk, and a summary (what ``rocketstream info`` prints)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
+
+import numpy as np
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import from_dict
 from ..errors import StoreError
 from ..graph.runner import damaged_chunks
-from ..storage.features import FeatureStore
+from ..storage.features import FEATURES, FeatureStore
+from ..storage.zarrstore import dim_arrays
 
 
 def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | None = None
@@ -41,14 +45,42 @@ def load_store_model(path: str | os.PathLike, storage_options: dict[str, Any] | 
     return from_dict(FeatureStore.open(path, storage_options=storage_options).meta["model"])
 
 
+def stored_coordinates(store: FeatureStore) -> dict[str, tuple[str, np.ndarray]]:
+    """Every 1-D array of a features store along ``sample`` or ``feature`` (the feature table, and the
+    labels, sample index, lengths... of the input), read whole as NumPy.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The store.
+
+    Returns
+    -------
+    dict
+        ``name -> (dim, values)``, strings as ``<U`` (see :func:`~rocketstream.storage.zarrstore.dim_arrays`).
+
+    Raises
+    ------
+    MissingChunkError
+        A chunk of one of those arrays is absent from the store.
+    """
+    sizes = {"sample": store.n_samples, "feature": store.n_features}
+    return dim_arrays(store.group, sizes, f"the features store {store.display}", skip=(FEATURES,))
+
+
 def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
                   storage_options: dict[str, Any] | None = None) -> Any:
-    """Open a features store as a lazy ``xarray.DataArray`` (sample, feature) with its coordinates.
+    """Open a features store as a lazy ``xarray.DataArray`` (sample, feature) with NumPy coordinates.
 
     The data is read through :class:`~rocketstream.storage.features.VerifiedFeatures`: each chunk is
     checked against its sha256 the first time it is computed, and a damaged chunk raises
-    :class:`~rocketstream.errors.IntegrityError` naming it. The model (JSON) and provenance are in
-    ``attrs`` (``rocketstream_model``...).
+    :class:`~rocketstream.errors.IntegrityError` naming it. The coordinates are small and read at once
+    as NumPy arrays: along ``feature`` the feature table (``feature``, ``dilation``, ``kernel``...),
+    along ``sample`` whatever per-sample arrays the store holds (``sample``, ``label``, ``length``...),
+    strings as fixed-width ``<U``; so ``feats.groupby("label").mean()`` and
+    ``feats.where(feats.label == x, drop=True)`` work without computing anything first. The model
+    (JSON) and provenance are in ``attrs`` (``rocketstream_model``...). Opening it registers the
+    ``.rocket`` accessor (``feats.rocket.model``).
 
     Parameters
     ----------
@@ -62,7 +94,7 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
     Returns
     -------
     xarray.DataArray
-        Lazy float32 (sample, feature), with the feature coordinates and any stored sample coordinates.
+        ``features``: lazy float32 (sample, feature), with the stored coordinates as NumPy arrays.
 
     Raises
     ------
@@ -70,6 +102,8 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
         No store at ``path``.
     StoreError
         Not a features store, or some chunks are not written yet (without ``allow_incomplete``).
+    MissingChunkError
+        A chunk of a coordinate array is absent.
     IntegrityError
         When computed: a chunk fails its check.
 
@@ -79,10 +113,12 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
     >>> feats = open_features("features.zarr")
     >>> feats.dims, feats.shape
     (('sample', 'feature'), (1000, 924))
+    >>> feats.groupby("label").mean().dims
+    ('label', 'feature')
     """
-    import json
-
     import xarray as xr
+
+    from . import xarray as _accessor  # noqa: F401  (registers .rocket)
 
     store = FeatureStore.open(path, storage_options=storage_options)
     done = store.done()
@@ -90,17 +126,15 @@ def open_features(path: str | os.PathLike, *, allow_incomplete: bool = False,
         raise StoreError(f"features store {store.display} is incomplete ({int(done.sum())} of {done.size} "
                          "chunks written); finish it with resume=True / --resume, or pass "
                          "allow_incomplete=True")
-    ds = xr.open_zarr(store.path, consolidated=False, storage_options=storage_options, chunks={})
-    out = ds["features"].drop_vars([v for v in ds["features"].coords if "chunk" in ds[v].dims])
-    out = out.copy(data=store.verified(allow_incomplete=allow_incomplete).to_dask())
-    attrs = {k: v for k, v in out.attrs.items() if k != "coordinates"}
+    attrs = {k: v for k, v in dict(store.features.attrs).items()
+             if k != "coordinates" and not k.startswith("_")}
     attrs["rocketstream_model"] = json.dumps(store.meta["model"])
     prov = store.meta.get("provenance", {})
     attrs.update({k if k.startswith("rocketstream") else f"rocketstream_{k}": v
                   for k, v in prov.items() if v is not None})
-    out.attrs = attrs
-    out.encoding.pop("coordinates", None)
-    return out
+    data = store.verified(allow_incomplete=allow_incomplete).to_dask()
+    return xr.DataArray(data, dims=("sample", "feature"), coords=stored_coordinates(store), attrs=attrs,
+                        name=FEATURES)
 
 
 def verify_store(store: FeatureStore, scheduler: Any = "threads") -> list[int]:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..core.parameters import MiniRocketParameters
+from ..core.variable import check_short
 from ..errors import PreflightError
 from ..graph.fit import fit_array, fit_array_variable
 from ..graph.preflight import device_problem
 from .inputs import Lengths, Source, resolve_input, resolve_lengths, rocketstream_version
+
+if TYPE_CHECKING:
+    import torch
 
 
 def fit(
@@ -101,6 +104,7 @@ def fit(
         params, gatherer = fit_array(arr, num_features, max_dilations_per_kernel, random_state, device,
                                      memory_budget, scheduler)
     else:
+        check_short(own, pad_short)  # every series, not only the drawn ones: transform reads them all
         params, gatherer = fit_array_variable(arr, own, num_features, max_dilations_per_kernel,
                                               random_state, memory_budget, scheduler, pad_short)
     extra = {**params.extra, **desc, "seed": params.seed, "rocketstream_version": rocketstream_version(),

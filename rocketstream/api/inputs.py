@@ -15,7 +15,15 @@ import zarr
 from ..core.validation import InputError
 from ..graph.source import as_dask_array
 from ..storage.locations import Location, resolve
-from ..storage.zarrstore import CheckedArray, check_complete, open_input_array, read_checked
+from ..storage.zarrstore import (
+    CheckedArray,
+    check_complete,
+    open_input_array,
+    plain_strings,
+    read_checked,
+    recorded_task,
+    sample_arrays,
+)
 
 DIMS = ("sample", "channel", "time")
 
@@ -29,26 +37,59 @@ def rocketstream_version() -> str:
 
 
 def xarray_input(obj: Any, variable: str | None) -> tuple[Any, str]:
-    """The (sample, channel, time) DataArray of a DataArray or Dataset, transposed to that order."""
+    """The (sample, channel, time) DataArray of a DataArray or Dataset, transposed to that order.
+
+    A univariate (sample, time) array gets a ``channel`` dimension of size 1 (a scalar ``channel``
+    coordinate, as ``da.sel(channel=...)`` leaves, becomes its coordinate). Coordinates along
+    ``sample`` holding strings as NumPy StringDType or object (what Zarr v3 reads back) become
+    fixed-width ``<U`` strings, so that they can be stored and grouped on.
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The input.
+    variable : str or None
+        The Dataset's variable (None: its only (sample, channel, time) or (sample, time) variable);
+        for a DataArray, its name if given.
+
+    Returns
+    -------
+    data : xarray.DataArray
+        Dims exactly ``("sample", "channel", "time")``.
+    name : str
+        The variable's name, or ``"<DataArray>"``.
+
+    Raises
+    ------
+    InputError
+        A missing or ambiguous variable, or dims other than (sample, channel, time) or (sample, time).
+    """
     import xarray as xr
 
     if isinstance(obj, xr.Dataset):
         if variable is None:
-            three = [k for k, v in obj.data_vars.items() if v.ndim == 3]
-            if len(three) != 1:
+            found = [k for k, v in obj.data_vars.items() if v.ndim == 3 or set(v.dims) == {"sample", "time"}]
+            if len(found) != 1:
                 raise InputError(f"the Dataset has variables {list(obj.data_vars)}; name the "
-                                 "(sample, channel, time) one with variable=")
-            variable = str(three[0])
+                                 "(sample, channel, time) or (sample, time) one with variable=")
+            variable = str(found[0])
         if variable not in obj.data_vars:
             raise InputError(f"variable {variable!r} not in the Dataset; it has {list(obj.data_vars)}")
         obj = obj[variable]
     elif variable is not None and obj.name != variable:
         raise InputError(f"variable={variable!r} was given but the input is the DataArray {obj.name!r}")
+    if obj.ndim == 2 and set(obj.dims) == {"sample", "time"}:
+        obj = obj.expand_dims("channel")  # univariate: one channel
     missing = [d for d in DIMS if d not in obj.dims]
     if missing or obj.ndim != 3:
-        raise InputError(f"the DataArray has dims {obj.dims}; expected {DIMS} "
-                         "(rename them, e.g. da.rename(dim_0='sample', ...))")
-    return obj.transpose(*DIMS), str(obj.name) if obj.name is not None else "<DataArray>"
+        raise InputError(f"the DataArray has dims {obj.dims}; expected {DIMS}, or (sample, time) for "
+                         "univariate series (rename them, e.g. da.rename(dim_0='sample', ...))")
+    obj = obj.transpose(*DIMS)
+    strings = {key: ("sample", plain_strings(coord.values)) for key, coord in obj.coords.items()
+               if coord.dims == ("sample",) and coord.dtype.kind in "TO"}
+    if strings:
+        obj = obj.assign_coords(strings)
+    return obj, str(obj.name) if obj.name is not None else "<DataArray>"
 
 
 class Resolved:
@@ -78,6 +119,32 @@ class Resolved:
         return {"location": self.desc["source"], "variable": self.desc.get("variable"),
                 "shape": [int(s) for s in self.arr.shape], "chunks": [int(c) for c in self.arr.chunks[0][:1]],
                 "dtype": str(self.arr.dtype)}
+
+    def sample_coords(self) -> dict[str, np.ndarray]:
+        """The input's per-sample coordinates (``sample``, ``label``, ``length``...) as NumPy arrays
+        (strings as fixed-width unicode): an xarray input's coordinates along ``sample``, or the 1-D
+        ``sample`` arrays beside a Zarr input in its group (what ``rocketstream ingest`` writes).
+
+        Raises
+        ------
+        MissingChunkError
+            A chunk of a Zarr coordinate is absent (and ``fill_missing`` was not given).
+        """
+        if self.xobj is not None:
+            found = {str(k): plain_strings(c.values) for k, c in self.xobj.coords.items()
+                     if c.dims == ("sample",)}
+            return {k: v for k, v in found.items() if v.dtype.kind in "iufbU"}
+        if self.checked is not None:
+            return sample_arrays(self.checked.array, self.checked.where, self.checked.fill_missing)
+        return {}
+
+    def recorded_task(self) -> str | None:
+        """The task recorded with the input (``rocketstream ingest`` writes it in the store's
+        attributes; an xarray input's ``task`` attribute), or None."""
+        if self.xobj is not None:
+            task = self.xobj.attrs.get("task")
+            return task if task in ("classification", "regression") else None
+        return recorded_task(self.checked.array) if self.checked is not None else None
 
     def check_complete(self) -> None:
         """Refuse a Zarr input with absent chunks (one listing of its store) before any output is made.
@@ -192,7 +259,7 @@ def _stored_lengths(source: Source, storage_options: dict[str, Any] | None) -> n
     if isinstance(source, (str, os.PathLike, zarr.Group)) and not str(source).endswith(".npy"):
         try:
             group = source if isinstance(source, zarr.Group) else zarr.open_group(
-                resolve(source).target, mode="r", storage_options=storage_options)
+                resolve(source).target, mode="r", storage_options=storage_options, use_consolidated=False)
         except Exception:  # not a group (a bare array): no lengths
             return None
         if "length" in group and isinstance(group["length"], zarr.Array) and group["length"].ndim == 1:
@@ -248,3 +315,48 @@ def open_source(source: Source, variable: str | None = None, *,
     ((1000, 3, 200), (250, 250, 250, 250))
     """
     return resolve_input(source, variable, storage_options, fill_missing).arr
+
+
+REFIT_PAD_SHORT = ("the model was fitted without --pad-short; refit it with `rocketstream fit ... "
+                   "--pad-short` / pad_short=True and use the new model, or drop those series")
+
+
+def model_lengths(source: Source, params: Any, arr: da.Array, lengths: Lengths,
+                  storage_options: dict[str, Any] | None = None) -> np.ndarray | None:
+    """The per-series lengths a model needs (None for a fixed-length model, which takes the stored
+    arrays as they are), checked against the model's short-series rule before anything is written.
+
+    Parameters
+    ----------
+    source : Source
+        The input (where a ``length`` variable may be found).
+    params : MiniRocketParameters
+        The model.
+    arr : dask.array.Array
+        The resolved input.
+    lengths : None, False or array-like
+        See :func:`resolve_lengths`.
+    storage_options : dict, optional
+        fsspec options for a URL.
+
+    Returns
+    -------
+    numpy.ndarray or None
+
+    Raises
+    ------
+    InputError
+        Lengths for a fixed-length model, bad lengths, or series shorter than 9 points that the model
+        was not fitted to pad.
+    """
+    from ..core.variable import check_short
+
+    if not params.variable_length:
+        if lengths is not None and lengths is not False:
+            raise InputError("lengths were given but the model was fitted for equal lengths; fit it on the "
+                             "unequal-length data (with its lengths) first")
+        return None
+    n, _, length = (int(s) for s in arr.shape)
+    own = resolve_lengths(source, lengths, n, length, storage_options)
+    check_short(own, bool(params.extra.get("pad_short", False)), REFIT_PAD_SHORT)
+    return own

@@ -18,31 +18,29 @@ import os
 import time
 import warnings
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import zarr
 
-from ..config import resolve_device
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import fingerprint, to_dict
 from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.preflight import check_resources
-from ..graph.runner import ChunkJob, run
+from ..graph.runner import ChunkJob, failed_on_input, run
 from ..graph.schedule import is_local, resolve_scheduler, session
-from ..graph.transform import transform_block
 from ..heads import Head, load_head
 from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import STORE_FORMATS, existing_output
 from ..storage.predictions import PredictionStore
-from ..storage.zarrstore import read_checked
-from .inputs import resolve_input, resolve_lengths, rocketstream_version
-from .transform import chunk_rows, task_bytes
+from ..storage.zarrstore import plain_strings, read_checked
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = STORE_FORMATS["predictions"]
 FORMAT_VERSION = PredictionStore.VERSION
@@ -116,8 +114,10 @@ def predictions_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *,
     dict of str to numpy.ndarray
         The head's outputs (``label``, ``proba``/``decision``, or ``value``).
     """
+    from ..graph.transform import transform_block
+
     feats = transform_block(block, params, key, device, None, start, lengths)
-    return head.outputs(feats, resolve_device(device))
+    return head.outputs(feats, device)  # a torch head applies the device rule itself
 
 
 def _head_digest(head: Head) -> str:
@@ -228,6 +228,9 @@ def predict(
     >>> group.attrs["rocketstream"]["complete"], group["label"].shape
     (True, (200,))
     """
+    from .inputs import model_lengths, resolve_input, rocketstream_version  # Dask arrays: not for evaluate
+    from .transform import chunk_rows, task_bytes
+
     if resume and overwrite:
         raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
                          "replaces it; pass only one")
@@ -253,7 +256,7 @@ def predict(
     arr = src.arr
     check_against_model(tuple(arr.shape), params)
     n = int(arr.shape[0])
-    own = resolve_lengths(source, None, n, int(arr.shape[2])) if params.variable_length else None
+    own = model_lengths(source, params, arr, None)
     rows = chunk_rows(arr, params, chunk_size)
     head_info = {**head_obj.info(head_path), "digest": _head_digest(head_obj)}
     store = _open_to_resume(out, params, head_info, src.identity, rows if chunk_size else None) if resume \
@@ -262,6 +265,10 @@ def predict(
         raise FileExistsError(f"output {out.display} already exists; pass overwrite=True / --overwrite to "
                               "replace it, resume=True / --resume to finish it, or choose another path")
     src.check_complete()
+    layout = head_obj.output_layout(n, rows)
+    input_coords = src.sample_coords()
+    # the input's coordinates, renamed where a prediction has the same name (its ``label`` -> ``input_label``)
+    coord_names = {k: f"input_{k}" if k in layout else k for k in input_coords}
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
     classes = None if head_obj.task == "regression" else np.asarray(head_obj.classes_)
     meta = {
@@ -272,16 +279,16 @@ def predict(
                   "n_channels": int(params.n_channels), "length": int(params.length),
                   "fit_source": params.extra.get("source"),
                   "path": model_loc.display if model_loc else None},
-        "head": head_info, "rocketstream_version": rocketstream_version(),
+        "head": head_info, "input_coords": coord_names, "rocketstream_version": rocketstream_version(),
     }
     t0 = time.perf_counter()
     with session(scheduler) as target:  # connected, device and memory checked before the store
         check_resources(target, device, task_bytes(arr, params, rows, None), rows=rows)
         with StoreLock(out.target):  # one writer
             if store is None:
-                store = PredictionStore.create(out, n_samples=n, chunk_size=rows,
-                                               layout=head_obj.output_layout(n, rows), classes=classes,
-                                               meta=meta, overwrite=overwrite)
+                store = PredictionStore.create(
+                    out, n_samples=n, chunk_size=rows, layout=layout, classes=classes, meta=meta,
+                    overwrite=overwrite, sample_coords={coord_names[k]: v for k, v in input_coords.items()})
             fn = partial(predictions_of, params=params, key=fingerprint(params), head=head_obj, device=device)
             try:
                 run(ChunkJob(arr, store, fn, own, "predict"), target, progress=progress,
@@ -289,6 +296,9 @@ def predict(
             except ClusterLostError as exc:
                 raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun predict with "
                                        f"--resume / resume=True to finish {out.display}") from exc
+            except InputError as exc:
+                again = "`rocketstream predict ... --resume` / resume=True"
+                raise failed_on_input(exc, store, again) from exc
             store.mark_complete(seconds=round(time.perf_counter() - t0, 3))
     return store.group
 
@@ -356,7 +366,7 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
         if not loc.url and not os.path.exists(loc.target):
             raise FileNotFoundError(f"predictions store not found: {where}")
         try:
-            group = zarr.open_group(loc.target, mode="r")
+            group = zarr.open_group(loc.target, mode="r", use_consolidated=False)
         except Exception as exc:
             raise StoreError(f"{where} is not a Zarr group ({redact(str(exc))}); expected a predictions "
                              "store") from exc
@@ -368,6 +378,56 @@ def open_predictions(path: str | os.PathLike | zarr.Group) -> zarr.Group:
         raise StoreError(f"predictions store {where} is incomplete (the run was interrupted); finish it "
                          "with `rocketstream predict ... --resume` / resume=True")
     return group
+
+
+def load_predictions(path: str | os.PathLike | zarr.Group) -> Any:
+    """A complete predictions store as an in-memory ``xarray.Dataset``: the predicted ``label`` (or
+    ``value``), the scores, and the input's coordinates (``sample``, ``input_label``...), with text as
+    plain NumPy ``<U`` arrays (Zarr itself returns text as NumPy's ``StringDType``, which scikit-learn
+    and ``astype`` do not accept); the store's bookkeeping arrays are left out.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or zarr.Group
+        The store.
+
+    Returns
+    -------
+    xarray.Dataset
+        One row per predicted sample; the store's attributes (task, head, model...) in ``attrs``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No store at a local ``path``.
+    StoreError
+        Not a complete predictions store.
+    MissingChunkError
+        A chunk of the store is absent.
+
+    Examples
+    --------
+    >>> from rocketstream.api.predict import load_predictions
+    >>> ds = load_predictions("pred.zarr")  # doctest: +SKIP
+    >>> ds.label.dtype.kind  # doctest: +SKIP
+    'U'
+    """
+    import xarray as xr
+
+    from ..storage.chunkstore import DIGESTS, INPUT_DIGESTS, MARKERS
+    from ..storage.zarrstore import dims_of
+
+    group = open_predictions(path)
+    meta = dict(group.attrs)[ATTR]
+    variables, coords = {}, {}
+    for name, arr in sorted(group.arrays()):
+        if name in (MARKERS, DIGESTS, INPUT_DIGESTS):
+            continue
+        values = labels_array(read_checked(arr, f"{name!r} of the predictions store"))
+        dims = dims_of(arr) or tuple(f"{name}_dim_{i}" for i in range(arr.ndim))
+        is_coord = name in meta.get("input_coords", {}).values() or name == "class" or dims == (name,)
+        (coords if is_coord else variables)[name] = (dims, values)
+    return xr.Dataset(variables, coords=coords, attrs={ATTR: meta})
 
 
 def labels_array(values: Any) -> np.ndarray:
@@ -390,9 +450,7 @@ def labels_array(values: Any) -> np.ndarray:
     if isinstance(values, zarr.Array):
         values = values[...]
     arr = np.asarray(values)
-    if arr.dtype.kind in "TO":
-        arr = np.asarray(arr.tolist())
-    return arr
+    return np.asarray(arr.tolist()) if arr.dtype.kind == "O" else plain_strings(arr)
 
 
 def split_label_spec(spec: str) -> tuple[str, str | None]:
@@ -458,7 +516,7 @@ def load_labels(spec: str | os.PathLike, fill_missing: bool = False) -> np.ndarr
         raise FileNotFoundError(f"labels not found: {where}; give STORE.zarr:NAME, a Zarr array or "
                                 "a .npy file")
     try:
-        node = zarr.open(loc.target, mode="r")
+        node = zarr.open(loc.target, mode="r", use_consolidated=False)
     except Exception as exc:
         raise InputError(f"cannot open {where} as Zarr ({redact(str(exc))}); give STORE.zarr:NAME or a .npy "
                          "file") from exc
@@ -531,9 +589,18 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stored_labels(group: zarr.Group) -> np.ndarray:
+    """The input's ``label`` coordinate that a predictions store carries."""
+    name = dict(group.attrs)[ATTR].get("input_coords", {}).get("label")
+    if name is None or name not in group:
+        raise InputError("the predictions store carries no 'label' coordinate of its input (the input had "
+                         "none); pass the true labels with labels= / --labels SPEC")
+    return labels_array(read_checked(group[name], f"the {name!r} coordinate of the predictions store"))
+
+
 def evaluate(
     predictions: str | os.PathLike | zarr.Group | Any,
-    labels: Any,
+    labels: Any = None,
     *,
     task: str | None = None,
     verbose: bool = True,
@@ -545,8 +612,10 @@ def evaluate(
     ----------
     predictions : str, os.PathLike, zarr.Group or array-like
         A predictions store (path or group) from :func:`predict`, or an array of predicted labels / values.
-    labels : str, os.PathLike or array-like
+    labels : str, os.PathLike or array-like, optional
         An array-like (NumPy, Zarr, Dask, xarray) or a label spec string for :func:`load_labels`.
+        Default: the input's ``label`` coordinate that the predictions store carries (the labels of
+        the data that was predicted, e.g. as ``rocketstream ingest`` writes them).
     task : {"classification", "regression"}, optional
         Default: the store's task, else regression for float predictions and labels.
     verbose : bool, default True
@@ -590,8 +659,12 @@ def evaluate(
             raise InputError(f"task={task!r} but the store holds {stored_task} predictions")
         task = stored_task
         pred = labels_array(group["label" if task == "classification" else "value"])
+        if labels is None:
+            labels = _stored_labels(group)
     else:
         pred = labels_array(predictions)
+    if labels is None:
+        raise InputError("no labels to evaluate against: pass labels= / --labels SPEC")
     true = (load_labels(labels, fill_missing) if isinstance(labels, (str, os.PathLike))
             else labels_array(labels))
     if true.shape[0] != pred.shape[0]:
@@ -616,5 +689,5 @@ def evaluate(
     return metrics
 
 
-__all__ = ["evaluate", "format_metrics", "labels_array", "load_head", "load_labels", "open_predictions",
-           "predict", "split_label_spec"]
+__all__ = ["evaluate", "format_metrics", "labels_array", "load_head", "load_labels", "load_predictions",
+           "open_predictions", "predict", "split_label_spec"]

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
+import zarr.errors
 
 from ..errors import InputError, NotFoundError, StoreError
-from ..heads import Head, RidgeHead, SoftmaxHead
+from ..heads import Head, RidgeHead
+from ..heads.targets import infer_task
 from ..storage.features import FeatureStore
 from ..storage.locations import Location, check_outputs, resolve
 from ..storage.outputs import existing_output
-from ..storage.zarrstore import read_checked
+from ..storage.zarrstore import read_checked, recorded_task
 
 HEAD_KINDS = ("ridge", "softmax")
 
@@ -31,8 +34,9 @@ def head_path(path: str | os.PathLike) -> Path:
     return out if out.suffix == ".npz" else out.with_name(out.name + ".npz")
 
 
-def open_training_features(features: Any, fill_missing: bool = False) -> tuple[Any, np.ndarray | None]:
-    """``(features, the store's own labels or None)``.
+def open_training_features(features: Any, fill_missing: bool = False
+                           ) -> tuple[Any, np.ndarray | None, str | None]:
+    """``(features, the store's own labels or None, the task the store records or None)``.
 
     Parameters
     ----------
@@ -46,7 +50,8 @@ def open_training_features(features: Any, fill_missing: bool = False) -> tuple[A
     -------
     tuple
         The features (a store's come through :class:`~rocketstream.storage.features.VerifiedFeatures`,
-        so every chunk read is checked against its sha256) and the labels the store holds, if any.
+        so every chunk read is checked against its sha256), the labels the store holds, if any, and
+        the task recorded with its input (see ``rocketstream ingest``), if any.
 
     Raises
     ------
@@ -56,14 +61,14 @@ def open_training_features(features: Any, fill_missing: bool = False) -> tuple[A
         The store is not a features store, or not finished.
     """
     if not isinstance(features, (str, os.PathLike, FeatureStore)):
-        return features, None
+        return features, None, None
     if isinstance(features, FeatureStore):
         store = features
     else:
         loc = resolve(features)
         if str(features).endswith(".npy"):
             try:
-                return np.load(loc.target, mmap_mode="r", allow_pickle=False), None
+                return np.load(loc.target, mmap_mode="r", allow_pickle=False), None, None
             except FileNotFoundError:
                 raise NotFoundError(f"features not found: {loc}") from None
         if not loc.url and not os.path.exists(loc.target):
@@ -79,7 +84,7 @@ def open_training_features(features: Any, fill_missing: bool = False) -> tuple[A
 
         labels = labels_array(read_checked(store.group["label"], f"the 'label' coordinate of {store.display}",
                                            fill_missing))
-    return store.verified(), labels
+    return store.verified(), labels, store.meta.get("task")
 
 
 def _label_location(spec: Any) -> Location | None:
@@ -96,7 +101,7 @@ def train_head(
     labels: Any = None,
     *,
     head: str = "ridge",
-    task: str = "classification",
+    task: str | None = None,
     output: str | os.PathLike | None = None,
     overwrite: bool = False,
     resume: bool = False,
@@ -109,6 +114,7 @@ def train_head(
     device: Any = None,
     progress: bool = False,
     fill_missing: bool = False,
+    verbose: bool = False,
 ) -> Head:
     """Train a ridge or softmax head on a features store (or array) and save it.
 
@@ -121,7 +127,10 @@ def train_head(
         array or a ``.npy`` file) or an array; default: the features store's own ``label`` coordinate.
     head : {"ridge", "softmax"}, default "ridge"
         Exact ridge with leave-one-out alpha, or a softmax / linear head trained with Adam.
-    task : {"classification", "regression"}, default "classification"
+    task : {"classification", "regression"}, optional
+        Default: the task recorded with the data (``rocketstream ingest`` records it), else regression
+        for real-valued targets and classification otherwise (see
+        :func:`~rocketstream.heads.targets.infer_task`).
     output : str or os.PathLike, optional
         The head file to write (``.npz`` added when missing); replaced only with ``overwrite`` (or
         ``resume``), and only if it is a head file.
@@ -134,6 +143,8 @@ def train_head(
         Softmax training settings (see :class:`~rocketstream.heads.SoftmaxHead`).
     fill_missing : bool, default False
         Read absent chunks of a Zarr labels array as its fill value.
+    verbose : bool, default False
+        Print a line for each choice made for the user (the task when inferred).
 
     Returns
     -------
@@ -172,7 +183,9 @@ def train_head(
     if ckpt is not None and (ckpt / "checkpoint.pt").exists() and not (resume or overwrite):
         raise FileExistsError(f"{ckpt} already holds a checkpoint; pass --resume / resume=True to continue "
                               "it or --overwrite / overwrite=True to start afresh")
-    data, own = open_training_features(features, fill_missing)
+    if task not in (None, "classification", "regression"):
+        raise InputError(f"task must be 'classification' or 'regression', got {task!r}")
+    data, own, recorded = open_training_features(features, fill_missing)
     if labels is None and own is None:
         raise InputError(f"{features} has no 'label' coordinate; pass --labels STORE.zarr:NAME or a .npy "
                          "file")
@@ -181,7 +194,15 @@ def train_head(
     elif isinstance(labels, (str, os.PathLike)):
         from .predict import load_labels
 
+        recorded = _spec_task(labels)
         labels = load_labels(labels, fill_missing=fill_missing)
+    else:
+        recorded = None
+    if task is None:
+        task, reason = infer_task(labels, recorded)
+        if verbose:
+            other = "classification" if task == "regression" else "regression"
+            print(f"task {reason} (--task {other} / task={other!r} overrides)")
     if head == "ridge":
         from dask.array import PerformanceWarning
 
@@ -189,12 +210,28 @@ def train_head(
             warnings.simplefilter("ignore", PerformanceWarning)
             fitted: Head = RidgeHead(task=task).fit(data, labels)
     else:
+        from ..heads import SoftmaxHead  # torch: only the softmax head computes with it
+
         fitted = SoftmaxHead(checkpoint_dir=ckpt, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                              validation_fraction=validation_fraction, task=task, device=device,
                              resume=resume, overwrite=overwrite, progress=progress).fit(data, labels)
     if out is not None:
         fitted.save(out, overwrite=True)
     return fitted
+
+
+def _spec_task(spec: str | os.PathLike) -> str | None:
+    """The task recorded in the Zarr store a label spec names (None for ``.npy`` and the like)."""
+    from .predict import split_label_spec
+
+    store, name = split_label_spec(str(spec))
+    if name is None:
+        return None
+    try:
+        group = zarr.open_group(resolve(store).target, mode="r", use_consolidated=False)
+        return recorded_task(group[name])
+    except (FileNotFoundError, KeyError, zarr.errors.BaseZarrError):
+        return None
 
 
 def _check_outputs(features: Any, labels: Any, out: Path | None, ckpt: Path | None, replace: bool) -> None:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-import torch
 
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import ModelFileError, from_dict, to_dict
@@ -16,7 +15,7 @@ from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.preflight import check_resources
-from ..graph.runner import chunk_graph, missing_chunks, run
+from ..graph.runner import chunk_graph, failed_on_input, missing_chunks, run
 from ..graph.schedule import is_local, session
 from ..graph.source import default_chunk_size
 from ..graph.transform import features_job
@@ -24,7 +23,10 @@ from ..storage.features import FeatureStore
 from ..storage.locations import Location, check_outputs, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import existing_output
-from .inputs import Lengths, Resolved, Source, resolve_input, resolve_lengths, rocketstream_version
+from .inputs import Lengths, Resolved, Source, model_lengths, resolve_input, rocketstream_version
+
+if TYPE_CHECKING:
+    import torch
 
 #: Feature coordinates written next to the features (from ``params.feature_table()``).
 FEATURE_COORDS = ("dilation", "dilation_index", "kernel", "quantile_index", "padded", "combination")
@@ -37,21 +39,17 @@ def feature_coordinates(params: MiniRocketParameters) -> dict[str, np.ndarray]:
     return coords
 
 
-def sample_coordinates(xobj: Any) -> dict[str, np.ndarray]:
-    """Coordinates along ``sample`` only (the index, labels...) that Zarr can store as is."""
-    if xobj is None:
-        return {}
-    out = {}
-    for name, coord in xobj.coords.items():
-        values = np.asarray(coord.values)
-        if coord.dims == ("sample",) and values.dtype.kind in "iufbU":
-            out[str(name)] = values
-    return out
-
-
 def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
-    """Samples per task: ``chunk_size``, else the input's own regular chunking, else a size that keeps
-    a task near 64 MiB; never more than the number of samples (a larger chunk is the whole input).
+    """Samples per task: ``chunk_size``, else an automatic size; never more than the number of samples
+    (a larger chunk is the whole input). The features do not depend on it (bitwise).
+
+    The automatic size is the input's own regular chunking, else a size that keeps a task near
+    ``TASK_CHUNK_BYTES`` (64 MiB); then, when that gives a local run fewer than ``TASKS_PER_WORKER`` (2)
+    tasks per worker (:func:`~rocketstream.graph.schedule.local_workers`: every core by default), it is
+    cut to ``ceil(n / (2 * workers))`` samples, but not below ``MIN_TASK_BYTES`` (1 MiB) of input and
+    features per task, so tiny data stays one task. A task cut from a larger input chunk reads that
+    chunk; :func:`task_bytes` counts it. For example 12000 series of 3 x 1000 in ``rocketstream
+    ingest``'s 8 MiB chunks (699 series): 18 tasks on up to 9 workers; on 16, 32 tasks of 375 series.
 
     Parameters
     ----------
@@ -72,19 +70,29 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
     InputError
         ``chunk_size`` is not a positive number.
     """
+    n = int(arr.shape[0])
     if chunk_size is None:
+        from ..config import MIN_TASK_BYTES, TASKS_PER_WORKER
+        from ..graph.schedule import local_workers
+
         sizes = arr.chunks[0]
         regular = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
-        chunk_size = sizes[0] if regular else default_chunk_size(
+        rows = int(sizes[0]) if regular else default_chunk_size(
             params.n_channels, params.length, params.n_features_out)
+        want = TASKS_PER_WORKER * local_workers()
+        if rows > 0 and -(-n // rows) < want:
+            per_row = 4 * (int(arr.shape[1]) * int(arr.shape[2]) + params.n_features_out)
+            rows = min(rows, max(-(-n // want), -(-MIN_TASK_BYTES // per_row)))
+        chunk_size = rows
     if isinstance(chunk_size, bool) or int(chunk_size) < 1:
         raise InputError(f"chunk_size must be a positive number of samples, got {chunk_size}")
-    return max(1, min(int(chunk_size), int(arr.shape[0])))
+    return max(1, min(int(chunk_size), n))
 
 
 def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_budget: int | None) -> int:
-    """Memory one task needs for ``rows`` samples: the input block as read and as float32, its
-    features and their encoded copy, and the core transform's micro-batches.
+    """Memory one task needs for ``rows`` samples: the input chunks it reads (all of every input chunk
+    its rows touch, the most any task reads), its rows as float32, its features and their encoded copy,
+    and the core transform's micro-batches.
 
     Parameters
     ----------
@@ -104,8 +112,15 @@ def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_bu
     """
     from ..core.budget import DEFAULT_MEMORY_BUDGET
 
-    series = int(arr.shape[1]) * int(arr.shape[2]) * (arr.dtype.itemsize + 4)
-    return rows * (series + 3 * 4 * params.n_features_out) + (memory_budget or DEFAULT_MEMORY_BUDGET)
+    bounds = np.concatenate([[0], np.cumsum(arr.chunks[0], dtype=np.int64)])
+    starts = np.arange(0, int(bounds[-1]), max(1, int(rows)), dtype=np.int64)
+    stops = np.minimum(starts + int(rows), bounds[-1])
+    spans = (bounds[np.searchsorted(bounds, stops, side="left")]
+             - bounds[np.searchsorted(bounds, starts, side="right") - 1])
+    read = max(int(rows), int(spans.max()) if spans.size else 0)
+    series = int(arr.shape[1]) * int(arr.shape[2])
+    return (read * series * arr.dtype.itemsize + rows * (series * 4 + 3 * 4 * params.n_features_out)
+            + (memory_budget or DEFAULT_MEMORY_BUDGET))
 
 
 def _check_model(stored_dict: Any, params: MiniRocketParameters, display: str) -> None:
@@ -139,9 +154,11 @@ def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, ro
                   storage_options: dict[str, Any] | None) -> FeatureStore:
     provenance = {**src.desc, "seed": int(params.seed), "rocketstream_version": rocketstream_version()}
     meta = {"model": to_dict(params), "input": src.identity, "provenance": provenance}
+    if src.recorded_task() is not None:
+        meta["task"] = src.recorded_task()
     return FeatureStore.create(
         out, n_samples=int(src.arr.shape[0]), n_features=params.n_features_out, chunk_size=rows,
-        meta=meta, feature_coords=feature_coordinates(params), sample_coords=sample_coordinates(src.xobj),
+        meta=meta, feature_coords=feature_coordinates(params), sample_coords=src.sample_coords(),
         overwrite=overwrite, storage_options=storage_options)
 
 
@@ -203,7 +220,7 @@ class TransformJob:
         check_outputs([("output", self.out)], [(role, loc) for role, loc in (
             ("model file", model_loc), ("input", self.src.location)) if loc is not None])
         check_against_model(tuple(self.src.arr.shape), params)
-        self.lengths = _transform_lengths(source, params, self.src.arr, lengths, storage_options)
+        self.lengths = model_lengths(source, params, self.src.arr, lengths, storage_options)
         self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options) if resume \
             else None
         self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.arr, params, chunk_size)
@@ -377,19 +394,10 @@ def run_transform(
             except ClusterLostError as exc:
                 raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun with --resume / "
                                        f"resume=True to finish {out.display}") from exc
+            except InputError as exc:
+                again = "`rocketstream transform ... --resume` / resume=True"
+                raise failed_on_input(exc, store, again) from exc
     return store, planned
-
-
-def _transform_lengths(source: Source, params: MiniRocketParameters, arr: da.Array, lengths: Lengths,
-                       storage_options: dict[str, Any] | None) -> np.ndarray | None:
-    """Lengths for a variable-length model; a fixed-length model takes the stored arrays as they are."""
-    if not params.variable_length:
-        if lengths is not None and lengths is not False:
-            raise InputError("lengths were given but the model was fitted for equal lengths; fit it on the "
-                             "unequal-length data (with its lengths) first")
-        return None
-    n, _, length = (int(s) for s in arr.shape)
-    return resolve_lengths(source, lengths, n, length, storage_options)
 
 
 def transform_to_zarr(source: Source, params: MiniRocketParameters | str | os.PathLike,

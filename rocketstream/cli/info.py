@@ -24,7 +24,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from ..storage.locations import redact
 
     if Path(args.path).expanduser().is_dir() or "://" in args.path:
-        from ..api.outofcore import features_info
+        from ..api.features import features_info
 
         info = features_info(args.path, verify=args.verify)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .argtypes import positive_int
+from .options import add_progress, progress_of
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variable", help="data variable/array name (npz, netCDF)")
     p.add_argument("--labels", dest="label_variable", help="label variable/array name (npz, netCDF)")
     p.add_argument("--chunk-size", type=positive_int,
-                   help="samples per Zarr chunk (default: about 32 MiB chunks)")
+                   help="samples per Zarr chunk (default: about 8 MiB chunks)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress(p, "show a progress bar per chunk written")
     p.set_defaults(handler=run)
 
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     col = read_any(args.input, args.fmt, args.variable, args.label_variable)
     out = write_collection(col, args.output, chunk_size=args.chunk_size, overwrite=args.overwrite,
-                           source=args.input, progress=not args.no_progress)
+                           source=args.input, progress=progress_of(args))
     lengths = col.lengths
     labels = "" if col.labels is None else f", {len(set(col.labels))} labels"
     print(f"wrote {out}: {len(lengths)} series x {col.n_channels} channels, "

@@ -52,8 +52,14 @@ def add_run(p: argparse.ArgumentParser, *, workers: bool = False, budget: bool =
     if budget:
         p.add_argument("--memory-budget", type=memory, default=None, metavar="BYTES",
                        help="per-task micro-batch memory for the core transform, e.g. 256MB")
+    add_progress(p)
+
+
+def add_progress(p: argparse.ArgumentParser, what: str = "show a progress bar") -> None:
+    """``--progress`` / ``--no-progress`` (read with :func:`progress_of`): by default on when stderr is a
+    terminal, so that logs and pipes get no bar."""
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show a progress bar (default: when stderr is a terminal)")
+                   help=f"{what} on stderr (default: when stderr is a terminal)")
 
 
 def add_replace(p: argparse.ArgumentParser, *, resume: str | None = None) -> None:
@@ -67,5 +73,20 @@ def add_replace(p: argparse.ArgumentParser, *, resume: str | None = None) -> Non
 
 
 def progress_of(args: argparse.Namespace) -> bool:
-    """``--progress`` / ``--no-progress``, by default on when stderr is a terminal."""
-    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    """``--progress`` / ``--no-progress``, by default on when stderr is a terminal.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments with ``progress`` (True, False or None).
+
+    Returns
+    -------
+    bool
+    """
+    if args.progress is not None:
+        return bool(args.progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        return False

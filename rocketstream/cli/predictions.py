@@ -46,7 +46,9 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
                        description="Print accuracy and the confusion matrix (classification) or RMSE, MAE "
                        "and R^2 (regression) of PRED.zarr against the true labels.")
     p.add_argument("predictions", metavar="PRED.zarr", help="predictions store from `rocketstream predict`")
-    p.add_argument("--labels", required=True, metavar="SPEC", help=LABELS_HELP)
+    p.add_argument("--labels", metavar="SPEC", default=None,
+                   help=LABELS_HELP + " (default: the 'label' coordinate of the predicted input, which the "
+                   "predictions store carries)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     add_fill_missing(p, "labels")
     p.set_defaults(handler=cmd_evaluate)

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=LABELS_HELP + " (default: the features store's own 'label' coordinate)")
     p.add_argument("--head", choices=("ridge", "softmax"), default="ridge", help="head kind (default ridge)")
     p.add_argument("--output", required=True, metavar="HEAD.npz", help="head file to write")
-    p.add_argument("--task", choices=("classification", "regression"), default="classification",
-                   help="default classification")
+    p.add_argument("--task", choices=("classification", "regression"), default=None,
+                   help="default: the task recorded with the data by `rocketstream ingest`, else regression "
+                   "for real-valued targets and classification otherwise (one line says which)")
     p.add_argument("--epochs", type=positive_int, default=50, help="softmax: epochs (default 50)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="softmax: minibatch (default 256)")
     p.add_argument("--lr", type=positive_float, default=1e-4, help="softmax: Adam learning rate (1e-4)")
@@ -48,7 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       overwrite=args.overwrite, resume=args.resume, checkpoint_dir=args.checkpoint_dir,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       validation_fraction=args.validation_fraction, device=args.device,
-                      progress=progress_of(args), fill_missing=args.fill_missing)
+                      progress=progress_of(args), fill_missing=args.fill_missing,
+                      verbose=True)
     info = head.info()
     if head.kind == "ridge":
         detail = f"alpha {info['alpha']:.4g} (leave-one-out)"

@@ -1,4 +1,7 @@
-"""Layer 1: exact MiniRocket in pure torch + NumPy (no Dask, Zarr or xarray)."""
+"""Layer 1: exact MiniRocket in pure torch + NumPy (no Dask, Zarr or xarray).
+
+torch is imported where it computes, not here: on the CPU the native engine fits and transforms NumPy
+arrays without it (see :mod:`.transform`, :mod:`.tensors`)."""
 
 from .biases import fit_biases, reference_quantiles
 from .fit import fit

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from ..config import resolve_device
+from ..config import resolve_device, resolve_device_type
 from . import native
 from .budget import kernel_chunk_size, native_fit_chunk_size
-from .convolution import DilationTaps, combination_outputs
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 from .tables import channel_slots
+from .tensors import is_tensor
 
-RowFetcher = Callable[[np.ndarray], np.ndarray | torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+#: ``fetch_rows(indices)``: the rows as float32 (k, C, L), NumPy or torch
+RowFetcher = Callable[[np.ndarray], Any]
 
 
 def _ranks(n: int, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,8 +108,7 @@ def fit_biases(
     MiniRocketParameters
         ``params`` with its biases.
     """
-    device = resolve_device(device)
-    if device.type == "cpu" and native.enabled():
+    if resolve_device_type(device) == "cpu" and native.enabled():  # no torch needed
         kernel = native.NativeKernel(params)
 
         def native_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
@@ -114,6 +117,11 @@ def fit_biases(
         chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
         return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles)
 
+    import torch
+
+    from .convolution import DilationTaps, combination_outputs
+
+    device = resolve_device(device)
     slots_all = channel_slots(params)
 
     def torch_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
@@ -150,6 +158,8 @@ def _fit_by_kernel_chunks(
 
 
 def _as_rows(rows: np.ndarray | torch.Tensor) -> np.ndarray:
-    if torch.is_tensor(rows):
+    if is_tensor(rows):  # then torch is loaded already
+        import torch
+
         rows = rows.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
     return np.ascontiguousarray(rows, dtype=np.float32)

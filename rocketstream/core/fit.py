@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .biases import fit_biases
 from .parameters import MiniRocketParameters, plan
+from .tensors import is_tensor
 from .validation import as_float32_array
+
+if TYPE_CHECKING:
+    import torch
 
 
 def fit(
@@ -62,6 +67,10 @@ def fit(
     params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
 
     def rows(idx: np.ndarray):
-        return x[torch.as_tensor(idx)] if torch.is_tensor(x) else x[idx]
+        if is_tensor(x):  # then torch is loaded already
+            import torch
+
+            return x[torch.as_tensor(idx)]
+        return x[idx]
 
     return fit_biases(params, rows, device=device, memory_budget=memory_budget)

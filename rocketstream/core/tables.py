@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
+
+if TYPE_CHECKING:
+    import torch
 
 
 def channel_slots(params: MiniRocketParameters) -> list[torch.Tensor]:
@@ -24,6 +28,8 @@ def channel_slots(params: MiniRocketParameters) -> list[torch.Tensor]:
     list of torch.Tensor
         One int64 CPU tensor (84, M) per dilation; ``M`` is that dilation's longest channel list.
     """
+    import torch
+
     combos = params.combination_channels()
     tables = []
     for i in range(params.n_dilations):

@@ -4,22 +4,31 @@ Three engines compute the same bits: the native C kernel (:mod:`.native`) on the
 built and ``ROCKETSTREAM_NATIVE`` is not ``0``; the fused Triton kernels (:mod:`.triton_engine`) on
 CUDA when triton is installed and ``ROCKETSTREAM_TRITON`` is not ``0``; and the torch path (any
 device: the fallback for both).
+
+torch is imported only by the engines that compute with it: :func:`transform_numpy` on the native
+engine (the CPU, with the device rule answered by :func:`~rocketstream.config.resolve_device_type`)
+runs without it; :func:`transform` returns a tensor, so it always imports torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..config import resolve_device
+from ..config import cpu_threads, resolve_device, resolve_device_type
 from ..errors import InputError
-from . import native, triton_engine
+from . import native
 from .budget import CPU_STEP_BUDGET, native_input_rows, transform_batch_shape
-from .convolution import DilationTaps, combination_outputs
 from .parameters import MiniRocketParameters
 from .tables import channel_slots, kernel_windows
+from .tensors import is_tensor
+
+if TYPE_CHECKING:
+    import torch
+
+    from . import triton_engine
 
 
 @dataclass
@@ -63,12 +72,22 @@ class PreparedTransform:
         if not params.is_fitted:
             raise InputError("the parameters have no biases yet; fit before transforming")
         self.params = params
-        self.device = resolve_device(device)
+        #: ``self.device.type``, known without importing torch for the CPU (see ``resolve_device_type``)
+        self.device_type = resolve_device_type(device)
+        self._device_arg = device
+        self._device: torch.device | None = None
         self.length = int(length or params.length)
         self.all_padded = bool(all_padded)
         self._native: native.NativeKernel | None = None
         self._triton: triton_engine.TritonKernels | None = None
         self._dilations: list[_DilationPlan] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device (resolved on first use: the native engine needs no torch)."""
+        if self._device is None:
+            self._device = resolve_device(self._device_arg)
+        return self._device
 
     @property
     def dilations(self) -> list[_DilationPlan]:
@@ -78,6 +97,8 @@ class PreparedTransform:
         return self._dilations
 
     def _build_torch_layout(self) -> list[_DilationPlan]:
+        import torch
+
         params = self.params
         slots = channel_slots(params)
         offsets = params.feature_offsets()
@@ -106,7 +127,7 @@ class PreparedTransform:
     @property
     def uses_native(self) -> bool:
         """Whether :func:`transform` runs this prepared transform on the native CPU kernel."""
-        return self.device.type == "cpu" and native.enabled()
+        return self.device_type == "cpu" and native.enabled()
 
     def native_kernel(self) -> native.NativeKernel:
         """The parameters laid out for the native kernel (built on first use).
@@ -127,7 +148,11 @@ class PreparedTransform:
     @property
     def uses_triton(self) -> bool:
         """Whether :func:`transform` runs this prepared transform on the fused Triton kernels (CUDA only)."""
-        return self.device.type == "cuda" and triton_engine.enabled()
+        if self.device_type != "cuda":
+            return False
+        from . import triton_engine
+
+        return triton_engine.enabled()
 
     def triton_kernels(self) -> triton_engine.TritonKernels:
         """The parameters laid out for the Triton kernels (built on first use).
@@ -137,6 +162,8 @@ class PreparedTransform:
         TritonKernels
         """
         if self._triton is None:
+            from . import triton_engine
+
             self._triton = triton_engine.TritonKernels(
                 self.params, self.device, length=self.length, all_padded=self.all_padded
             )
@@ -157,6 +184,10 @@ class PreparedTransform:
         torch.Tensor
             float32 (B, n_features_out) on the prepared transform's device.
         """
+        import torch
+
+        from .convolution import DilationTaps, combination_outputs
+
         b = x.shape[0]
         out = torch.empty(b, self.params.n_features_out, dtype=torch.float32, device=self.device)
         for dp in self.dilations:
@@ -227,11 +258,15 @@ def transform(
     >>> transform(X, params, device="cpu").shape
     torch.Size([50, 924])
     """
+    import torch
+
     prepared = prepared or PreparedTransform(params, device)
     n, c, length = x.shape
     if prepared.uses_native:
-        return _transform_native(x, prepared, batch_size, memory_budget)
+        return torch.from_numpy(_native_features(x, prepared, batch_size, memory_budget))
     if prepared.uses_triton:
+        from . import triton_engine
+
         return triton_engine.transform(x, prepared.triton_kernels(), batch_size, memory_budget)
     if memory_budget is None and prepared.device.type == "cpu":
         memory_budget = CPU_STEP_BUDGET
@@ -245,24 +280,63 @@ def transform(
     return out
 
 
+def transform_numpy(
+    x: np.ndarray | torch.Tensor,
+    params: MiniRocketParameters,
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+    memory_budget: int | None = None,
+    prepared: PreparedTransform | None = None,
+) -> np.ndarray:
+    """:func:`transform`, the result as float32 NumPy on the host (the same bits).
+
+    On the native engine (the CPU, with the C kernel built) this imports neither torch nor makes a
+    tensor: the per-chunk tasks of the out-of-core transform and predict call it.
+
+    Parameters
+    ----------
+    x, params, device, batch_size, memory_budget, prepared
+        As for :func:`transform`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n_features_out).
+
+    Raises
+    ------
+    InputError
+        As for :func:`transform`.
+    """
+    prepared = prepared or PreparedTransform(params, device)
+    if prepared.uses_native:
+        return _native_features(x, prepared, batch_size, memory_budget)
+    out = transform(x, params, batch_size=batch_size, memory_budget=memory_budget, prepared=prepared)
+    return out.cpu().numpy()
+
+
 def _cpu_float32(x) -> np.ndarray:
     """``x`` as a C-contiguous float32 NumPy array on the CPU (no copy when it already is one)."""
-    if torch.is_tensor(x):
+    if is_tensor(x):  # then torch is loaded already
+        import torch
+
         return x.detach().to(device="cpu", dtype=torch.float32).contiguous().numpy()
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _is_cpu_float32(x) -> bool:
-    if torch.is_tensor(x):
+    if is_tensor(x):
+        import torch
+
         return x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
     return isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
 
 
-def _transform_native(
+def _native_features(
     x, prepared: PreparedTransform, batch_size: int | None, memory_budget: int | None
-) -> torch.Tensor:
+) -> np.ndarray:
     """The native CPU kernel over the whole input (zero-copy when it is contiguous float32),
-    otherwise over converted slabs of rows; ``torch.get_num_threads()`` threads."""
+    otherwise over converted slabs of rows; :func:`~rocketstream.config.cpu_threads` threads."""
     params = prepared.params
     n, c, length = x.shape
     if (c, length) != (params.n_channels, prepared.length):
@@ -271,14 +345,13 @@ def _transform_native(
             f"{params.n_channels} of length {prepared.length}"
         )
     kernel = prepared.native_kernel()
-    out = torch.empty(n, params.n_features_out, dtype=torch.float32)
-    out_np = out.numpy()
-    threads = torch.get_num_threads()
+    out = np.empty((n, params.n_features_out), dtype=np.float32)
+    threads = cpu_threads()
     if _is_cpu_float32(x):
-        kernel.transform_into(_cpu_float32(x), out_np, threads)
+        kernel.transform_into(_cpu_float32(x), out, threads)
         return out
     step = batch_size or native_input_rows(c, length, memory_budget)
     for s in range(0, n, step):
         xb = _cpu_float32(x[s : s + step])
-        kernel.transform_into(xb, out_np[s : s + len(xb)], threads)
+        kernel.transform_into(xb, out[s : s + len(xb)], threads)
     return out

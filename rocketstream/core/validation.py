@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from .kernels import MIN_LENGTH
 from .parameters import MiniRocketParameters
+from .tensors import is_tensor, is_torch_dtype
+
+if TYPE_CHECKING:
+    import torch
 
 SHAPE_HINT = "(n_samples, n_channels, n_timepoints)"
 
@@ -64,7 +67,9 @@ def check_dtype(dtype: Any, what: str = "X") -> None:
     InputError
         A bool, complex, string or object dtype.
     """
-    if isinstance(dtype, torch.dtype):
+    if is_torch_dtype(dtype):  # then torch is loaded already
+        import torch
+
         ok = dtype.is_floating_point or (not dtype.is_complex and dtype != torch.bool)
     else:
         dt = np.dtype(dtype)
@@ -88,11 +93,12 @@ def check_finite(x: np.ndarray | torch.Tensor, what: str = "X") -> None:
     InputError
         ``x`` holds NaN or infinite values.
     """
-    finite = torch.isfinite(x) if torch.is_tensor(x) else np.isfinite(x)
+    tensor = is_tensor(x)
+    finite = x.isfinite() if tensor else np.isfinite(x)
     if bool(finite.all()):
         return
     bad = (~finite).reshape(finite.shape[0], -1).any(1) if finite.ndim else ~finite
-    first = int(bad.nonzero()[0][0]) if not torch.is_tensor(bad) else int(bad.nonzero()[0, 0])
+    first = int(bad.nonzero()[0, 0]) if tensor else int(bad.nonzero()[0][0])
     count = int((~finite).sum())
     raise InputError(
         f"{what} contains {count} NaN or infinite value(s), first in sample {first}; "
@@ -152,7 +158,9 @@ def as_float32_array(x: Any, what: str = "X") -> np.ndarray | torch.Tensor:
     InputError
         A bad shape or dtype, or NaN/Inf values.
     """
-    if torch.is_tensor(x):
+    if is_tensor(x):
+        import torch
+
         check_dtype(x.dtype, what)
         check_shape(tuple(x.shape), what)
         x = x.detach().to(torch.float32)

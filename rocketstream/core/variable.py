@@ -17,19 +17,22 @@ Series shorter than 9 points are an error unless ``pad_short=True``, which appen
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .biases import reference_quantiles
-from .convolution import DilationTaps, combination_outputs
 from .kernels import MIN_LENGTH, NUM_KERNELS
 from .parameters import MiniRocketParameters, plan
 from .tables import channel_slots
-from .transform import PreparedTransform
-from .transform import transform as fixed_transform
+from .transform import PreparedTransform, transform_numpy
 from .validation import InputError, check_dtype, check_finite
 
+if TYPE_CHECKING:
+    import torch
+
+PAD_SHORT_FIX = ("fit with `rocketstream fit ... --pad-short` / pad_short=True, which records in the model "
+                 "that short series get zeros appended up to 9 points, or drop those series")
 VARIABLE_RULE = "own-length, all features padded (sktime MiniRocketMultivariateVariable)"
 
 
@@ -90,10 +93,35 @@ def as_series_list(x: Sequence[np.ndarray] | np.ndarray, lengths: Sequence[int] 
             if not pad_short:
                 raise InputError(
                     f"series {i} of {what} has {s.shape[1]} time points; MiniRocket needs at least "
-                    f"{MIN_LENGTH} (pass pad_short=True, or --pad-short, to append zeros up to {MIN_LENGTH})")
+                    f"{MIN_LENGTH}: {PAD_SHORT_FIX}")
             s = np.pad(s, ((0, 0), (0, MIN_LENGTH - s.shape[1])))
         out.append(s)
     return out
+
+
+def check_short(lengths: np.ndarray, pad_short: bool, fix: str = "") -> None:
+    """Refuse series shorter than 9 points up front (before any output exists), unless ``pad_short``.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray
+        Every series' own length.
+    pad_short : bool
+        The model's rule: append zeros up to 9 points.
+    fix : str, optional
+        What to do instead (default: fit with ``pad_short``).
+
+    Raises
+    ------
+    InputError
+        Some series are shorter than 9 points and ``pad_short`` is false.
+    """
+    short = np.flatnonzero(np.asarray(lengths) < MIN_LENGTH)
+    if short.size and not pad_short:
+        first = int(short[0])
+        raise InputError(f"{short.size} series are shorter than {MIN_LENGTH} time points (series {first} has "
+                         f"{int(lengths[first])}); MiniRocket needs at least {MIN_LENGTH}: "
+                         f"{fix or PAD_SHORT_FIX}")
 
 
 def reference_length(series: list[np.ndarray], rule: str | int = "max") -> int:
@@ -203,6 +231,10 @@ def fit_variable_biases(params: MiniRocketParameters, series_of: Callable[[int],
             cache[i] = as_series_list([series_of(i)], pad_short=pad_short, what=f"fit series {i}")[0]
         return cache[i]
 
+    import torch
+
+    from .convolution import DilationTaps, combination_outputs
+
     slots = channel_slots(params)
     levels = params.quantiles
     offsets = params.feature_offsets()
@@ -278,5 +310,5 @@ def transform_variable(
     for length, idx in sorted(by_length.items()):
         prepared = PreparedTransform(params, device, length=length, all_padded=True)
         batch = np.stack([series[i] for i in idx])
-        out[idx] = fixed_transform(batch, params, prepared=prepared).cpu().numpy()
+        out[idx] = transform_numpy(batch, params, prepared=prepared)
     return out

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.array as da
 import numpy as np
-import torch
 
 from ..core.biases import fit_biases
 from ..core.budget import DEFAULT_MEMORY_BUDGET
@@ -16,6 +15,10 @@ from ..core.kernels import MIN_LENGTH
 from ..core.parameters import MiniRocketParameters, plan
 from ..core.validation import InputError
 from ..core.variable import fit_variable_biases
+from .schedule import dask_scheduler
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _block_of(arr: da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,8 +64,8 @@ def gather_rows(arr: da.Array, rows: np.ndarray, scheduler: Any = None) -> np.nd
     for b in np.unique(block):
         local = rows[block == b] - starts[b]
         parts.append(arr.blocks[int(b)][local])
-    kwargs = {"scheduler": scheduler} if scheduler is not None else {}
-    out = np.concatenate(dask.compute(*parts, **kwargs), axis=0).astype(np.float32, copy=False)
+    out = np.concatenate(dask.compute(*parts, scheduler=dask_scheduler(scheduler)), axis=0
+                         ).astype(np.float32, copy=False)
     finite = np.isfinite(out).reshape(len(out), -1).all(1)
     if not finite.all():
         first = int(rows[~finite][0])

@@ -6,13 +6,15 @@ A failure here leaves every file as it was (an old output is not removed, no emp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import torch
 
 from ..errors import ClusterLostError, PreflightError
 from .schedule import CLUSTER_TIMEOUT_ENV, compute, resolve_scheduler
+
+if TYPE_CHECKING:
+    import torch
 
 
 def device_problem(device: torch.device | str | None) -> str | None:
@@ -27,8 +29,10 @@ def device_problem(device: torch.device | str | None) -> str | None:
     -------
     str or None
     """
-    if device is None:
+    if device is None or (isinstance(device, str) and device == "cpu"):  # always there; no torch needed
         return None
+    import torch
+
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:

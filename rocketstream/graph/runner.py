@@ -19,16 +19,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import dask.array as da
 import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed
 
 from .. import config
-from ..errors import IdentityMismatchError, StoreError
+from ..errors import IdentityMismatchError, InputError, StoreError
 from ..storage.chunkstore import (
     ChunkStore,
     audit,
@@ -39,6 +38,9 @@ from ..storage.chunkstore import (
     write_chunk,
 )
 from .schedule import compute, progress_bar
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -388,5 +390,30 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
     return planned  # all done now, including those finished before a retry
 
 
+def failed_on_input(exc: InputError, store: ChunkStore, again: str) -> InputError:
+    """The error to raise when a task found the input unusable (NaN/Inf, a series that does not fit
+    the model): rerunning as is cannot help, so the message says what the store holds and that
+    ``again`` finishes it once the input is fixed. The store is kept (tasks of the failed run may still
+    be finishing on other threads or workers; removing it under them could lose or mix writes).
+
+    Parameters
+    ----------
+    exc : InputError
+        What the task raised.
+    store : ChunkStore
+        The store of the run.
+    again : str
+        The command or call that finishes the store, e.g. ``"transform ... --resume"``.
+
+    Returns
+    -------
+    InputError
+        The error to raise (chained to ``exc`` by the caller).
+    """
+    done = int(store.done().sum())
+    held = f"{done} of {store.n_chunks} chunks are finished" if done else "no chunk is finished"
+    return InputError(f"{exc}; {held} in {store.display}: fix the input first, then {again} completes it")
+
+
 __all__ = ["GRAPH_BATCH", "WORKER_LOSS", "ChunkJob", "check_graph", "chunk_graph", "damaged_chunks",
-           "missing_chunks", "run", "verify_done"]
+           "failed_on_input", "missing_chunks", "run", "verify_done"]

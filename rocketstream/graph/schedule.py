@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import dask
+from dask.base import named_schedulers
 from dask.callbacks import Callback
 
 from ..config import CLUSTER_TIMEOUT, ENV_CLUSTER_TIMEOUT, env_seconds
@@ -45,15 +48,29 @@ class _TqdmCallback(Callback):
             self.bar.update(1)
 
 
-def progress_bar(total: int, desc: str = "transform") -> Any:
-    """A tqdm bar counting chunks (for local schedulers).
+def _screen() -> dict[str, int]:
+    """tqdm's size options for stderr: none on a terminal that reports its size; a default size on one
+    that reports 0 rows or columns (a fresh pseudo-terminal does), where tqdm would draw nothing."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # not a terminal, or stderr replaced
+        return {}
+    if size.columns > 0 and size.lines > 0:
+        return {}
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24}
+
+
+def progress_bar(total: int | None, desc: str = "transform", unit: str = "chunk") -> Any:
+    """A tqdm bar on stderr (for every scheduler and for ingest).
 
     Parameters
     ----------
-    total : int
-        Chunks to count.
+    total : int or None
+        Steps to count (None: not yet known).
     desc : str, default "transform"
         The bar's label.
+    unit : str, default "chunk"
+        What a step is.
 
     Returns
     -------
@@ -61,16 +78,44 @@ def progress_bar(total: int, desc: str = "transform") -> Any:
     """
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="chunk")
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, **_screen())
 
 
 def _existing_client() -> Any:
+    if "distributed" not in sys.modules:  # a client can only exist once distributed is imported
+        return None
     try:
         from distributed import default_client
 
         return default_client()
     except (ImportError, ValueError):
         return None
+
+
+def dask_scheduler(scheduler: Any = None) -> Any:
+    """``scheduler=`` for ``dask.compute``: a local scheduler's name as its get function; None as
+    dask's own default (threads for arrays and delayed objects, unless a client can exist or a
+    scheduler is configured: then None, dask chooses); anything else as given.
+
+    Given a name, or nothing, dask imports distributed to look for a client first: about 0.4 s, more
+    than a small job computes. Here that happens only when a client can exist (distributed loaded).
+
+    Parameters
+    ----------
+    scheduler : str, distributed.Client, callable or None
+
+    Returns
+    -------
+    Any
+    """
+    if scheduler is None:
+        if "distributed" in sys.modules or dask.config.get("scheduler", None) or \
+                dask.config.get("scheduler-address", None):
+            return None
+        scheduler = "threads"
+    if isinstance(scheduler, str):
+        return named_schedulers.get(scheduler.lower(), scheduler)
+    return scheduler
 
 
 def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
@@ -107,6 +152,31 @@ def resolve_scheduler(scheduler: Any) -> tuple[str, Any]:
         return "distributed", scheduler
     raise TypeError("scheduler must be a name, an address or a distributed.Client, got "
                     f"{type(scheduler).__name__}")
+
+
+def local_workers(workers: int | None = None) -> int:
+    """Workers a local scheduler runs with: ``workers``, else Dask's ``num_workers`` setting, else every
+    core this process may use (``dask.system.CPU_COUNT``: CPU affinity and cgroup limits counted), as
+    Dask's threaded and process schedulers do by default.
+
+    Parameters
+    ----------
+    workers : int, optional
+        The count asked for.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    if workers:
+        return max(1, int(workers))
+    configured = dask.config.get("num_workers", None)
+    if configured:
+        return max(1, int(configured))
+    from dask.system import CPU_COUNT
+
+    return max(1, int(CPU_COUNT))
 
 
 def is_local(scheduler: Any) -> bool:
@@ -253,13 +323,52 @@ def _watch(future: Any, client: Any, timeout: float, address: str) -> Any:
         raise error
 
 
-def _progress(future: Any, address: str) -> threading.Thread:
-    """Show ``distributed.progress`` from a thread (it blocks until the graph ends)."""
-    from distributed import progress as dprogress
+def _bar_name(prefix: str) -> str:
+    """The job name in a chunk task prefix ``rocketstream-write-{name}-{token}`` (else "tasks")."""
+    match = re.match(r"rocketstream-write-(\w+)-", prefix)
+    return match.group(1) if match else "tasks"
+
+
+def _key_name(key: Any) -> Any:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _n_tasks(obj: Any, prefix: str) -> int | None:
+    """Tasks of ``obj``'s graph whose key names start with ``prefix`` (None if the graph cannot say)."""
+    try:
+        keys = obj.__dask_graph__().keys()
+        return sum(1 for key in keys if str(_key_name(key)).startswith(prefix))
+    except Exception:
+        return None
+
+
+def _progress(future: Any, address: str, prefix: str, bar: Any) -> threading.Thread:
+    """Advance ``bar`` (a tqdm bar) from a thread as the scheduler finishes the tasks of ``future``
+    whose key names start with ``prefix``, as ``distributed.progress`` learns it: from a progress plugin
+    on the scheduler. The bar counts chunks like the local one, and draws on stderr (as every bar of
+    rocketstream does; ``distributed.progress`` draws on stdout, mixed with the command's output).
+
+    The grouping function runs on the scheduler: it is a closure, pickled by value, so the scheduler
+    needs nothing of rocketstream."""
+    from distributed.diagnostics.progressbar import MultiProgressBar
+    from distributed.utils import LoopRunner
+
+    def group(key: Any) -> str:  # on the scheduler
+        name = key[0] if isinstance(key, tuple) else key
+        return "chunks" if isinstance(name, str) and name.startswith(prefix) else "other"
+
+    class ChunkBar(MultiProgressBar):
+        counted = 0
+
+        def _draw_bar(self, remaining: dict, all: dict, **kwargs: Any) -> None:  # noqa: A002 (distributed's name)
+            done = int(all.get("chunks", 0)) - int(remaining.get("chunks", 0))
+            bar.update(max(0, done - self.counted))
+            self.counted = max(done, self.counted)
 
     def show() -> None:
         try:
-            dprogress(future, scheduler=address)
+            watcher = ChunkBar([future], address, group_by=group, interval="100ms", complete=True)
+            LoopRunner().run_sync(watcher.listen)
         except Exception as exc:  # a display problem must not stop the run
             log.debug("progress display failed: %s", exc)
 
@@ -272,8 +381,8 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
             progress_prefix: str = "", *, cluster_timeout: float | None = None) -> Any:
     """Compute ``obj`` on ``scheduler`` (None: the current distributed client, else threads).
 
-    ``progress``: for local schedulers a tqdm bar advanced per task named ``progress_prefix...``;
-    for distributed ones any true value shows ``distributed.progress``.
+    ``progress``: a tqdm bar advanced per finished task named ``progress_prefix...``; on a distributed
+    scheduler any other true value makes such a bar (see :func:`progress_bar`), closed at the end.
     A distributed run raises :class:`ClusterLostError` once its scheduler has had no workers, or could
     not be reached, for ``cluster_timeout`` seconds in a row (see :func:`resolve_cluster_timeout`).
 
@@ -286,7 +395,7 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
     workers : int, optional
         Workers of a local scheduler.
     progress : Any, default False
-        A tqdm bar (local) or a true value (distributed).
+        A tqdm bar, or (distributed) a true value.
     progress_prefix : str, default ""
         Key prefix of the tasks the bar counts.
     cluster_timeout : float, optional
@@ -308,7 +417,7 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
     """
     kind, target = resolve_scheduler(scheduler)
     if kind == "local":
-        kwargs: dict[str, Any] = {"scheduler": target}
+        kwargs: dict[str, Any] = {"scheduler": dask_scheduler(target)}
         if workers:
             kwargs["num_workers"] = int(workers)
         show = progress is not False and progress is not None and hasattr(progress, "update")
@@ -326,8 +435,18 @@ def compute(obj: Any, scheduler: Any = None, workers: int | None = None, progres
             if client.status != "running":
                 raise _lost(address, client.status) from None
             raise
-        bar = _progress(future, address) if progress else None
-        result = _watch(future, client, timeout, address)
-        if bar is not None:
-            bar.join(timeout=5)  # let the bar draw its last line
+        own = progress is not None and progress is not False and not hasattr(progress, "update")
+        bar = progress_bar(_n_tasks(obj, progress_prefix), _bar_name(progress_prefix)) if own else progress
+        shown = None
+        if bar is not None and bar is not False:
+            shown = _progress(future, address, progress_prefix, bar)
+        try:
+            result = _watch(future, client, timeout, address)
+            if shown is not None:
+                shown.join(timeout=5)  # the plugin's last report
+            if own and bar.total:  # every task is done: the bar ends full whatever the plugin reported
+                bar.update(bar.total - bar.n)
+        finally:
+            if own:
+                bar.close()
         return result

@@ -7,21 +7,23 @@ import logging
 import threading
 from collections import OrderedDict
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-import torch
 from dask.base import tokenize
 
-from ..config import resolve_device
+from ..config import resolve_device, resolve_device_type
 from ..core.parameters import MiniRocketParameters
 from ..core.serialization import fingerprint
-from ..core.transform import PreparedTransform, transform
+from ..core.transform import PreparedTransform, transform_numpy
 from ..core.validation import InputError, check_against_model
 from ..core.variable import transform_variable
 from ..errors import IdentityMismatchError
 from .runner import ChunkJob
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -47,7 +49,8 @@ def prepared_transform(params: MiniRocketParameters, device: torch.device | str 
     -------
     PreparedTransform
     """
-    dev = resolve_device(device)
+    # the CPU is named without importing torch (the native engine needs none)
+    dev = "cpu" if resolve_device_type(device) == "cpu" else resolve_device(device)
     cache_key = (key or fingerprint(params), str(dev))
     with _PREPARED_LOCK:
         prepared = _PREPARED.get(cache_key)
@@ -104,10 +107,9 @@ def transform_block(block: np.ndarray, params: MiniRocketParameters, key: str | 
                          f"sample {first}; fill or drop them before MiniRocket (it has no missing-value "
                          "rule)")
     if params.variable_length:
-        return transform_variable(x, params, lengths, device=resolve_device(device))
+        return transform_variable(x, params, lengths, device=device)
     prepared = prepared_transform(params, device, key)
-    out = transform(x, params, memory_budget=memory_budget, prepared=prepared)
-    return out.cpu().numpy()
+    return transform_numpy(x, params, memory_budget=memory_budget, prepared=prepared)
 
 
 def _map_block(block: np.ndarray, params: MiniRocketParameters, key: str, device: Any,

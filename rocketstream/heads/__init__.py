@@ -8,28 +8,16 @@ prediction stores ``outputs``, ``output_layout`` and ``info``; ``save`` / ``load
 head file of any kind (registry ``HEAD_KINDS``).
 """
 
-from .base import Head
-from .checkpoint import CheckpointError, load_checkpoint
-from .io import HEAD_KINDS, load_head
-from .loader import ChunkShuffleLoader, FeatureSource
-from .moments import Moments, feature_moments
-from .plots import plot_history
-from .ridge import DEFAULT_ALPHAS, RidgeHead
-from .softmax import SoftmaxHead, train_softmax
+from .._lazy import attach
 
-__all__ = [
-    "DEFAULT_ALPHAS",
-    "HEAD_KINDS",
-    "CheckpointError",
-    "ChunkShuffleLoader",
-    "FeatureSource",
-    "Head",
-    "Moments",
-    "RidgeHead",
-    "SoftmaxHead",
-    "feature_moments",
-    "load_checkpoint",
-    "load_head",
-    "plot_history",
-    "train_softmax",
-]
+# imported on first use (rocketstream._lazy): a ridge head never loads torch through this package
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "base": ["Head"],
+    "checkpoint": ["CheckpointError", "load_checkpoint"],
+    "io": ["HEAD_KINDS", "load_head"],
+    "loader": ["ChunkShuffleLoader", "FeatureSource"],
+    "moments": ["Moments", "feature_moments"],
+    "plots": ["plot_history"],
+    "ridge": ["DEFAULT_ALPHAS", "RidgeHead"],
+    "softmax": ["SoftmaxHead", "train_softmax"],
+})

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from rocketstream.core.tensors import is_tensor
 from rocketstream.errors import CheckpointError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -29,7 +28,7 @@ def cpu_state(state: dict[str, Any]) -> dict[str, Any]:
     """A detached CPU copy of a (possibly nested) state dict."""
     out: dict[str, Any] = {}
     for k, v in state.items():
-        if isinstance(v, torch.Tensor):
+        if is_tensor(v):
             out[k] = v.detach().to("cpu", copy=True)
         elif isinstance(v, dict):
             out[k] = cpu_state(v)
@@ -43,7 +42,9 @@ def state_digest(obj: Any) -> str:
     h = hashlib.sha256()
 
     def walk(o: Any) -> None:
-        if isinstance(o, torch.Tensor):
+        if is_tensor(o):  # then torch is loaded already
+            import torch
+
             t = o.detach().cpu().contiguous()
             h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
             h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
@@ -67,6 +68,8 @@ def state_digest(obj: Any) -> str:
 
 def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Atomically write ``state`` (tensors, numbers, strings, lists, dicts only) to the checkpoint file."""
+    import torch
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CHECKPOINT_NAME
@@ -86,6 +89,8 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(directory) / CHECKPOINT_NAME
     if not path.exists():
         return None
+    import torch  # only when there is a checkpoint to read
+
     fix = "delete it (or pass overwrite=True / --overwrite) to train afresh"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterator, Mapping
 
 from rocketstream.core import ModelFileError
 
 from .base import Head
-from .ridge import RidgeHead
 from .serialize import head_file, read_head_kind
-from .softmax import SoftmaxHead
+
+#: head kind -> "module:class" of the class that reads it (each class's ``kind``)
+_CLASSES = {"ridge": "ridge:RidgeHead", "softmax": "softmax:SoftmaxHead"}
+
+
+class _HeadKinds(Mapping[str, type[Head]]):
+    """The registry: a class is imported when its kind is looked up (loading a ridge head needs no
+    torch, which the softmax head is built on)."""
+
+    def __getitem__(self, kind: str) -> type[Head]:
+        module, name = _CLASSES[kind].split(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
 
 #: head kind (as recorded in the file's metadata) -> the class that reads it
-HEAD_KINDS: dict[str, type[Head]] = {cls.kind: cls for cls in (RidgeHead, SoftmaxHead)}
+HEAD_KINDS: Mapping[str, type[Head]] = _HeadKinds()
 
 
 def load_head(path: str | os.PathLike) -> Head:

@@ -11,6 +11,7 @@ import numpy as np
 from dask.delayed import Delayed
 
 from rocketstream.core import InputError
+from rocketstream.graph.schedule import dask_scheduler
 
 from .loader import FeatureSource, block_slices, default_workers, single_threaded_blas
 
@@ -71,7 +72,7 @@ def chain_reduce(
             for i in range(0, len(chains), 2)
         ]
     with single_threaded_blas():
-        return chains[0].compute()
+        return chains[0].compute(scheduler=dask_scheduler())
 
 
 def _block_moments(x: np.ndarray, mask: np.ndarray | None, start: int) -> tuple:

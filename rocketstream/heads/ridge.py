@@ -24,6 +24,7 @@ import dask.array as da
 import numpy as np
 
 from rocketstream.core import InputError
+from rocketstream.graph.schedule import dask_scheduler
 
 from .base import Head, Layout, check_task
 from .loader import (
@@ -247,7 +248,7 @@ class RidgeHead(Head):
     def _fit_gram(self, arr, blocks, bounds, yc, mean, scale, alphas, n, n_chains):
         z = (arr.astype(np.float64) - mean) / scale
         with single_threaded_blas():
-            k = da.matmul(z, z.T).compute()
+            k = da.matmul(z, z.T).compute(scheduler=dask_scheduler())
         eigvals, q = np.linalg.eigh(k)
         del k
         qt_y, qt_1 = q.T @ yc, q.T @ np.ones(n)

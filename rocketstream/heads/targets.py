@@ -61,3 +61,34 @@ def as_targets(targets: np.ndarray, what: str = "targets") -> np.ndarray:
     if not np.isfinite(y).all():
         raise InputError(f"{what} contain NaN/Inf; drop those rows or fix the targets")
     return y
+
+
+def infer_task(labels: Any, recorded: str | None = None) -> tuple[str, str]:
+    """The task a head should learn, and one line saying why.
+
+    ``recorded`` (what ``rocketstream ingest`` or the features store wrote down) wins; otherwise
+    real-valued targets (a float array with any value that is not a whole number, or 2-D float
+    targets) mean regression, everything else (strings, integers, whole floats) classification.
+
+    Parameters
+    ----------
+    labels : array-like
+        The labels or targets.
+    recorded : {"classification", "regression"}, optional
+        The task recorded beside the data.
+
+    Returns
+    -------
+    tuple of str
+        ``(task, reason)``.
+    """
+    if recorded in ("classification", "regression"):
+        return recorded, f"{recorded}: recorded with the data"
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "f":
+        finite = arr[np.isfinite(arr)]
+        if arr.ndim > 1 or finite.size < arr.size or np.any(finite != np.round(finite)):
+            return "regression", "regression: the targets are real numbers"
+        return "classification", "classification: the float labels are whole numbers"
+    kind = "text" if arr.dtype.kind in "USTO" else "integers"
+    return "classification", f"classification: the labels are {kind}"

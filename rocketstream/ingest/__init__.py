@@ -33,7 +33,7 @@ def ingest(path, output, *, fmt=None, variable=None, label_variable=None, chunk_
     variable, label_variable : str, optional
         The data and label arrays of an .npz or netCDF file.
     chunk_size : int, optional
-        Samples per chunk (default: about 32 MiB).
+        Samples per chunk (default: about 8 MiB).
     overwrite : bool, default False
         Replace a store an earlier ingest wrote.
     progress : bool, default False

@@ -102,7 +102,7 @@ def windows(recording: Any, length: int, stride: int, *, start: int = 0, stop: i
     chunk_windows : int, optional
         Windows per output chunk.
     target_chunk_bytes : int, default INGEST_CHUNK_BYTES
-        Bytes per output chunk when ``chunk_windows`` is not given (32 MiB).
+        Bytes per output chunk when ``chunk_windows`` is not given (8 MiB).
 
     Returns
     -------

@@ -1,7 +1,10 @@
 """Write a :class:`Collection` to a Zarr store readable by xarray, atomically.
 
 Layout: ``X`` (sample, channel, time) float32 padded with zeros after each series' length;
-``length`` (sample) int64; coordinate ``label`` (sample) when labels exist. The store is written
+``length`` (sample) int64; coordinate ``label`` (sample) when labels exist, and then the root attribute
+``task``: ``"regression"`` for real-valued targets (a float dtype with a value that is not a whole
+number), else ``"classification"``. Chunks hold about ``INGEST_CHUNK_BYTES`` (8 MiB) of samples; the
+metadata is consolidated, as ``xarray.open_zarr`` expects. The store is written
 to a temporary sibling directory and renamed into place only when complete, so an interrupted
 or failed ingest never leaves a store that looks finished; the temporaries of a killed ingest are
 removed by the next ingest to the same output (:mod:`rocketstream.storage.tempfiles`).
@@ -9,12 +12,9 @@ removed by the next ingest to the same output (:mod:`rocketstream.storage.tempfi
 
 from __future__ import annotations
 
-import contextlib
 import operator
 import os
 import shutil
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..config import INGEST_CHUNK_BYTES
+from ..storage.consolidated import quiet_consolidation
 from .readers import Collection, IngestError
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def default_chunk(n_channels: int, length: int, target_bytes: int = INGEST_CHUNK
     n_channels, length : int
         Shape of one series.
     target_bytes : int, default INGEST_CHUNK_BYTES
-        Bytes per chunk (32 MiB).
+        Bytes per chunk (8 MiB).
 
     Returns
     -------
@@ -92,13 +93,13 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
     output : str or os.PathLike
         The store to write, in an existing directory.
     chunk_size : int, optional
-        Samples per chunk (default: about 32 MiB, see :func:`default_chunk`).
+        Samples per chunk (default: about 8 MiB, see :func:`default_chunk`).
     overwrite : bool, default False
         Replace a store an earlier ingest wrote.
     source : str, optional
         The file ``col`` came from (recorded; ``output`` may not overlap it).
     progress : bool, default False
-        Write one chunk at a time with a progress bar.
+        Write one chunk at a time with a progress bar on stderr.
 
     Returns
     -------
@@ -152,6 +153,8 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
         coords["label"] = ("sample", labels.astype(object) if labels.dtype.kind in "US" else labels)
     data = {"X": (("sample", "channel", "time"), x), "length": ("sample", col.lengths)}
     ds = xr.Dataset(data, coords=coords)
+    if col.labels is not None:
+        ds.attrs["task"] = task_of(col.labels)
     meta = {k: v for k, v in col.meta.items() if isinstance(v, (str, int, float, bool, list)) or v is None}
     ds.attrs[INGEST_ATTR] = {
         **meta, "source": str(source) if source else None, "n_series": n, "n_channels": c,
@@ -164,7 +167,7 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
         if progress:
             _write_with_progress(ds, tmp, encoding, chunk)
         else:
-            with _quiet_consolidation():
+            with quiet_consolidation():
                 ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True, write_empty_chunks=True)
         _replace(tmp, output)
     finally:
@@ -174,19 +177,48 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
 
 
 def _write_with_progress(ds: xr.Dataset, tmp: Path, encoding: dict, chunk: int) -> None:
-    """Write ``ds`` to ``tmp`` one chunk of samples at a time, with a progress bar.
+    """Write ``ds`` to ``tmp`` one chunk of samples at a time, with a progress bar on stderr.
 
     Only the data variables are chunked: the coordinates stay in memory, so the template write stores
-    them (a chunked ``label`` would be left unwritten, reading back as the fill value)."""
-    from tqdm.auto import tqdm
+    them (a chunked ``label`` would be left unwritten, reading back as the fill value). The template
+    write consolidates the metadata; the region writes change no metadata, so it stays true."""
+    from ..graph.schedule import progress_bar
 
     template = ds.chunk({"sample": chunk}).assign_coords({k: ds[k].variable for k in ds.coords})
-    with _quiet_consolidation():
+    with quiet_consolidation():
         template.to_zarr(tmp, mode="w", encoding=encoding, compute=False, consolidated=True,
                          write_empty_chunks=True)
-    for s in tqdm(range(0, ds.sizes["sample"], chunk), desc="ingest", unit="chunk"):
-        part = ds.isel(sample=slice(s, s + chunk)).drop_vars(list(ds.coords))
-        part.to_zarr(tmp, region={"sample": slice(s, s + part.sizes["sample"])}, write_empty_chunks=True)
+    n = ds.sizes["sample"]
+    with progress_bar(-(-n // chunk), desc="ingest") as bar:
+        for s in range(0, n, chunk):
+            part = ds.isel(sample=slice(s, s + chunk)).drop_vars(list(ds.coords))
+            part.to_zarr(tmp, region={"sample": slice(s, s + part.sizes["sample"])}, write_empty_chunks=True)
+            bar.update(1)
+
+
+def task_of(labels: np.ndarray) -> str:
+    """``"regression"`` when ``labels`` are real-valued (a float dtype with at least one value that is not
+    a whole number), else ``"classification"`` (strings, integers, booleans, floats such as 1.0, 2.0).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        The targets, one per series.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> task_of(np.array([0.5, 1.0])), task_of(np.array([1.0, 2.0])), task_of(np.array(["a", "b"]))
+    ('regression', 'classification', 'classification')
+    """
+    values = np.asarray(labels)
+    if values.dtype.kind != "f":
+        return "classification"
+    finite = values[np.isfinite(values)]
+    return "regression" if bool((finite != np.round(finite)).any()) else "classification"
 
 
 def _check_chunk_size(chunk_size: int | None) -> int | None:
@@ -199,17 +231,8 @@ def _check_chunk_size(chunk_size: int | None) -> int | None:
         value = 0
     if isinstance(chunk_size, bool) or value < 1:
         raise IngestError(f"chunk size must be a whole number of samples >= 1, got {chunk_size!r}; pass a "
-                          "positive --chunk-size, or none for chunks of about 32 MiB")
+                          "positive --chunk-size, or none for chunks of about 8 MiB")
     return value
-
-
-@contextlib.contextmanager
-def _quiet_consolidation() -> Iterator[None]:
-    """Consolidated metadata lets ``xr.open_zarr`` open the store without a warning; zarr 3 warns
-    that it is not yet in the v3 spec when writing it, which is noise for our users."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-        yield
 
 
 def _replace(tmp: Path, output: Path) -> None:

@@ -41,6 +41,7 @@ import zarr
 from .. import config
 from ..config import env_path
 from ..errors import IdentityMismatchError, InputError, StoreError
+from .consolidated import consolidate
 from .locations import Location, redact, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
 from .zarrstore import WRITE_ALL
@@ -215,7 +216,8 @@ class ChunkStore:
             group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
                                config=WRITE_ALL, **extra)
         group.attrs[ATTR] = meta  # last: a store without it is refused as half-created
-        return cls(loc, group, storage_options)
+        # the metadata is final now (tasks write only chunks): consolidate it for xarray.open_zarr
+        return cls(loc, consolidate(group), storage_options)
 
     # -- layout ---------------------------------------------------------------------------------
     @property
@@ -450,7 +452,8 @@ def open_group(path: str, storage_options: dict[str, Any] | None, mode: str = "r
     -------
     zarr.Group
     """
-    return zarr.open_group(path, mode=mode, storage_options=storage_options if "://" in path else None)
+    return zarr.open_group(path, mode=mode, storage_options=storage_options if "://" in path else None,
+                           use_consolidated=False)
 
 
 def audit(event: str, path: str, index: int, **fields: Any) -> None:

@@ -340,7 +340,7 @@ def verified_features_of(array: Any) -> VerifiedFeatures | None:
         return None
     parent = array.path.rsplit("/", 1)[0] if "/" in array.path else ""
     try:
-        group = zarr.open_group(store=array.store, path=parent, mode="r")
+        group = zarr.open_group(store=array.store, path=parent, mode="r", use_consolidated=False)
         meta = dict(group.attrs).get(ATTR)
     except Exception:
         return None

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import zarr
-
 from ..errors import UnsafeOutputError
 from .locations import Location
 from .tempfiles import remove_stale_siblings, temp_sibling
@@ -45,8 +43,11 @@ def _store_format(loc: Location, storage_options: dict[str, Any] | None) -> str 
             return None
         attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
     else:
+        import zarr  # only for a URL: local stores are read as JSON above
+
         try:
-            attrs = dict(zarr.open_group(loc.target, mode="r", storage_options=storage_options).attrs)
+            attrs = dict(zarr.open_group(loc.target, mode="r", storage_options=storage_options,
+                                            use_consolidated=False).attrs)
         except Exception:  # nothing there, or not a group
             return None
     if isinstance(attrs.get(INGEST_ATTR), dict):

@@ -11,8 +11,9 @@ Layout (besides the markers and digests every chunk store has)::
       class    (class,)           the class labels, in the column order of proba / decision
 
 Which data arrays a store has comes from the head (its ``output_layout``). ``complete`` is set once
-every chunk is written. Stores of format 1 (before markers and digests) are read as complete or not
-as a whole, and cannot be resumed.
+every chunk is written, and then the consolidated metadata ``xarray.open_zarr`` looks for is written
+(:mod:`rocketstream.storage.consolidated`). Stores of format 1 (before markers and digests) are read as
+complete or not as a whole, and cannot be resumed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .chunkstore import ATTR, ChunkStore, Layout
+from .consolidated import consolidate
 from .locations import Location
 
 
@@ -42,7 +44,8 @@ class PredictionStore(ChunkStore):
     def create(cls, path: str | os.PathLike | Location, *, n_samples: int, chunk_size: int,
                layout: dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...]]],
                classes: np.ndarray | None, meta: dict[str, Any], overwrite: bool = False,
-               storage_options: dict[str, Any] | None = None) -> PredictionStore:
+               storage_options: dict[str, Any] | None = None,
+               sample_coords: dict[str, np.ndarray] | None = None) -> PredictionStore:
         """Create an empty store for the arrays of ``layout`` (name -> shape, chunks, dtype, dims), with
         the ``class`` coordinate when ``classes`` are given; replaces only a predictions store, and only
         with ``overwrite``.
@@ -63,6 +66,8 @@ class PredictionStore(ChunkStore):
             Replace an existing predictions store.
         storage_options : dict, optional
             fsspec options for a URL.
+        sample_coords : dict of str to numpy.ndarray, optional
+            The input's coordinates along ``sample`` (``sample``, ``label``...).
 
         Returns
         -------
@@ -79,7 +84,7 @@ class PredictionStore(ChunkStore):
         """
         full: Layout = {name: (shape, chunks, dtype, dims, {} if dtype is str else {"fill_value": 0})
                         for name, (shape, chunks, dtype, dims) in layout.items()}
-        coords = {}
+        coords = {k: ("sample", v) for k, v in (sample_coords or {}).items()}
         if classes is not None:
             text = classes.dtype.kind in "UST"
             coords["class"] = ("class", np.asarray([str(c) for c in classes.tolist()]) if text else classes)
@@ -109,6 +114,7 @@ class PredictionStore(ChunkStore):
             raise RuntimeError(f"{self.display} has chunks not yet written; it cannot be marked complete")
         self.meta = {**self.meta, **extra, "complete": True}
         self.group.attrs[ATTR] = self.meta
+        self.group = consolidate(self.group)  # for xarray.open_zarr, which warns without it
 
 
 __all__ = ["PredictionStore"]

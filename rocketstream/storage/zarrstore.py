@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+import zarr.errors
 from zarr.core.sync import sync
 
 from ..core.validation import InputError
@@ -242,7 +243,8 @@ def open_input_array(
         if not loc.url and not os.path.exists(loc.target):
             raise FileNotFoundError(f"input not found: {where}; give a Zarr store path or an fsspec URL")
         try:
-            node = zarr.open(loc.target, mode="r", storage_options=storage_options if loc.url else None)
+            node = zarr.open(loc.target, mode="r", storage_options=storage_options if loc.url else None,
+                             use_consolidated=False)
         except (FileNotFoundError, KeyError):
             raise FileNotFoundError(f"no Zarr array or group at {where}") from None
         except Exception as exc:
@@ -297,5 +299,131 @@ def read_checked(arr: zarr.Array, where: str, fill_missing: bool = False) -> np.
     return checked[...] if checked.ndim == 0 else checked[tuple(slice(None) for _ in checked.shape)]
 
 
-__all__ = ["CheckedArray", "check_complete", "describe_group", "is_url", "missing_chunks",
-           "open_input_array", "read_checked"]
+def dims_of(arr: zarr.Array) -> tuple[str, ...] | None:
+    """The dimension names of an array (Zarr 3 ``dimension_names``, or xarray's Zarr 2 attribute)."""
+    names = getattr(arr.metadata, "dimension_names", None)
+    if names is None:
+        names = arr.attrs.get("_ARRAY_DIMENSIONS")
+    return tuple(str(n) for n in names) if names is not None else None
+
+
+def parent_group(arr: zarr.Array) -> zarr.Group | None:
+    """The group that holds ``arr`` (None for an array at the root of its store)."""
+    path = arr.path.strip("/")
+    if not path:
+        return None
+    try:
+        return zarr.open_group(store=arr.store, path=path.rpartition("/")[0], mode="r",
+                               use_consolidated=False)
+    except (FileNotFoundError, zarr.errors.BaseZarrError):
+        return None
+
+
+def recorded_task(arr: zarr.Array) -> str | None:
+    """The task (``classification``/``regression``) recorded in the attributes of ``arr``'s group,
+    as ``rocketstream ingest`` writes it; None when there is none."""
+    group = parent_group(arr)
+    attrs = dict(group.attrs) if group is not None else {}
+    task = attrs.get("task", (attrs.get("rocketstream_ingest") or {}).get("task"))
+    return task if task in ("classification", "regression") else None
+
+
+def plain_strings(values: Any) -> np.ndarray:
+    """``values`` as plain NumPy, with text as fixed-width ``<U``: Zarr 3 reads text back as NumPy's
+    ``StringDType`` (which scikit-learn and ``astype(str)`` do not accept), object or bytes arrays;
+    everything else is returned as it is.
+
+    Parameters
+    ----------
+    values : array-like
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rocketstream.storage.zarrstore import plain_strings
+    >>> plain_strings(np.array(["a", "bb"], dtype=object)).dtype
+    dtype('<U2')
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "TS" or (arr.dtype.kind == "O" and arr.size and all(
+            isinstance(v, (str, bytes)) for v in arr.ravel().tolist())):
+        text = [v.decode() if isinstance(v, bytes) else str(v) for v in arr.ravel().tolist()]
+        return np.array(text, dtype=str).reshape(arr.shape)
+    return arr
+
+
+def dim_arrays(group: zarr.Group, sizes: dict[str, int], where: str, fill_missing: bool = False,
+               skip: tuple[str, ...] = ()) -> dict[str, tuple[str, np.ndarray]]:
+    """The 1-D arrays of ``group`` along one of the dimensions of ``sizes`` (by dimension name, with
+    that dimension's size), read whole and checked, text as ``<U``: the coordinates xarray would give.
+
+    Parameters
+    ----------
+    group : zarr.Group
+    sizes : dict of str to int
+        Dimension name -> size, e.g. ``{"sample": n}``.
+    where : str
+        The group, for messages.
+    fill_missing : bool, default False
+        Read absent chunks as the fill value.
+    skip : tuple of str
+        Array names to leave out.
+
+    Returns
+    -------
+    dict
+        ``name -> (dimension, values)`` (numeric, boolean or ``<U`` values only).
+
+    Raises
+    ------
+    MissingChunkError
+        A chunk of one of those arrays is absent and ``fill_missing`` is false.
+    """
+    out = {}
+    for key, node in sorted(group.arrays()):
+        dims = dims_of(node)
+        if key in skip or node.ndim != 1 or not dims or sizes.get(dims[0]) != node.shape[0]:
+            continue
+        values = plain_strings(read_checked(node, f"{key!r} of {where}", fill_missing))
+        if values.dtype.kind in "iufbU":
+            out[str(key)] = (dims[0], values)
+    return out
+
+
+def sample_arrays(arr: zarr.Array, where: str, fill_missing: bool = False) -> dict[str, np.ndarray]:
+    """The per-sample arrays beside ``arr`` in its group (``label``, ``sample``, ``length``...; see
+    :func:`dim_arrays`); empty for an array that is not in a group.
+
+    Parameters
+    ----------
+    arr : zarr.Array
+        The input data, (sample, ...).
+    where : str
+        The input, for messages.
+    fill_missing : bool, default False
+        Read absent chunks as the fill value.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+
+    Raises
+    ------
+    MissingChunkError
+        A chunk of one of those arrays is absent and ``fill_missing`` is false.
+    """
+    group = parent_group(arr)
+    if group is None:
+        return {}
+    name = arr.path.strip("/").rpartition("/")[2]
+    found = dim_arrays(group, {"sample": int(arr.shape[0])}, f"the group of {where}", fill_missing, (name,))
+    return {k: v for k, (_, v) in found.items()}
+
+
+__all__ = ["CheckedArray", "check_complete", "describe_group", "dim_arrays", "dims_of", "is_url",
+           "missing_chunks", "open_input_array", "parent_group", "plain_strings", "read_checked",
+           "recorded_task", "sample_arrays"]
