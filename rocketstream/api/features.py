@@ -174,8 +174,10 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
     -------
     dict
         ``kind``, ``path``, ``shape``, ``chunk_size``, ``chunks_done``, ``complete``, ``verified``, the
-        model's ``n_channels``, ``length``, ``seed`` and ``model_sha256``, the provenance and the
-        ``input`` identity; ``damaged_chunks`` and ``fix`` when some chunk fails.
+        model's ``n_channels``, ``length``, ``seed`` and ``model_sha256``, the provenance, the
+        ``input`` identity and the ``history`` of the rows added (``{time, added, n_samples}`` per
+        creation or append); ``damaged_chunks`` and ``fix`` when some chunk fails; ``growth`` when an
+        append was interrupted.
 
     Raises
     ------
@@ -189,7 +191,7 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
     >>> info["shape"], info["chunks_done"], info["complete"]
     ([1000, 924], '4/4', True)
     """
-    store = FeatureStore.open(path, storage_options=storage_options)
+    store = FeatureStore.open(path, storage_options=storage_options, resizing_ok=True)
     params = from_dict(store.meta["model"])
     done = store.done()
     bad = verify_store(store) if verify and store.has_digests else []
@@ -199,7 +201,7 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
         "shape": [store.n_samples, store.n_features],
         "chunk_size": store.chunk_size,
         "chunks_done": f"{int(done.sum())}/{done.size}",
-        "complete": bool(done.all()) and not bad,
+        "complete": bool(done.all()) and not bad and not store.resizing,
         "verified": (f"{int(done.sum()) - len(bad)}/{int(done.sum())} written chunks match their sha256"
                      if verify and store.has_digests else "not verified"),
     }
@@ -215,4 +217,9 @@ def features_info(path: str | os.PathLike, storage_options: dict[str, Any] | Non
     })
     if store.input_identity:
         info["input"] = store.input_identity
+    info["history"] = store.history
+    if store.resizing:
+        r = store.resizing
+        info["growth"] = (f"interrupted while growing from {r.get('from')} to {r.get('to')} samples (started "
+                          f"{r.get('started')}); finish it with `rocketstream transform ... --append`")
     return info

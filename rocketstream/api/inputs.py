@@ -317,6 +317,221 @@ def open_source(source: Source, variable: str | None = None, *,
     return resolve_input(source, variable, storage_options, fill_missing).arr
 
 
+def same_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise equality of two coordinate arrays, NaN equal to NaN (text compared as text).
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        Arrays of the same length.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, one per element.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "US" or b.dtype.kind in "US":
+        return a.astype(str) == b.astype(str)
+    eq = a == b
+    if a.dtype.kind == "f" and b.dtype.kind == "f":
+        eq |= np.isnan(a) & np.isnan(b)
+    return np.asarray(eq, dtype=bool)
+
+
+def coords_for_store(store: Any, values: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The input's per-sample coordinates that ``store`` carries, under their names in the store and cut
+    to ``n`` rows; refuses when one is missing or shorter (not yet written).
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store (its :meth:`~rocketstream.storage.chunkstore.ChunkStore.sample_coord_names`).
+    values : dict of str to numpy.ndarray
+        Input name -> values, as :meth:`Resolved.sample_coords` gives.
+    n : int
+        Rows wanted.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Store name -> ``n`` values.
+
+    Raises
+    ------
+    InputError
+        A coordinate the store carries is missing from the input, or has fewer than ``n`` rows.
+    """
+    out = {}
+    for name, stored_as in store.sample_coord_names().items():
+        v = values.get(name)
+        if v is None or len(v) < n:
+            have = "is missing (or has not as many rows as the data)" if v is None else f"has {len(v)} rows"
+            raise InputError(f"the input's per-sample coordinate {name!r} {have}, but {store.display} "
+                             f"carries it and the input has {n} samples: finish writing the input (every "
+                             "per-sample array grown together), then append")
+        out[stored_as] = np.asarray(v)[:n]
+    return out
+
+
+def _done_rows(store: Any, lo: int, hi: int) -> np.ndarray:
+    """bool per row of ``lo:hi``: whether its chunk is done."""
+    done = store.done()
+    rows = np.zeros(max(0, hi - lo), dtype=bool)
+    for k in np.flatnonzero(done):
+        a, b = store.bounds(int(k))
+        a, b = max(a, lo), min(b, hi)
+        if b > a:
+            rows[a - lo : b - lo] = True
+    return rows
+
+
+def check_old_coords(store: Any, values: dict[str, np.ndarray], lo: int = 0, hi: int | None = None) -> None:
+    """Refuse when a per-sample coordinate of the rows ``lo:hi`` of ``store`` whose chunk is done differs
+    from ``values`` (store name -> the input's values from row 0): appending needs the old rows unchanged.
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store.
+    values : dict of str to numpy.ndarray
+        Store name -> the input's values (at least ``hi`` rows).
+    lo, hi : int
+        Rows to compare (default all the store holds).
+
+    Raises
+    ------
+    IdentityMismatchError
+        A value differs (the message names the coordinate and the sample).
+    """
+    from ..errors import IdentityMismatchError
+
+    hi = store.n_samples if hi is None else hi
+    if hi <= lo or not values:
+        return
+    stored = store.read_coords(list(values), lo, hi)
+    done = _done_rows(store, lo, hi)
+    for name, old in stored.items():
+        same = same_values(old, np.asarray(values[name])[lo:hi]) | ~done
+        if not same.all():
+            i = lo + int(np.flatnonzero(~same)[0])
+            raise IdentityMismatchError(
+                f"the input's per-sample coordinate {name!r} of sample {i} is {values[name][i]!r}, but "
+                f"{store.display} recorded {old[i - lo]!r}: append needs the old rows unchanged; restore "
+                "them, or use overwrite=True / --overwrite to start over")
+
+
+def sync_pending_coords(store: Any, values: dict[str, np.ndarray]) -> int:
+    """Write the input's per-sample coordinates into the rows of ``store`` whose chunk is not done
+    (a follower may have stored them before they landed), before those chunks are computed.
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store.
+    values : dict of str to numpy.ndarray
+        Store name -> the input's values, from row 0 (at least the store's rows).
+
+    Returns
+    -------
+    int
+        Coordinate values rewritten.
+    """
+    n = store.n_samples
+    pending = ~_done_rows(store, 0, n)
+    if not pending.any() or not values:
+        return 0
+    lo = int(np.flatnonzero(pending)[0])
+    stored = store.read_coords(list(values), lo, n)
+    writes, count = {}, 0
+    for name, old in stored.items():
+        new = plain_strings(np.asarray(values[name])[lo:n])
+        change = pending[lo:] & ~same_values(old, new)
+        if change.any():
+            merged = old.astype(object) if old.dtype.kind == "U" else old.copy()
+            merged[change] = new[change]
+            writes[name] = plain_strings(merged)
+            count += int(change.sum())
+    if writes:
+        store.write_coords(writes, lo)
+    return count
+
+
+def sync_input_coords(store: Any, src: Resolved) -> int:
+    """:func:`sync_pending_coords` from the input ``src`` as it is (for resume: the coordinates it
+    holds for all the store's rows; others are left as they are).
+
+    Parameters
+    ----------
+    store : ChunkStore
+        The store being resumed.
+    src : Resolved
+        Its input.
+
+    Returns
+    -------
+    int
+        Coordinate values rewritten.
+    """
+    if store.done().all():
+        return 0
+    found = src.sample_coords()
+    values = {stored_as: np.asarray(found[name]) for name, stored_as in store.sample_coord_names().items()
+              if name in found and len(found[name]) >= store.n_samples}
+    return sync_pending_coords(store, values)
+
+
+def grow_to_input(job: Any, src: Resolved, n: int | None = None, values: dict[str, np.ndarray] | None = None,
+                  *, target: Any = None, workers: int | None = None, verify: bool = True,
+                  check_coords: bool = True) -> bool:
+    """Grow ``job.store`` to the first ``n`` rows of the input ``src`` (all by default): the per-sample
+    coordinates are extended, the old rows checked (coordinates here, input digests by
+    :func:`~rocketstream.graph.runner.grow`), nothing written when a check fails.
+
+    Parameters
+    ----------
+    job : ChunkJob
+        The chunk job over ``src`` (its ``store`` is grown).
+    src : Resolved
+        The grown input.
+    n : int, optional
+        Rows to grow to (default: all of ``src``).
+    values : dict of str to numpy.ndarray, optional
+        Store name -> at least ``n`` coordinate values (default: read from ``src``, all rows required).
+    target, workers, verify
+        As for :func:`~rocketstream.graph.runner.grow`.
+    check_coords : bool, default True
+        Compare the coordinates of the old rows with the input's.
+
+    Returns
+    -------
+    bool
+        Whether the store changed.
+
+    Raises
+    ------
+    IdentityMismatchError
+        The old rows (their values or coordinates) changed.
+    InputError
+        A per-sample coordinate the store carries is missing or shorter than the data.
+    """
+    from ..graph.runner import grow
+
+    store = job.store
+    n = int(src.arr.shape[0]) if n is None else int(n)
+    if values is None:
+        values = coords_for_store(store, src.sample_coords(), n)
+    old = store.n_samples
+    if check_coords and (n > old or store.resizing):
+        check_old_coords(store, values, 0, old)
+    identity = {**src.identity, "shape": [n, *src.identity["shape"][1:]]}
+    grew = grow(job, n, identity=identity, new_coords={k: np.asarray(v)[old:n] for k, v in values.items()},
+                target=target, workers=workers, verify=verify)
+    if check_coords:  # rows of chunks not done may hold coordinates a follower stored before they landed
+        sync_pending_coords(store, values)
+    return grew
+
+
 REFIT_PAD_SHORT = ("the model was fitted without --pad-short; refit it with `rocketstream fit ... "
                    "--pad-short` / pad_short=True and use the new model, or drop those series")
 

@@ -147,6 +147,7 @@ def predict(
     fill_missing: bool = False,
     verify: bool = True,
     retries: int = 2,
+    append: bool = False,
 ) -> zarr.Group:
     """Transform ``source`` and apply ``head`` chunk by chunk, writing the predictions Zarr ``output``.
 
@@ -156,7 +157,9 @@ def predict(
     have been trained on this model's features, the output must not overlap an input and may replace
     only a predictions store (with ``overwrite``), no input chunk may be absent (unless
     ``fill_missing``), the device must exist and a chunk must fit in memory where tasks run. The
-    store's ``complete`` attribute is set once every chunk is written.
+    store's ``complete`` attribute is set once every chunk is written. With ``append`` an existing
+    store grows with its input, scoring only the new series (the rules of
+    :func:`~rocketstream.api.transform.run_transform`'s ``append``).
 
     Parameters
     ----------
@@ -188,6 +191,9 @@ def predict(
         With ``resume``, verify the chunks already written first.
     retries : int, default 2
         Times missing chunks are resubmitted after lost workers.
+    append : bool, default False
+        Grow the existing store with its grown input (same model, head and input; the old rows
+        unchanged); excludes ``overwrite``.
 
     Returns
     -------
@@ -228,87 +234,243 @@ def predict(
     >>> group.attrs["rocketstream"]["complete"], group["label"].shape
     (True, (200,))
     """
-    from .inputs import model_lengths, resolve_input, rocketstream_version  # Dask arrays: not for evaluate
-    from .transform import chunk_rows, task_bytes
-
-    if resume and overwrite:
-        raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
-                         "replaces it; pass only one")
-    model_loc = resolve(model_params) if isinstance(model_params, (str, os.PathLike)) else None
-    params = load_model(model_loc.target) if model_loc is not None else model_params
-    if not isinstance(params, MiniRocketParameters):
-        raise TypeError(f"model_params must be fitted MiniRocket parameters or a model file path, got "
-                        f"{type(params).__name__}")
-    if not params.is_fitted:
-        raise InputError("the model has no biases yet; fit it before predicting")
-    head_path = head if isinstance(head, (str, os.PathLike)) else None
-    head_obj = load_head(head) if head_path is not None else head
-    if not isinstance(head_obj, Head):
-        raise TypeError(f"head must be a fitted head (RidgeHead, SoftmaxHead) or the path of one, got "
-                        f"{type(head_obj).__name__}")
-    check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else "the head",
-                     f"the model {model_loc.display}" if model_loc else "the model")
-    out = resolve(output)
-    src = resolve_input(source, variable, None, fill_missing)
-    check_outputs([("output", out)], [(role, loc) for role, loc in (
-        ("input", src.location), ("model", model_loc),
-        ("head", resolve(head_path) if head_path is not None else None)) if loc is not None])
-    arr = src.arr
-    check_against_model(tuple(arr.shape), params)
-    n = int(arr.shape[0])
-    own = model_lengths(source, params, arr, None)
-    rows = chunk_rows(arr, params, chunk_size)
-    head_info = {**head_obj.info(head_path), "digest": _head_digest(head_obj)}
-    store = _open_to_resume(out, params, head_info, src.identity, rows if chunk_size else None) if resume \
-        else None
-    if store is None and existing_output(out, "predictions") and not overwrite:
-        raise FileExistsError(f"output {out.display} already exists; pass overwrite=True / --overwrite to "
-                              "replace it, resume=True / --resume to finish it, or choose another path")
-    src.check_complete()
-    layout = head_obj.output_layout(n, rows)
-    input_coords = src.sample_coords()
-    # the input's coordinates, renamed where a prediction has the same name (its ``label`` -> ``input_label``)
-    coord_names = {k: f"input_{k}" if k in layout else k for k in input_coords}
+    job = PredictJob(source, model_params, head, output, variable=variable, chunk_size=chunk_size,
+                     overwrite=overwrite, resume=resume, fill_missing=fill_missing, append=append)
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
-    classes = None if head_obj.task == "regression" else np.asarray(head_obj.classes_)
-    meta = {
-        "task": head_obj.task, "classes": None if classes is None else classes.tolist(),
-        "source": {"source": src.desc["source"], "variable": variable}, "input": src.identity,
-        "model": {"sha256": to_dict(params)["sha256"], "fingerprint": fingerprint(params),
-                  "seed": int(params.seed), "n_features": int(params.n_features_out),
-                  "n_channels": int(params.n_channels), "length": int(params.length),
-                  "fit_source": params.extra.get("source"),
-                  "path": model_loc.display if model_loc else None},
-        "head": head_info, "input_coords": coord_names, "rocketstream_version": rocketstream_version(),
-    }
     t0 = time.perf_counter()
     with session(scheduler) as target:  # connected, device and memory checked before the store
-        check_resources(target, device, task_bytes(arr, params, rows, None), rows=rows)
-        with StoreLock(out.target):  # one writer
-            if store is None:
-                store = PredictionStore.create(
-                    out, n_samples=n, chunk_size=rows, layout=layout, classes=classes, meta=meta,
-                    overwrite=overwrite, sample_coords={coord_names[k]: v for k, v in input_coords.items()})
-            fn = partial(predictions_of, params=params, key=fingerprint(params), head=head_obj, device=device)
+        job.preflight(target, device)
+        with StoreLock(job.out.target):  # one writer
+            existed = job.resumed is not None
+            store = job.store()
+            chunks = job.chunk_job(store, device=device)
+            grew = append and existed and job.grow(chunks, target=target, verify=verify)
+            if existed and not append:
+                from .inputs import sync_input_coords
+
+                sync_input_coords(store, job.src)
             try:
-                run(ChunkJob(arr, store, fn, own, "predict"), target, progress=progress,
-                    local_bar=progress and is_local(scheduler), retries=retries, verify=resume and verify)
+                run(chunks, target, progress=progress, local_bar=progress and is_local(scheduler),
+                    retries=retries, verify=(resume or append) and existed and verify and not grew)
             except ClusterLostError as exc:
                 raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun predict with "
-                                       f"--resume / resume=True to finish {out.display}") from exc
+                                       f"--resume / resume=True to finish {job.out.display}") from exc
             except InputError as exc:
                 again = "`rocketstream predict ... --resume` / resume=True"
                 raise failed_on_input(exc, store, again) from exc
-            store.mark_complete(seconds=round(time.perf_counter() - t0, 3))
+            job.finish(store, seconds=round(time.perf_counter() - t0, 3))
     return store.group
 
 
+class PredictJob:
+    """A prediction checked on the client before anything is written: model, head (trained on this
+    model's features), input, output, lengths, chunking and (for resume or append) the existing store.
+    Nothing on disk changes until :meth:`store` runs.
+
+    Parameters
+    ----------
+    source, model_params, head, output, variable, chunk_size, overwrite, resume, fill_missing, append
+        As in :func:`predict`.
+    follow : bool, default False
+        Checks for :func:`~rocketstream.api.follow.follow_predict` (see
+        :class:`~rocketstream.api.transform.TransformJob`).
+
+    Attributes
+    ----------
+    params : MiniRocketParameters
+        The model.
+    head : Head
+        The head.
+    out : Location
+        The resolved output.
+    src : Resolved
+        The resolved input.
+    lengths : numpy.ndarray or None
+        Per-series lengths (variable-length models).
+    rows : int
+        Samples per task (the existing store's chunk size when there is one).
+    resumed : PredictionStore or None
+        The store being resumed or grown (or, once :meth:`store` ran, the store).
+
+    Raises
+    ------
+    TypeError, InputError, FileNotFoundError, ModelFileError, IdentityMismatchError, FileExistsError,
+    UnsafeOutputError, StoreError, MissingChunkError
+        As :func:`predict` raises them before writing.
+    """
+
+    def __init__(self, source: Any, model_params: MiniRocketParameters | str | os.PathLike,
+                 head: Head | str | os.PathLike, output: str | os.PathLike, *, variable: str | None,
+                 chunk_size: int | None, overwrite: bool, resume: bool, fill_missing: bool,
+                 append: bool = False, follow: bool = False) -> None:
+        from .inputs import model_lengths, resolve_input  # Dask arrays: not for evaluate
+        from .transform import chunk_rows
+
+        if (resume or append) and overwrite:
+            raise InputError(f"{'append' if append else 'resume'} and overwrite exclude each other: "
+                             f"{'append grows' if append else 'resume finishes'} a store, overwrite replaces "
+                             "it; pass only one")
+        self.kind, self.append, self.follow, self.source = "predict", append, follow, source
+        self.variable, self.fill_missing, self.storage_options = variable, fill_missing, None
+        model_loc = resolve(model_params) if isinstance(model_params, (str, os.PathLike)) else None
+        params = load_model(model_loc.target) if model_loc is not None else model_params
+        if not isinstance(params, MiniRocketParameters):
+            raise TypeError(f"model_params must be fitted MiniRocket parameters or a model file path, got "
+                            f"{type(params).__name__}")
+        if not params.is_fitted:
+            raise InputError("the model has no biases yet; fit it before predicting")
+        head_path = head if isinstance(head, (str, os.PathLike)) else None
+        head_obj = load_head(head) if head_path is not None else head
+        if not isinstance(head_obj, Head):
+            raise TypeError(f"head must be a fitted head (RidgeHead, SoftmaxHead) or the path of one, got "
+                            f"{type(head_obj).__name__}")
+        check_head_model(head_obj, params, f"the head {resolve(head_path).display}" if head_path else
+                         "the head", f"the model {model_loc.display}" if model_loc else "the model")
+        self.params, self.head, self.model_loc = params, head_obj, model_loc
+        self.overwrite = overwrite
+        self.out = resolve(output)
+        self.src = src = resolve_input(source, variable, None, fill_missing)
+        check_outputs([("output", self.out)], [(role, loc) for role, loc in (
+            ("input", src.location), ("model", model_loc),
+            ("head", resolve(head_path) if head_path is not None else None)) if loc is not None])
+        check_against_model(tuple(src.arr.shape), params)
+        self.lengths = model_lengths(source, params, src.arr, False if follow else None)
+        rows = chunk_rows(src.arr, params, chunk_size)
+        self.head_info = {**head_obj.info(head_path), "digest": _head_digest(head_obj)}
+        self.resumed = _open_to_resume(self.out, params, self.head_info, src.identity,
+                                       rows if chunk_size else None, append) \
+            if resume or append or (follow and not overwrite) else None
+        self.rows = self.resumed.chunk_size if self.resumed is not None else rows
+        if self.resumed is None and existing_output(self.out, "predictions") and not overwrite:
+            raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
+                                  "--overwrite to replace it, resume=True / --resume to finish it, or choose "
+                                  "another path")
+        if not follow:  # a follower waits for absent chunks
+            src.check_complete()
+
+    def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None = None
+                  ) -> None:
+        """Device and memory checks where the tasks will run (see
+        :meth:`~rocketstream.api.transform.TransformJob.preflight`).
+
+        Parameters
+        ----------
+        target, device, memory_budget
+            As for :meth:`~rocketstream.api.transform.TransformJob.preflight`.
+        """
+        from .transform import task_bytes
+
+        check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
+                        rows=self.rows)
+
+    def store(self, n: int | None = None, coords: dict[str, np.ndarray] | None = None) -> PredictionStore:
+        """The store to write: the one being resumed or grown, or a new one for ``n`` samples (default all)
+        with the per-sample coordinates ``coords`` (default: read from the input).
+
+        Parameters
+        ----------
+        n : int, optional
+            Samples of a new store.
+        coords : dict of str to numpy.ndarray, optional
+            Input name -> values of its per-sample coordinates.
+
+        Returns
+        -------
+        PredictionStore
+        """
+        from .inputs import rocketstream_version
+
+        if self.resumed is not None:
+            return self.resumed
+        src, params, head = self.src, self.params, self.head
+        n = int(src.arr.shape[0]) if n is None else int(n)
+        coords = src.sample_coords() if coords is None else coords
+        layout = head.output_layout(n, self.rows)
+        # the input's coordinates, renamed where a prediction has the same name (``label`` -> ``input_label``)
+        names = {k: f"input_{k}" if k in layout else k for k in coords}
+        classes = None if head.task == "regression" else np.asarray(head.classes_)
+        meta = {
+            "task": head.task, "classes": None if classes is None else classes.tolist(),
+            "source": {"source": src.desc["source"], "variable": self.variable},
+            "input": {**src.identity, "shape": [n, *src.identity["shape"][1:]]},
+            "model": {"sha256": to_dict(params)["sha256"], "fingerprint": fingerprint(params),
+                      "seed": int(params.seed), "n_features": int(params.n_features_out),
+                      "n_channels": int(params.n_channels), "length": int(params.length),
+                      "fit_source": params.extra.get("source"),
+                      "path": self.model_loc.display if self.model_loc else None},
+            "head": self.head_info, "input_coords": names, "rocketstream_version": rocketstream_version(),
+        }
+        self.resumed = PredictionStore.create(
+            self.out, n_samples=n, chunk_size=self.rows, layout=layout, classes=classes, meta=meta,
+            overwrite=self.overwrite, sample_coords={names[k]: v for k, v in coords.items()})
+        return self.resumed
+
+    def chunk_job(self, store: PredictionStore, arr: Any = None, lengths: np.ndarray | None = None, *,
+                  device: Any = None, memory_budget: int | None = None, reader: Any = None) -> ChunkJob:
+        """The chunk job writing the predictions of ``arr`` (default: the input) into ``store``.
+
+        Parameters
+        ----------
+        store : PredictionStore
+            The output.
+        arr, lengths, reader
+            As for :meth:`~rocketstream.api.transform.TransformJob.chunk_job`.
+        device : str or torch.device, optional
+            Where the tasks compute.
+        memory_budget : int, optional
+            Unused (the head's transform uses the default budget).
+
+        Returns
+        -------
+        ChunkJob
+        """
+        arr = self.src.arr if arr is None else arr
+        lengths = self.lengths if lengths is None and arr is self.src.arr else lengths
+        fn = partial(predictions_of, params=self.params, key=fingerprint(self.params), head=self.head,
+                     device=device)
+        return ChunkJob(arr, store, fn, lengths, "predict", reader)
+
+    def grow(self, job: ChunkJob, *, target: Any = None, verify: bool = True) -> bool:
+        """Grow the store of ``job`` to the whole input (see :func:`~rocketstream.api.inputs.grow_to_input`).
+
+        Parameters
+        ----------
+        job : ChunkJob
+            From :meth:`chunk_job`.
+        target : Any, optional
+            The scheduler.
+        verify : bool, default True
+            Check every done chunk's input rows, not only the partly filled one's.
+
+        Returns
+        -------
+        bool
+            Whether the store changed.
+        """
+        from .inputs import grow_to_input
+
+        return grow_to_input(job, self.src, target=target, verify=verify)
+
+    def finish(self, store: PredictionStore, **extra: Any) -> None:
+        """Mark the store complete (and consolidate its metadata) once every chunk is done.
+
+        Parameters
+        ----------
+        store : PredictionStore
+        **extra
+            More attributes to record (e.g. ``seconds``).
+        """
+        if (extra or not store.meta.get("complete")) and store.is_complete():
+            store.mark_complete(**extra)
+
+
 def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str, Any],
-                    identity: dict[str, Any], rows: int | None) -> PredictionStore | None:
-    """The predictions store to finish, after checking it was made with this model, head and input
-    (None if there is nothing to resume)."""
+                    identity: dict[str, Any], rows: int | None, append: bool = False
+                    ) -> PredictionStore | None:
+    """The predictions store to finish (or, with ``append``, to grow), after checking it was made with
+    this model, head and input (None if there is nothing to resume)."""
     try:
-        store = PredictionStore.open(out, mode="r+")
+        store = PredictionStore.open(out, mode="r+", resizing_ok=append)
     except FileNotFoundError:
         return None
     if not store.marked:
@@ -325,7 +487,10 @@ def _open_to_resume(out: Any, params: MiniRocketParameters, head_info: dict[str,
             f"the predictions in {store.display} were made with a {made_with.get('kind')} head "
             f"{str(made_with.get('digest'))[:12]}, not this {head_info['kind']} head "
             f"{head_info['digest'][:12]}; resume needs the same head: pass it, or use --overwrite")
-    store.check_resumable(identity, rows)
+    if append:
+        store.check_growable(identity, rows)
+    else:
+        store.check_resumable(identity, rows)
     return store
 
 

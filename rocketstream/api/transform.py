@@ -1,29 +1,41 @@
 """Transform out of core into a resumable features store: every check before anything is written
-(:class:`TransformJob`), then the chunk runner (:mod:`rocketstream.graph.runner`)."""
+(:class:`TransformJob`), then the chunk runner (:mod:`rocketstream.graph.runner`). With ``append`` an
+existing store grows with its input (see :func:`~rocketstream.graph.runner.grow`); following an input
+as it is written is :func:`rocketstream.api.follow.follow_transform`."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
 
 from ..core.parameters import MiniRocketParameters
-from ..core.serialization import ModelFileError, from_dict, to_dict
+from ..core.serialization import ModelFileError, fingerprint, from_dict, to_dict
 from ..core.serialization import load as load_model
 from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.preflight import check_resources
-from ..graph.runner import chunk_graph, failed_on_input, missing_chunks, run
+from ..graph.runner import ChunkJob, chunk_graph, failed_on_input, missing_chunks, run
 from ..graph.schedule import is_local, session
 from ..graph.source import default_chunk_size
-from ..graph.transform import features_job
+from ..graph.transform import features_job, features_of
 from ..storage.features import FeatureStore
 from ..storage.locations import Location, check_outputs, resolve
 from ..storage.lock import StoreLock
 from ..storage.outputs import existing_output
-from .inputs import Lengths, Resolved, Source, model_lengths, resolve_input, rocketstream_version
+from .inputs import (
+    Lengths,
+    Resolved,
+    Source,
+    grow_to_input,
+    model_lengths,
+    resolve_input,
+    rocketstream_version,
+    sync_input_coords,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -137,28 +149,35 @@ def _check_model(stored_dict: Any, params: MiniRocketParameters, display: str) -
 
 
 def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, chunk_size: int | None,
-                    storage_options: dict[str, Any] | None) -> FeatureStore | None:
-    """The store to finish, after checking it was made from this model and this input (None if
-    there is nothing to resume)."""
+                    storage_options: dict[str, Any] | None, append: bool = False) -> FeatureStore | None:
+    """The store to finish (or, with ``append``, to grow), after checking it was made from this model and
+    this input (None if there is nothing to resume)."""
     try:
-        store = FeatureStore.open(out, mode="r+", storage_options=storage_options)
+        store = FeatureStore.open(out, mode="r+", storage_options=storage_options, resizing_ok=append)
     except FileNotFoundError:
         return None
     _check_model(store.meta.get("model"), params, store.display)
     rows = None if chunk_size is None else chunk_rows(src.arr, params, chunk_size)
-    store.check_resumable(src.identity, rows)
+    if append:
+        store.check_growable(src.identity, rows)
+    else:
+        store.check_resumable(src.identity, rows)
     return store
 
 
 def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, rows: int, overwrite: bool,
-                  storage_options: dict[str, Any] | None) -> FeatureStore:
+                  storage_options: dict[str, Any] | None, n: int | None = None,
+                  coords: dict[str, np.ndarray] | None = None) -> FeatureStore:
+    n = int(src.arr.shape[0]) if n is None else int(n)
+    coords = src.sample_coords() if coords is None else coords
     provenance = {**src.desc, "seed": int(params.seed), "rocketstream_version": rocketstream_version()}
-    meta = {"model": to_dict(params), "input": src.identity, "provenance": provenance}
+    meta = {"model": to_dict(params), "input": {**src.identity, "shape": [n, *src.identity["shape"][1:]]},
+            "provenance": provenance, "input_coords": {k: k for k in coords}}
     if src.recorded_task() is not None:
         meta["task"] = src.recorded_task()
     return FeatureStore.create(
-        out, n_samples=int(src.arr.shape[0]), n_features=params.n_features_out, chunk_size=rows,
-        meta=meta, feature_coords=feature_coordinates(params), sample_coords=src.sample_coords(),
+        out, n_samples=n, n_features=params.n_features_out, chunk_size=rows,
+        meta=meta, feature_coords=feature_coordinates(params), sample_coords=coords,
         overwrite=overwrite, storage_options=storage_options)
 
 
@@ -170,6 +189,12 @@ class TransformJob:
     ----------
     source, params, output, variable, chunk_size, resume, overwrite, lengths, storage_options, fill_missing
         As in :func:`transform_to_zarr`.
+    append : bool, default False
+        Grow an existing store with its input (see :func:`run_transform`).
+    follow : bool, default False
+        Checks for :func:`~rocketstream.api.follow.follow_transform`: absent input chunks are not an
+        error (they have not been written yet), lengths are read as they land, and an existing store is
+        continued.
 
     Attributes
     ----------
@@ -180,7 +205,7 @@ class TransformJob:
     lengths : numpy.ndarray or None
         Per-series lengths (variable-length models).
     resumed : FeatureStore or None
-        The store being resumed.
+        The store being resumed (or grown).
     rows : int
         Samples per task (the resumed store's chunk size when resuming).
 
@@ -206,10 +231,13 @@ class TransformJob:
     def __init__(self, source: Source, params: MiniRocketParameters | str | os.PathLike,
                  output: str | os.PathLike, *, variable: str | None, chunk_size: int | None, resume: bool,
                  overwrite: bool, lengths: Lengths, storage_options: dict[str, Any] | None,
-                 fill_missing: bool) -> None:
-        if resume and overwrite:
-            raise InputError("resume and overwrite exclude each other: resume finishes a store, overwrite "
-                             "replaces it; pass only one")
+                 fill_missing: bool, append: bool = False, follow: bool = False) -> None:
+        if (resume or append) and overwrite:
+            raise InputError(f"{'append' if append else 'resume'} and overwrite exclude each other: "
+                             f"{'append grows' if append else 'resume finishes'} a store, overwrite replaces "
+                             "it; pass only one")
+        self.kind, self.append, self.follow, self.source = "transform", append, follow, source
+        self.variable, self.fill_missing = variable, fill_missing
         model_loc = resolve(params) if isinstance(params, (str, os.PathLike)) else None
         params = load_model(model_loc.target) if model_loc is not None else params
         if not params.is_fitted:
@@ -220,14 +248,16 @@ class TransformJob:
         check_outputs([("output", self.out)], [(role, loc) for role, loc in (
             ("model file", model_loc), ("input", self.src.location)) if loc is not None])
         check_against_model(tuple(self.src.arr.shape), params)
-        self.lengths = model_lengths(source, params, self.src.arr, lengths, storage_options)
-        self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options) if resume \
-            else None
+        self.lengths = model_lengths(source, params, self.src.arr, False if follow else lengths,
+                                     storage_options)
+        self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options, append) \
+            if resume or append or (follow and not overwrite) else None
         self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.arr, params, chunk_size)
         if self.resumed is None and existing_output(self.out, "features", storage_options) and not overwrite:
             raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
                                   "--overwrite to replace it, or resume=True / --resume to finish it")
-        self.src.check_complete()
+        if not follow:  # a follower waits for absent chunks
+            self.src.check_complete()
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
         """Device and memory checks where the tasks will run (before the output is touched): those of
@@ -248,8 +278,15 @@ class TransformJob:
         check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
                         rows=self.rows)
 
-    def store(self) -> FeatureStore:
+    def store(self, n: int | None = None, coords: dict[str, np.ndarray] | None = None) -> FeatureStore:
         """The store to write: the one being resumed, or a new one (replacing an old one if allowed).
+
+        Parameters
+        ----------
+        n : int, optional
+            Samples of a new store (default: all of the input).
+        coords : dict of str to numpy.ndarray, optional
+            Its per-sample coordinates (default: read from the input).
 
         Returns
         -------
@@ -257,7 +294,46 @@ class TransformJob:
         """
         if self.resumed is not None:
             return self.resumed
-        return _create_store(self.src, self.params, self.out, self.rows, self.overwrite, self.storage_options)
+        self.resumed = _create_store(self.src, self.params, self.out, self.rows, self.overwrite,
+                                     self.storage_options, n, coords)
+        return self.resumed
+
+    def chunk_job(self, store: FeatureStore, arr: Any = None, lengths: np.ndarray | None = None, *,
+                  device: Any = None, memory_budget: int | None = None, reader: Any = None) -> ChunkJob:
+        """The chunk job writing the features of ``arr`` (default: the input) into ``store``.
+
+        Parameters
+        ----------
+        store : FeatureStore
+            The output.
+        arr : dask.array.Array, optional
+            The input rows (default: the resolved input).
+        lengths : numpy.ndarray, optional
+            Per-series lengths (default: the input's, for variable-length models).
+        device, memory_budget
+            As in :func:`run_transform`.
+        reader : RowReader, optional
+            See :class:`~rocketstream.graph.runner.ChunkJob`.
+
+        Returns
+        -------
+        ChunkJob
+        """
+        arr = self.src.arr if arr is None else arr
+        lengths = self.lengths if lengths is None and arr is self.src.arr else lengths
+        fn = partial(features_of, params=self.params, key=fingerprint(self.params), device=device,
+                     memory_budget=memory_budget)
+        return ChunkJob(arr, store, fn, lengths, "transform", reader)
+
+    def finish(self, store: FeatureStore, **extra: Any) -> None:
+        """Nothing to do once a features store is complete (its markers say it).
+
+        Parameters
+        ----------
+        store : FeatureStore
+        **extra
+            Ignored.
+        """
 
 
 def run_transform(
@@ -280,6 +356,7 @@ def run_transform(
     retries: int = 2,
     lengths: Lengths = None,
     fill_missing: bool = False,
+    append: bool = False,
 ) -> tuple[FeatureStore, Any]:
     """Transform ``source`` chunk by chunk into the features store ``output``; return the store and
     the chunks this run computed (:func:`transform_to_zarr` is the same, returning the features).
@@ -297,6 +374,15 @@ def run_transform(
     resume). If workers are lost (``KilledWorker``) or chunks are still missing after the graph ran,
     the missing chunks are resubmitted up to ``retries`` times; if the cluster is gone altogether the
     run stops with :class:`~rocketstream.errors.ClusterLostError`, keeping the chunks written.
+
+    With ``append`` an existing store grows with its input, which grew along samples (zarr ``append``,
+    xarray ``to_zarr(append_dim="sample")``): only the new rows are computed, and the partly filled
+    last chunk is recomputed over its new rows, so the store equals a one-shot run bit for bit; the
+    per-sample coordinates grow too, and the store records when how many rows were added. The old rows
+    must be unchanged: with ``verify`` every done chunk's input rows are compared with their recorded
+    digest (always those of the partly filled chunk, and the coordinates), and a difference refuses the
+    append before anything is written. The store keeps its chunk size. Without an existing store,
+    ``append`` makes one.
 
     Parameters
     ----------
@@ -340,6 +426,9 @@ def run_transform(
         Per-series lengths of a variable-length model (see :func:`resolve_lengths`).
     fill_missing : bool, default False
         Read absent Zarr input chunks as the fill value instead of raising.
+    append : bool, default False
+        Grow the existing store with its grown input (see above); excludes ``overwrite`` and
+        ``compute=False``.
 
     Returns
     -------
@@ -374,9 +463,11 @@ def run_transform(
     >>> store.n_chunks, chunks
     (4, [0, 1, 2, 3])
     """
+    if append and not compute:
+        raise InputError("append needs compute=True: the store grows before its chunks are computed")
     job = TransformJob(source, params, output, variable=variable, chunk_size=chunk_size, resume=resume,
                        overwrite=overwrite, lengths=lengths, storage_options=storage_options,
-                       fill_missing=fill_missing)
+                       fill_missing=fill_missing, append=append)
     out, params = job.out, job.params
     if not compute:
         store = job.store()
@@ -385,12 +476,18 @@ def run_transform(
     with session(scheduler) as target:
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
+            existed = job.resumed is not None
             store = job.store()
+            grew = append and existed and grow_to_input(
+                job.chunk_job(store, device=device, memory_budget=memory_budget), job.src, target=target,
+                workers=workers, verify=verify)
+            if existed and not append:
+                sync_input_coords(store, job.src)
             chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
             try:
                 planned = run(chunks, target, workers=workers, progress=progress,
                               local_bar=progress and is_local(scheduler), retries=retries,
-                              verify=resume and verify)
+                              verify=(resume or append) and existed and verify and not grew)
             except ClusterLostError as exc:
                 raise ClusterLostError(f"{exc}; the chunks written so far are kept: rerun with --resume / "
                                        f"resume=True to finish {out.display}") from exc
@@ -410,9 +507,9 @@ def transform_to_zarr(source: Source, params: MiniRocketParameters | str | os.Pa
     source, params, output, compute
         As for :func:`run_transform`.
     **options
-        Any keyword of :func:`run_transform` (``variable``, ``chunk_size``, ``resume``, ``overwrite``,
-        ``device``, ``memory_budget``, ``scheduler``, ``workers``, ``progress``, ``storage_options``,
-        ``verify``, ``retries``, ``lengths``, ``fill_missing``).
+        Any keyword of :func:`run_transform` (``variable``, ``chunk_size``, ``resume``, ``append``,
+        ``overwrite``, ``device``, ``memory_budget``, ``scheduler``, ``workers``, ``progress``,
+        ``storage_options``, ``verify``, ``retries``, ``lengths``, ``fill_missing``).
 
     Returns
     -------

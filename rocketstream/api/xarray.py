@@ -219,7 +219,8 @@ def transform_to_zarr(obj: XarrayObject, params: MiniRocketParameters | str | os
                       device: torch.device | str | None = None, memory_budget: int | None = None,
                       scheduler: Any = None, workers: int | None = None, progress: bool = False,
                       compute: bool = True, storage_options: dict[str, Any] | None = None,
-                      verify: bool = True, retries: int = 2, lengths: Lengths = None) -> Any:
+                      verify: bool = True, retries: int = 2, lengths: Lengths = None,
+                      append: bool = False) -> Any:
     """Resumable transform of a DataArray (or a Dataset's variable) into a features store, opened back
     as a lazy, verified DataArray.
 
@@ -264,6 +265,9 @@ def transform_to_zarr(obj: XarrayObject, params: MiniRocketParameters | str | os
         Times missing chunks are resubmitted after lost workers.
     lengths : None, False or array-like
         Per-series lengths of a variable-length model (None: a Dataset's ``length`` variable, if any).
+    append : bool, default False
+        The series grew along samples since ``output`` was made from them: grow it, computing only the
+        new rows (see :func:`rocketstream.api.transform.run_transform`).
 
     Returns
     -------
@@ -293,7 +297,7 @@ def transform_to_zarr(obj: XarrayObject, params: MiniRocketParameters | str | os
                               overwrite=overwrite, device=device, memory_budget=memory_budget,
                               scheduler=scheduler, workers=workers, progress=progress, compute=compute,
                               storage_options=storage_options, verify=verify, retries=retries,
-                              lengths=lengths)
+                              lengths=lengths, append=append)
     return open_features(output, storage_options=storage_options) if compute else result
 
 
@@ -425,7 +429,7 @@ class RocketAccessor:
                 overwrite: bool = False, device: torch.device | str | None = None,
                 memory_budget: int | None = None, scheduler: Any = None, workers: int | None = None,
                 progress: bool = False, compute: bool = True, storage_options: dict[str, Any] | None = None,
-                verify: bool = True, retries: int = 2, lengths: Lengths = None) -> Any:
+                verify: bool = True, retries: int = 2, lengths: Lengths = None, append: bool = False) -> Any:
         """Transform these series into the features store ``output`` and open it (see
         :func:`transform_to_zarr`).
 
@@ -463,6 +467,8 @@ class RocketAccessor:
             Times missing chunks are resubmitted after lost workers.
         lengths : None, False or array-like
             Per-series lengths of a variable-length model.
+        append : bool, default False
+            Grow ``output`` with these series, which grew along samples (see :func:`transform_to_zarr`).
 
         Returns
         -------
@@ -491,7 +497,7 @@ class RocketAccessor:
                                  resume=resume, overwrite=overwrite, device=device,
                                  memory_budget=memory_budget, scheduler=scheduler, workers=workers,
                                  progress=progress, compute=compute, storage_options=storage_options,
-                                 verify=verify, retries=retries, lengths=lengths)
+                                 verify=verify, retries=retries, lengths=lengths, append=append)
 
     @property
     def model(self) -> MiniRocketParameters:

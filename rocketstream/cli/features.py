@@ -7,7 +7,7 @@ import argparse
 import time
 
 from .argtypes import memory, positive_int, seed
-from .options import add_chunked_output, add_input, progress_of
+from .options import add_chunked_output, add_input, add_stream, check_stream, progress_of
 
 
 def register_fit(sub: argparse._SubParsersAction) -> None:
@@ -49,15 +49,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def register_transform(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("transform", help="transform a Zarr array into a resumable features store",
                        description="Transform INPUT chunk by chunk into a Zarr features store (sample, "
-                       "feature) with done markers; --resume finishes an interrupted run.")
+                       "feature) with done markers; --resume finishes an interrupted run, --append grows the "
+                       "store with its input, --follow keeps transforming the input as it is written.")
     add_input(p)
     add_chunked_output(p, "OUT.zarr", "features store", workers=True,
                        resume="compute only chunks not yet done (the ones marked done are first re-hashed "
                        "against their sha256 and their input rows checked; torn ones are recomputed)")
+    add_stream(p, "transform")
     p.set_defaults(handler=cmd_transform)
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
+    check_stream(args)
+    if args.follow:
+        from ..api.follow import follow_transform
+
+        report = follow_transform(args.input, args.model, args.output, append=args.append, until=args.until,
+                                  poll=args.poll, variable=args.variable, chunk_size=args.chunk_size,
+                                  overwrite=args.overwrite, device=args.device,
+                                  memory_budget=args.memory_budget, scheduler=args.scheduler,
+                                  workers=args.workers, verify=args.verify)
+        print(report.line("transform"), flush=True)
+        return 0
     from ..api.outofcore import run_transform
 
     t0 = time.perf_counter()
@@ -66,7 +79,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
                                     device=args.device, memory_budget=args.memory_budget,
                                     scheduler=args.scheduler, workers=args.workers,
                                     progress=progress_of(args), verify=args.verify,
-                                    fill_missing=args.fill_missing)
+                                    fill_missing=args.fill_missing, append=args.append)
     print(f"wrote {store.n_samples} x {store.n_features} features to {store.display}: {len(computed)} of "
           f"{store.n_chunks} chunks computed in {time.perf_counter() - t0:.1f} s")
     return 0

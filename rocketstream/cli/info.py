@@ -10,8 +10,8 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="describe a model file or a features store",
                        description="Print the parameters and provenance of a model file (JSON), or "
-                       "the shape, progress (chunks done, each checked against its sha256) and model of a "
-                       "features store (Zarr).")
+                       "the shape, progress (chunks done, each checked against its sha256), model and "
+                       "history (how many rows were added when) of a features store (Zarr).")
     p.add_argument("path", help="model .json file or features .zarr store")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--no-verify", dest="verify", action="store_false",
@@ -35,6 +35,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(redact(json.dumps(info, indent=1)))
     else:
         for k, v in info.items():
+            if k == "history":
+                for i, entry in enumerate(v):
+                    lead = f"{'history':>22}:" if i == 0 else " " * 23
+                    what = "created with" if i == 0 else "appended"
+                    print(f"{lead} {entry.get('time')} {what} {entry.get('added')} rows "
+                          f"({entry.get('n_samples')} in all)")
+                continue
             print(redact(f"{k:>22}: {v}"))
     return 0
 

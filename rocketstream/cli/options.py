@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .argtypes import memory, positive_int
+from .argtypes import memory, positive_float, positive_int
 
 INPUT_HELP = ("input: a Zarr store path or fsspec URL (array, or group with --variable), or a .npy file; "
               "shape (sample, channel, time)")
@@ -69,7 +69,51 @@ def add_replace(p: argparse.ArgumentParser, *, resume: str | None = None) -> Non
     if resume:
         p.add_argument("--resume", action="store_true", help=resume)
         p.add_argument("--no-verify", dest="verify", action="store_false",
-                       help="with --resume: trust the done markers without re-reading what they mark")
+                       help="with --resume, --append or --follow: trust the done markers without re-reading "
+                       "what they mark (--append still checks the rows of the partly filled last chunk)")
+
+
+def add_stream(p: argparse.ArgumentParser, what: str) -> None:
+    """``--append``, ``--follow``, ``--until N`` and ``--poll SECONDS`` (checked with
+    :func:`check_stream`)."""
+    p.add_argument("--append", action="store_true",
+                   help="the input grew along samples: grow OUTPUT with it, computing only the new rows "
+                   "(the old rows must be unchanged: their digests are checked); makes OUTPUT if absent")
+    p.add_argument("--follow", action="store_true",
+                   help=f"keep running: {what} the input's chunks as they land (with --append, its new rows "
+                   "too) until --until N samples are done or SIGINT/SIGTERM (the current batch is "
+                   "finished, exit 0); continues an existing OUTPUT")
+    p.add_argument("--until", type=positive_int, default=None, metavar="N",
+                   help="with --follow: stop once N samples are done")
+    p.add_argument("--poll", type=positive_float, default=None, metavar="SECONDS",
+                   help="with --follow: seconds between looks at the input (default 1)")
+
+
+def check_stream(args: argparse.Namespace) -> None:
+    """Refuse ``--until`` / ``--poll`` without ``--follow``, and ``--append`` / ``--follow`` with
+    ``--overwrite`` or ``--fill-missing-chunks`` where they cannot work (one line, exit 2).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments of a command with :func:`add_stream`.
+
+    Raises
+    ------
+    UsageError
+        A combination that cannot work.
+    """
+    from ..errors import UsageError
+
+    if not args.follow and (args.until is not None or args.poll is not None):
+        raise UsageError("--until and --poll apply to --follow; add --follow")
+    args.poll = 1.0 if args.poll is None else args.poll
+    if args.append and args.overwrite:
+        raise UsageError("--append and --overwrite exclude each other: --append grows OUTPUT, --overwrite "
+                         "replaces it; pass only one")
+    if args.follow and args.fill_missing:
+        raise UsageError("--fill-missing-chunks cannot be used with --follow: while following, an absent "
+                         "chunk is one not written yet")
 
 
 def progress_of(args: argparse.Namespace) -> bool:

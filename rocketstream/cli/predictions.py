@@ -7,7 +7,15 @@ import argparse
 import json
 import time
 
-from .options import LABELS_HELP, add_chunked_output, add_fill_missing, add_input, progress_of
+from .options import (
+    LABELS_HELP,
+    add_chunked_output,
+    add_fill_missing,
+    add_input,
+    add_stream,
+    check_stream,
+    progress_of,
+)
 
 
 def register_predict(sub: argparse._SubParsersAction) -> None:
@@ -15,16 +23,28 @@ def register_predict(sub: argparse._SubParsersAction) -> None:
                        description="Transform INPUT with the model and apply the head chunk by chunk (one "
                        "Dask task per sample chunk), writing label and proba/decision (classification) or "
                        "value (regression) to a Zarr store with done markers; --resume finishes an "
-                       "interrupted run.")
+                       "interrupted run, --append grows the store with its input, --follow keeps scoring the "
+                       "input's series as they arrive.")
     add_input(p)
     p.add_argument("--head", required=True, metavar="HEAD.npz", help="head file from `rocketstream train`")
     add_chunked_output(p, "PRED.zarr", "predictions store", budget=False,
                        resume="compute only chunks not yet done (the same model, head and input; the "
                        "chunks done are first re-hashed and torn ones recomputed)")
+    add_stream(p, "score")
     p.set_defaults(handler=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    check_stream(args)
+    if args.follow:
+        from ..api.follow import follow_predict
+
+        report = follow_predict(args.input, args.model, args.head, args.output, append=args.append,
+                                until=args.until, poll=args.poll, variable=args.variable,
+                                chunk_size=args.chunk_size, overwrite=args.overwrite, device=args.device,
+                                scheduler=args.scheduler, verify=args.verify)
+        print(report.line("predict"), flush=True)
+        return 0
     from ..api.predict import predict
     from ..storage.locations import redact
 
@@ -32,7 +52,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     group = predict(args.input, args.model, args.head, args.output, variable=args.variable,
                     chunk_size=args.chunk_size, overwrite=args.overwrite, resume=args.resume,
                     scheduler=args.scheduler, device=args.device, progress=progress_of(args),
-                    fill_missing=args.fill_missing, verify=args.verify)
+                    fill_missing=args.fill_missing, verify=args.verify, append=args.append)
     meta = dict(group.attrs)["rocketstream"]
     dt = time.perf_counter() - t0
     what = (f"{len(meta['classes'])} classes" if meta["task"] == "classification" else "regression")

@@ -12,13 +12,23 @@ the transform (features) and predict (labels, scores, values):
 3. retry: chunks still missing after a lost worker are resubmitted, up to ``retries`` times; a cluster
    that is gone altogether stops the run (:class:`~rocketstream.errors.ClusterLostError`);
 4. progress: a bar per chunk on local schedulers, ``distributed.progress`` on a cluster.
+
+Growth (:func:`grow`): before a store grows along samples, the input rows behind its done chunks are
+checked against their recorded digests (all of them with ``verify``; always those of the partly filled
+last chunk, which is recomputed over its new rows), so that an input whose old rows changed is refused
+before anything is written; then :meth:`~rocketstream.storage.chunkstore.ChunkStore.grow` resizes the
+store and :func:`run` computes the chunks not done.
+
+Following (a job with a ``reader``): a task reads its own input rows through the reader, which answers
+None for rows that have not landed yet; such a chunk is left not done (no error) and the caller tries
+it again later (see :mod:`rocketstream.api.follow`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -52,6 +62,8 @@ VERIFY_PER_TASK = 16
 
 #: ``compute(block, start, lengths) -> {name: rows}``: one chunk's outputs from its float32 input rows
 BlockFunction = Callable[[np.ndarray, int, "np.ndarray | None"], dict[str, np.ndarray]]
+#: ``reader(start, stop) -> rows or None``: input rows read by the task itself; None when they have not landed
+RowReader = Callable[[int, int], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,9 @@ class ChunkJob:
         Per-series lengths of unequal-length data.
     name : str, default "chunks"
         Names the tasks and the progress bar.
+    reader : RowReader, optional
+        Reads a chunk's input rows in its task instead of ``source`` (picklable); a None answer leaves
+        the chunk not done, without error (rows not landed yet, see :mod:`rocketstream.api.follow`).
     """
 
     source: da.Array
@@ -81,6 +96,7 @@ class ChunkJob:
     compute: BlockFunction
     lengths: np.ndarray | None = None
     name: str = "chunks"
+    reader: RowReader | None = None
 
     def lengths_of(self, index: int) -> np.ndarray | None:
         """The lengths of chunk ``index``'s series (None for equal-length data).
@@ -111,6 +127,11 @@ class ChunkJob:
         iterator of dask.delayed.Delayed
             One (rows, channels, time) block per chunk, in order.
         """
+        if self.reader is not None:
+            token = tokenize(self.reader, self.store.path, chunks)
+            return iter([dask.delayed(self.reader, pure=False)(*self.store.bounds(i),
+                                                               dask_key_name=f"rocketstream-read-{token}-{i}")
+                         for i in chunks])
         first, last = min(chunks), max(chunks)
         lo, hi = self.store.bounds(first)[0], self.store.bounds(last)[1]
         whole = {axis: -1 for axis in range(1, self.source.ndim)}  # a task needs whole series
@@ -119,13 +140,16 @@ class ChunkJob:
 
 
 # ----------------------------------------------------------------------------------------- tasks
-def _run_chunk(block: np.ndarray, fn: BlockFunction, index: int, start: int, path: str,
+def _run_chunk(block: np.ndarray | None, fn: BlockFunction, index: int, start: int, path: str,
                storage_options: dict[str, Any] | None, lengths: np.ndarray | None) -> int:
     # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
     # it neither recomputes nor rewrites the chunk. Markers are set only after data and digests.
     if chunk_done(path, storage_options, index):
         audit("skip", path, index)
         return index
+    if block is None:  # a reader's answer: the rows have not landed yet; tried again later
+        audit("wait", path, index)
+        return -1
     block = np.ascontiguousarray(block, dtype=np.float32)
     outputs = fn(block, start, lengths)
     write_chunk(path, storage_options, index, start, outputs, input_digest(block, lengths))
@@ -133,7 +157,7 @@ def _run_chunk(block: np.ndarray, fn: BlockFunction, index: int, start: int, pat
 
 
 def _collect(indices: list[int]) -> list[int]:
-    return sorted(int(i) for i in indices)
+    return sorted(int(i) for i in indices if i >= 0)
 
 
 def _check(indices: list[int], blocks: list[np.ndarray | None], lengths: list[np.ndarray | None], path: str,
@@ -193,7 +217,7 @@ def chunk_graph(job: ChunkJob, chunks: list[int]) -> tuple[Delayed, str]:
         The prefix of its per-chunk task names.
     """
     store = job.store
-    token = tokenize(job.source.name, store.path, job.name, chunks)
+    token = tokenize(job.source.name, store.path, job.name, chunks, job.reader)
     prefix = f"rocketstream-write-{job.name}-{token}"  # helpers and progress key on "rocketstream-write-"
     fn = dask.delayed(job.compute, name=f"rocketstream-fn-{tokenize(job.compute)}")
     tasks = [dask.delayed(_run_chunk, pure=False)(block, fn, i, store.bounds(i)[0], store.path,
@@ -224,7 +248,7 @@ def check_graph(store: ChunkStore, chunks: list[int], job: ChunkJob | None = Non
     """
     blocks: list[Any] = [None] * len(chunks)
     if job is not None and chunks and store.has_input_digests:
-        blocks = list(job.input_blocks(chunks))
+        blocks = list(replace(job, reader=None).input_blocks(chunks))  # the stored rows, even when following
     parts = []
     for s in range(0, len(chunks), VERIFY_PER_TASK):
         idx = chunks[s : s + VERIFY_PER_TASK]
@@ -267,7 +291,7 @@ def damaged_chunks(store: ChunkStore, scheduler: Any = "threads", workers: int |
     return bad, changed
 
 
-def verify_done(job: ChunkJob, target: Any, workers: int | None) -> list[int]:
+def verify_done(job: ChunkJob, target: Any, workers: int | None, action: str = "resume") -> list[int]:
     """Before resuming: unmark (so recompute) the done chunks that are torn or corrupted; refuse if the
     input rows of a done chunk differ from those it was computed from.
 
@@ -281,6 +305,8 @@ def verify_done(job: ChunkJob, target: Any, workers: int | None) -> list[int]:
         The scheduler, as :func:`~rocketstream.graph.schedule.session` yields it.
     workers : int or None
         Workers of a local scheduler.
+    action : str, default "resume"
+        What is refused, for messages.
 
     Returns
     -------
@@ -294,29 +320,132 @@ def verify_done(job: ChunkJob, target: Any, workers: int | None) -> list[int]:
     """
     store = job.store
     if not store.has_digests:
-        log.info("resume: %s has no chunk digests (older format); trusting its done markers", store.display)
+        log.info("%s: %s has no chunk digests (older format); trusting its done markers", action,
+                 store.display)
         return []
     bad, changed = damaged_chunks(store, target, workers, job)
     if changed:
         a, b = store.bounds(changed[0])
-        ident = store.input_identity or {}
-        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        raise IdentityMismatchError(
-            f"the input rows {a}-{b - 1} (chunk {changed[0]}{more}) differ from those the {store.KIND} in "
-            f"{store.display} were computed from (input {ident.get('location', '?')}); resume needs the same "
-            "input data: restore it, or use overwrite=True / --overwrite to start over")
+        raise _changed_rows(store, changed[0], a, b, action, len(changed) - 1)
     if bad:
-        log.warning("resume: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
-                    "%s); recomputing them", len(bad), store.display, bad[:10])
+        log.warning("%s: %d chunk(s) marked done in %s fail their sha256 check (torn or corrupted: "
+                    "%s); recomputing them", action, len(bad), store.display, bad[:10])
         store.reset(bad)
     else:
-        log.info("resume: %d chunk(s) marked done verified against their sha256",
+        log.info("%s: %d chunk(s) marked done verified against their sha256", action,
                  int(store.done().sum()))
     return bad
 
 
+def _changed_rows(store: ChunkStore, chunk: int, a: int, b: int, action: str, more: int = 0
+                  ) -> IdentityMismatchError:
+    ident = store.input_identity or {}
+    also = f" and {more} more" if more > 0 else ""
+    return IdentityMismatchError(
+        f"the input rows {a}-{b - 1} (chunk {chunk}{also}) differ from those the {store.KIND} in "
+        f"{store.display} were computed from (input {ident.get('location', '?')}); {action} needs the same "
+        "input data: restore it, or use overwrite=True / --overwrite to start over")
+
+
+def partial_record(store: ChunkStore) -> dict[str, Any] | None:
+    """The partly filled last chunk of ``store`` that a growth recomputes, with the recorded digest of
+    its input rows: ``{chunk, start, stop, input_sha256}`` (None when the last chunk is full, not done,
+    or has no recorded input digest).
+
+    Parameters
+    ----------
+    store : ChunkStore
+
+    Returns
+    -------
+    dict or None
+    """
+    n, c = store.n_samples, store.chunk_size
+    if n % c == 0 or not store.done()[-1]:
+        return None
+    k = n // c
+    digest = stored_input_digest(store.path, store.storage_options, k)
+    if digest is None:
+        return None
+    return {"chunk": k, "start": k * c, "stop": n, "input_sha256": digest.hex()}
+
+
+def check_partial(job: ChunkJob, record: dict[str, Any] | None, action: str = "append") -> None:
+    """Refuse when the input rows of the partly filled chunk ``record`` (see :func:`partial_record`)
+    are not those its features were computed from (they are read once, on the client).
+
+    Parameters
+    ----------
+    job : ChunkJob
+        Its ``source`` (and ``lengths``) are the input.
+    record : dict or None
+        The chunk and its recorded input digest; None checks nothing.
+    action : str, default "append"
+        What is refused, for messages.
+
+    Raises
+    ------
+    IdentityMismatchError
+        The rows differ.
+    """
+    if not record:
+        return
+    a, b = int(record["start"]), int(record["stop"])
+    block = np.ascontiguousarray(job.source[a:b].compute(scheduler="synchronous"), dtype=np.float32)
+    lengths = None if job.lengths is None else np.asarray(job.lengths[a:b])
+    if input_digest(block, lengths).hex() != record["input_sha256"]:
+        raise _changed_rows(job.store, int(record["chunk"]), a, b, action)
+
+
+def grow(job: ChunkJob, n_samples: int, *, identity: dict[str, Any], new_coords: dict[str, np.ndarray],
+         target: Any = None, workers: int | None = None, verify: bool = True) -> bool:
+    """Grow ``job.store`` to ``n_samples`` rows of ``job.source``, refusing first (before anything is
+    written) if the input rows behind its done chunks changed: with ``verify`` every done chunk is
+    checked (a torn one is unmarked, to be recomputed); the partly filled last chunk always is. Then
+    the store is resized (:meth:`~rocketstream.storage.chunkstore.ChunkStore.grow`); :func:`run`
+    computes what is not done.
+
+    Parameters
+    ----------
+    job : ChunkJob
+        The job over the grown input (``source`` has at least ``n_samples`` rows).
+    n_samples : int
+        The store's new number of samples.
+    identity : dict
+        The grown input's identity, recorded in the store.
+    new_coords : dict of str to numpy.ndarray
+        Store array name -> values of the new rows of each per-sample coordinate.
+    target, workers
+        Where the checks run (see :func:`verify_done`).
+    verify : bool, default True
+        Check every done chunk, not only the partly filled one.
+
+    Returns
+    -------
+    bool
+        Whether the store changed.
+
+    Raises
+    ------
+    IdentityMismatchError
+        The input rows of a done chunk changed.
+    """
+    store = job.store
+    if store.resizing:  # an interrupted growth: its record names the partly filled chunk
+        record = store.resizing.get("partial")
+    elif n_samples == store.n_samples:
+        return False
+    else:
+        record = partial_record(store)
+    if verify:
+        verify_done(job, target, workers, action="append")
+    check_partial(job, record)
+    return store.grow(n_samples, identity=identity, new_coords=new_coords, partial=record)
+
+
 def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progress: Any = False,
-        local_bar: bool = False, retries: int = 2, verify: bool = False) -> list[int]:
+        local_bar: bool = False, retries: int = 2, verify: bool = False,
+        chunks: list[int] | None = None) -> list[int]:
     """Compute every chunk of ``job`` not yet done; returns the chunk indices this run planned.
 
     ``target`` is what :func:`~rocketstream.graph.schedule.session` yields. ``local_bar`` shows a tqdm
@@ -339,11 +468,14 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
         Times the missing chunks are resubmitted after a lost worker.
     verify : bool, default False
         Verify the chunks already done first.
+    chunks : list of int, optional
+        Compute only these of the chunks not done.
 
     Returns
     -------
     list of int
-        The chunks this run planned (all done when it returns).
+        The chunks this run planned (all done when it returns, except, for a job with a ``reader``,
+        those whose rows had not landed).
 
     Raises
     ------
@@ -362,6 +494,8 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
     if verify:
         verify_done(job, target, workers)
     todo = missing_chunks(store)
+    if chunks is not None:
+        todo = sorted(set(todo) & {int(i) for i in chunks})
     planned = list(todo)
     bar = progress_bar(len(todo), desc=job.name) if local_bar and todo else None
     try:
@@ -377,7 +511,7 @@ def run(job: ChunkJob, target: Any = None, *, workers: int | None = None, progre
                             type(exc).__name__, exc)
             done = store.done()
             todo = [i for i in todo if not done[i]]
-            if not todo:
+            if not todo or job.reader is not None:  # a reader's chunks not landed: tried again later
                 break
             if attempt == retries:
                 raise StoreError(f"{len(todo)} chunk(s) of {store.display} are still missing after "
@@ -415,5 +549,6 @@ def failed_on_input(exc: InputError, store: ChunkStore, again: str) -> InputErro
     return InputError(f"{exc}; {held} in {store.display}: fix the input first, then {again} completes it")
 
 
-__all__ = ["GRAPH_BATCH", "WORKER_LOSS", "ChunkJob", "check_graph", "chunk_graph", "damaged_chunks",
-           "failed_on_input", "missing_chunks", "run", "verify_done"]
+__all__ = ["GRAPH_BATCH", "WORKER_LOSS", "ChunkJob", "RowReader", "check_graph", "check_partial",
+           "chunk_graph", "damaged_chunks", "failed_on_input", "grow", "missing_chunks", "partial_record",
+           "run", "verify_done"]

@@ -17,6 +17,24 @@ the full attributes last: a store whose creation was interrupted is recognised a
 (resolved location without credentials, variable, shape, chunking, dtype), so that resume refuses
 another input; the input digests let it refuse changed rows.
 
+Growth (append): a store grows along samples with :meth:`ChunkStore.grow`, in an order that a crash at
+any point leaves either finishable or clearly refused, never looking complete:
+
+1. ``attrs["rocketstream"]["resizing"] = {from, to, partial, started}`` (and ``complete = false``): from
+   here every reader refuses the store, naming the fix (``--append``); the attribute write also drops
+   the stale consolidated metadata;
+2. the done marker and digests of the partly filled old last chunk are cleared (it is recomputed over
+   its new rows; the digest of its old input rows is kept in ``resizing.partial`` for the next run);
+3. every (sample, ...) array, then every (chunk, ...) array is resized, and the new rows of the
+   per-sample coordinates are written (new chunks read as not done: no marker is stored for them);
+4. the attributes are committed: ``n_samples``, ``n_chunks``, the input identity, one more ``history``
+   entry (time, rows added, total), and ``resizing`` removed;
+5. the consolidated metadata is written again.
+
+A run that finds ``resizing`` set (killed between 1 and 4) re-checks the old rows of the partly filled
+chunk against ``resizing.partial`` and repeats 2-5 for the input's current size (each step is
+idempotent). After 4 the new chunks are simply not done: ``--resume`` or ``--append`` computes them.
+
 The task-side functions (:func:`chunk_done`, :func:`write_chunk`, :func:`check_chunk`,
 :func:`stored_input_digest`) take the store's path, so a task carries a few strings, not a handle.
 
@@ -30,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -44,7 +63,9 @@ from ..errors import IdentityMismatchError, InputError, StoreError
 from .consolidated import consolidate
 from .locations import Location, redact, resolve
 from .outputs import STORE_FORMATS, existing_output, remove_output
-from .zarrstore import WRITE_ALL
+from .zarrstore import WRITE_ALL, dims_of, plain_strings
+
+log = logging.getLogger("rocketstream.storage")
 
 ATTR = "rocketstream"
 MARKERS = "chunk_done"
@@ -55,6 +76,14 @@ MARKER_BATCH = config.MARKER_BATCH
 AUDIT_ENV = config.ENV_AUDIT_LOG
 #: what each array of a layout is: shape, chunks, dtype, dimension names, and extra create_array options
 Layout = dict[str, tuple[tuple[int, ...], tuple[int, ...], Any, tuple[str, ...], dict[str, Any]]]
+#: the attribute that marks a growth in progress (see the module docstring)
+RESIZING = "resizing"
+
+
+def now_iso() -> str:
+    """The current UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (for store histories)."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
 class ChunkStore:
@@ -74,6 +103,8 @@ class ChunkStore:
         fsspec options for a URL.
     writing : bool, default True
         Whether the store is opened to write (only changes the fix that messages suggest).
+    resizing_ok : bool, default False
+        Accept a store whose growth was interrupted (only the append path finishes one).
 
     Attributes
     ----------
@@ -86,11 +117,14 @@ class ChunkStore:
         The per-chunk data arrays, in digest order.
     marked : bool
         Whether the store has done markers (False for stores older than ``MARKED_SINCE``).
+    resizing : dict or None
+        The record of an interrupted growth (``from``, ``to``, ``partial``), else None.
 
     Raises
     ------
     StoreError
-        The group is not a store of this kind, or its creation was interrupted.
+        The group is not a store of this kind, its creation was interrupted, or (without
+        ``resizing_ok``) its growth was interrupted.
     """
 
     KIND: ClassVar[str] = ""
@@ -100,7 +134,8 @@ class ChunkStore:
     MARKED_SINCE: ClassVar[int] = 1
 
     def __init__(self, path: str | os.PathLike | Location, group: zarr.Group,
-                 storage_options: dict[str, Any] | None = None, writing: bool = True) -> None:
+                 storage_options: dict[str, Any] | None = None, writing: bool = True,
+                 resizing_ok: bool = False) -> None:
         self.location = resolve(path)
         self.path = self.location.target  # absolute, so tasks on any worker open the same store
         self.display = self.location.display
@@ -125,6 +160,12 @@ class ChunkStore:
                              f"interrupted); rerun `{self.MAKER}` with overwrite=True / --overwrite")
         self.meta: dict[str, Any] = meta
         self.data_names: tuple[str, ...] = names
+        self.resizing: dict[str, Any] | None = meta.get(RESIZING)
+        if self.resizing and not resizing_ok:
+            r = self.resizing
+            raise StoreError(f"{self.KIND} store {self.display} is being grown from {r.get('from')} to "
+                             f"{r.get('to')} samples, and that append was interrupted (or is running); "
+                             f"finish it with `{self.MAKER} ... --append` / append=True (the same input)")
 
     @property
     def format(self) -> str:
@@ -149,7 +190,7 @@ class ChunkStore:
     # -- opening and creating -------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike | Location, mode: str = "r",
-             storage_options: dict[str, Any] | None = None) -> Any:
+             storage_options: dict[str, Any] | None = None, resizing_ok: bool = False) -> Any:
         """Open an existing store (``mode`` "r" or "r+").
 
         Parameters
@@ -160,6 +201,8 @@ class ChunkStore:
             Read only, or read and write (to resume).
         storage_options : dict, optional
             fsspec options for a URL.
+        resizing_ok : bool, default False
+            Accept a store whose growth was interrupted (to finish it, or to describe it).
 
         Returns
         -------
@@ -183,7 +226,7 @@ class ChunkStore:
         except Exception as exc:
             raise StoreError(f"{loc.display} is not a Zarr group ({type(exc).__name__}); expected a "
                              f"rocketstream {cls.KIND} store") from exc
-        return cls(loc, group, storage_options, writing=mode != "r")
+        return cls(loc, group, storage_options, writing=mode != "r", resizing_ok=resizing_ok)
 
     @classmethod
     def _create(cls, path: str | os.PathLike | Location, *, n_samples: int, chunk_size: int, layout: Layout,
@@ -201,7 +244,8 @@ class ChunkStore:
         n_chunks = -(-n_samples // chunk_size)
         tag = {"format": STORE_FORMATS[cls.KIND], "format_version": cls.VERSION}
         meta = {**tag, "n_samples": int(n_samples), "chunk_size": int(chunk_size), "n_chunks": int(n_chunks),
-                "data_arrays": list(layout), **meta}
+                "data_arrays": list(layout), **meta,
+                "history": [{"time": now_iso(), "added": int(n_samples), "n_samples": int(n_samples)}]}
         group = zarr.open_group(loc.target, mode="w-", zarr_format=3,
                                 storage_options=storage_options if loc.url else None)
         group.attrs[ATTR] = tag  # first
@@ -352,9 +396,172 @@ class ChunkStore:
                              f"chunk size (or none), not {chunk_size}")
         compare_identity(self.input_identity, identity, self.display, self.KIND)
         if self.n_samples != identity["shape"][0]:
+            grew = ("; if the input grew along samples, grow the store with append=True / --append"
+                    if identity["shape"][0] > self.n_samples else "")
             raise IdentityMismatchError(f"{self.display} was made for {self.n_samples} samples but the input "
                                         f"has {identity['shape'][0]}; resume with the same input, or "
-                                        "overwrite=True")
+                                        f"overwrite=True{grew}")
+
+
+    # -- growth ---------------------------------------------------------------------------------
+    def sample_coord_names(self) -> dict[str, str]:
+        """The per-sample coordinates the store carries: input name -> array name in the store.
+
+        Read from ``input_coords`` in the attributes when recorded, else every 1-D array along
+        ``sample`` that is not a data array (same name as in the input).
+
+        Returns
+        -------
+        dict of str to str
+        """
+        recorded = self.meta.get("input_coords")
+        if isinstance(recorded, dict):
+            return {str(k): str(v) for k, v in recorded.items()}
+        group = open_group(self.path, self.storage_options, "r")
+        return {name: name for name, arr in sorted(group.arrays())
+                if arr.ndim == 1 and dims_of(arr) == ("sample",) and name not in self.data_names}
+
+    def read_coords(self, names: list[str] | tuple[str, ...], lo: int = 0, hi: int | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Rows ``lo:hi`` of the store's arrays ``names`` (text as ``<U``).
+
+        Parameters
+        ----------
+        names : sequence of str
+            Array names in the store.
+        lo, hi : int
+            Row range (default: all rows).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+        """
+        group = open_group(self.path, self.storage_options, "r")
+        hi = self.n_samples if hi is None else hi
+        return {name: plain_strings(np.asarray(group[name][lo:hi])) for name in names}
+
+    def write_coords(self, values: dict[str, np.ndarray], lo: int) -> None:
+        """Write ``values`` (array name -> rows) into the store's coordinate arrays at rows ``lo:``
+        (every chunk stored, even one equal to the fill value).
+
+        Parameters
+        ----------
+        values : dict of str to numpy.ndarray
+            Array name -> new values.
+        lo : int
+            First row.
+        """
+        group = open_group(self.path, self.storage_options, "r+")
+        for name, v in values.items():
+            if len(v):
+                group[name].with_config(WRITE_ALL)[lo : lo + len(v)] = v
+
+    def check_growable(self, identity: dict[str, Any], chunk_size: int | None) -> None:
+        """Refuse to grow the store from another input (location, variable, dtype, channels or length)
+        or one with fewer samples, or with another chunk size.
+
+        Parameters
+        ----------
+        identity : dict
+            The identity of the input given now.
+        chunk_size : int or None
+            The chunk size asked for now; None accepts the store's.
+
+        Raises
+        ------
+        InputError
+            ``chunk_size`` differs from the store's.
+        IdentityMismatchError
+            Another input, or one with fewer samples than the store holds.
+        """
+        if chunk_size is not None and int(chunk_size) != self.chunk_size:
+            raise InputError(f"{self.display} is chunked by {self.chunk_size} samples; append with the same "
+                             f"chunk size (or none), not {chunk_size}")
+        stored = self.input_identity
+        compare_identity(stored, identity, self.display, self.KIND, "append",
+                         keys=("location", "variable", "dtype"))
+        if stored and list(stored.get("shape") or [])[1:] != list(identity["shape"])[1:]:
+            raise IdentityMismatchError(
+                f"the {self.KIND} in {self.display} were made from series of shape "
+                f"{tuple(stored['shape'][1:])} (channels, length) but the input given has "
+                f"{tuple(identity['shape'][1:])}; append needs the same input, grown along samples only")
+        if identity["shape"][0] < self.n_samples:
+            raise IdentityMismatchError(
+                f"{self.display} holds {self.n_samples} samples but the input has {identity['shape'][0]}: "
+                "append needs the input it was made from, grown along samples (never shrunk); use "
+                "overwrite=True / --overwrite to start over")
+
+    def grow(self, n_samples: int, *, identity: dict[str, Any], new_coords: dict[str, np.ndarray],
+             partial: dict[str, Any] | None = None) -> bool:
+        """Grow the store to ``n_samples`` rows, in the crash-safe order of the module docstring.
+
+        The new chunks (and the partly filled old last chunk) are left not done: the chunk runner
+        computes them. Finishes an interrupted growth (``resizing`` set) as well.
+
+        Parameters
+        ----------
+        n_samples : int
+            The new number of samples (at least the current one).
+        identity : dict
+            The input's identity, recorded at the commit.
+        new_coords : dict of str to numpy.ndarray
+            Store array name -> values of the new rows ``n_samples_old:n_samples`` of each per-sample
+            coordinate.
+        partial : dict, optional
+            ``{chunk, start, stop, input_sha256}`` of the partly filled old last chunk (kept while the
+            growth is in progress, so that an interrupted one can still check those rows).
+
+        Returns
+        -------
+        bool
+            Whether anything changed.
+
+        Raises
+        ------
+        StoreError
+            ``n_samples`` is smaller than the store.
+        """
+        old, n, c = self.n_samples, int(n_samples), self.chunk_size
+        if n < old:
+            raise StoreError(f"{self.display} holds {old} samples; it cannot grow to {n}")
+        if n == old and not self.resizing:
+            return False
+        n_chunks = -(-n // c)
+        group = open_group(self.path, self.storage_options, "r+")
+        pending = {**self.meta, RESIZING: {"from": old, "to": n, "partial": partial, "started": now_iso()}}
+        if "complete" in pending:
+            pending["complete"] = False
+        group.attrs[ATTR] = pending  # 1: readers refuse the store from here (and the stale
+        self.meta, self.resizing = pending, pending[RESIZING]  # consolidated metadata is gone)
+        if old % c and self.marked:  # 2: the partly filled last chunk is recomputed over its new rows
+            k = old // c
+            group[MARKERS][k] = 0
+            for name in (DIGESTS, INPUT_DIGESTS):
+                if name in group:
+                    group[name][k] = 0
+        arrays = sorted(group.arrays())  # 3: data and coordinates, then markers and digests
+        for along, size in (("sample", n), ("chunk", n_chunks)):
+            for _, arr in arrays:
+                if (dims_of(arr) or ("",))[0] == along and arr.shape[0] != size:
+                    arr.resize((size, *arr.shape[1:]))
+        for name, values in new_coords.items():
+            if n > old:
+                group[name].with_config(WRITE_ALL)[old:n] = np.asarray(values)[: n - old]
+        history = list(self.meta.get("history") or [])
+        if n > old:
+            history.append({"time": now_iso(), "added": n - old, "n_samples": n})
+        final = {k: v for k, v in pending.items() if k != RESIZING}
+        final.update(n_samples=n, n_chunks=n_chunks, input=identity, history=history)
+        group.attrs[ATTR] = final  # 4: committed
+        self.meta, self.resizing = final, None
+        self.group = consolidate(group)  # 5
+        log.info("%s: grew %s from %d to %d samples (%d chunks)", self.KIND, self.display, old, n, n_chunks)
+        return True
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """When rows were added: ``{time, added, n_samples}`` per creation or growth, oldest first."""
+        return list(self.meta.get("history") or [])
 
 
 # ------------------------------------------------------------------------------------------ digests
@@ -633,7 +840,8 @@ IDENTITY_KEYS = ("location", "variable", "shape", "dtype")
 
 
 def compare_identity(stored: dict[str, Any] | None, current: dict[str, Any], display: str,
-                     what: str = "features", action: str = "resume") -> None:
+                     what: str = "features", action: str = "resume",
+                     keys: tuple[str, ...] = IDENTITY_KEYS) -> None:
     """Refuse ``action`` on the store ``display`` (of ``what``) when ``current`` is not the input it was
     made from.
 
@@ -651,6 +859,8 @@ def compare_identity(stored: dict[str, Any] | None, current: dict[str, Any], dis
         What the store holds, for messages.
     action : str, default "resume"
         What is refused, for messages.
+    keys : tuple of str, default IDENTITY_KEYS
+        The entries compared.
 
     Raises
     ------
@@ -659,7 +869,7 @@ def compare_identity(stored: dict[str, Any] | None, current: dict[str, Any], dis
     """
     if not stored:  # stores that recorded no identity
         return
-    for key in IDENTITY_KEYS:
+    for key in keys:
         if key in stored and stored[key] != current.get(key):
             raise IdentityMismatchError(
                 f"the {what} in {display} were made from {_describe_input(stored)} but the input given is "
