@@ -21,6 +21,8 @@ _LAZY = {
     "predict": "rocketstream.api.predict",
     "evaluate": "rocketstream.api.predict",
     "load_predictions": "rocketstream.api.predict",
+    "follow_transform": "rocketstream.api.follow",
+    "follow_predict": "rocketstream.api.follow",
     "load": "rocketstream.core",
     "save": "rocketstream.core",
 }

@@ -19,6 +19,7 @@ import zarr.errors
 
 from ..errors import InputError, NotFoundError, StoreError
 from ..heads import Head, RidgeHead
+from ..heads.ridge_stats import stats_path
 from ..heads.targets import infer_task
 from ..storage.features import FeatureStore
 from ..storage.locations import Location, check_outputs, resolve
@@ -115,6 +116,8 @@ def train_head(
     progress: bool = False,
     fill_missing: bool = False,
     verbose: bool = False,
+    update: bool = False,
+    reselect_alpha: bool = True,
 ) -> Head:
     """Train a ridge or softmax head on a features store (or array) and save it.
 
@@ -145,6 +148,17 @@ def train_head(
         Read absent chunks of a Zarr labels array as its fill value.
     verbose : bool, default False
         Print a line for each choice made for the user (the task when inferred).
+    update : bool, default False
+        Fold the rows appended to ``features`` since the head in ``output`` learned into it, without
+        recomputing what the old rows gave: ridge with the statistics kept beside the head
+        (:meth:`~rocketstream.heads.RidgeHead.update`; equal to a fit on all rows), softmax by
+        continuing its checkpoint on the new rows for ``epochs`` epochs
+        (:func:`~rocketstream.heads.softmax_update.update_softmax`). ``head`` must name the kind the
+        file holds; ``features`` is the grown store and the labels cover every row. Nothing is written
+        when there are no new rows (``rows_added_`` is 0).
+    reselect_alpha : bool, default True
+        Ridge update: choose alpha again by leave-one-out (one more pass over all rows); False keeps
+        alpha and reads only the new rows.
 
     Returns
     -------
@@ -174,13 +188,21 @@ def train_head(
     if head == "ridge" and resume:
         raise InputError("resume=True / --resume applies to head='softmax' / --head softmax only (ridge "
                          "trains in one pass)")
+    if update and (overwrite or resume or output is None):
+        raise InputError("update=True / --update continues the head in output / --output: it needs one, and "
+                         "excludes overwrite (train afresh) and resume (run the update again to finish it)")
+    if not reselect_alpha and not (update and head == "ridge"):
+        raise InputError("reselect_alpha=False / --keep-alpha applies to a ridge update (--update) only")
     out = head_path(output) if output is not None else None
     ckpt = None
     if head == "softmax" and (checkpoint_dir is not None or out is not None):
         ckpt = resolve(checkpoint_dir).path if checkpoint_dir is not None else \
             out.with_name(out.stem + "_checkpoint")
-    _check_outputs(features, labels, out, ckpt, overwrite or resume)
-    if ckpt is not None and (ckpt / "checkpoint.pt").exists() and not (resume or overwrite):
+    stats = stats_path(out) if out is not None and head == "ridge" else None
+    _check_outputs(features, labels, out, ckpt, overwrite or resume or update, stats)
+    if update and not existing_output(resolve(out), "head"):
+        raise NotFoundError(f"no head file at {out} to update; train one first (without --update)")
+    if ckpt is not None and (ckpt / "checkpoint.pt").exists() and not (resume or overwrite or update):
         raise FileExistsError(f"{ckpt} already holds a checkpoint; pass --resume / resume=True to continue "
                               "it or --overwrite / overwrite=True to start afresh")
     if task not in (None, "classification", "regression"):
@@ -198,6 +220,9 @@ def train_head(
         labels = load_labels(labels, fill_missing=fill_missing)
     else:
         recorded = None
+    if update:
+        return _update_head(head, out, ckpt, data, labels, task, reselect_alpha, epochs=epochs,
+                            validation_fraction=validation_fraction, device=device, progress=progress)
     if task is None:
         task, reason = infer_task(labels, recorded)
         if verbose:
@@ -220,6 +245,26 @@ def train_head(
     return fitted
 
 
+def _update_head(kind: str, out: Path, ckpt: Path | None, data: Any, labels: Any, task: str | None,
+                 reselect_alpha: bool, **softmax: Any) -> Head:
+    """Update the head in ``out`` with the new rows of ``data`` and save it (see :func:`train_head`)."""
+    from ..heads import load_head
+
+    found = load_head(out)
+    if found.kind != kind or task not in (None, found.task):
+        raise InputError(f"{out} holds a {found.kind} {found.task} head; an update continues it as it is "
+                         f"(pass head={found.kind!r} / --head {found.kind} and no other task)")
+    if kind == "ridge":
+        fitted: Head = RidgeHead.load(out, stats=True).update(data, labels, reselect_alpha=reselect_alpha)
+    else:
+        from ..heads.softmax_update import update_softmax
+
+        fitted = update_softmax(ckpt, data, labels, **softmax)
+    if fitted.rows_added_:
+        fitted.save(out, overwrite=True)
+    return fitted
+
+
 def _spec_task(spec: str | os.PathLike) -> str | None:
     """The task recorded in the Zarr store a label spec names (None for ``.npy`` and the like)."""
     from .predict import split_label_spec
@@ -234,17 +279,19 @@ def _spec_task(spec: str | os.PathLike) -> str | None:
         return None
 
 
-def _check_outputs(features: Any, labels: Any, out: Path | None, ckpt: Path | None, replace: bool) -> None:
+def _check_outputs(features: Any, labels: Any, out: Path | None, ckpt: Path | None, replace: bool,
+                   stats: Path | None = None) -> None:
     """Refuse outputs that overlap the inputs, or replace what is not a head, before reading anything."""
     inputs = [(role, loc) for role, loc in (
         ("features", resolve(features) if isinstance(features, (str, os.PathLike)) else None),
         ("labels", _label_location(labels))) if loc is not None]
-    outputs = [(role, resolve(p)) for role, p in (("head file", out), ("checkpoint directory", ckpt))
-               if p is not None]
+    outputs = [(role, resolve(p)) for role, p in (("head file", out), ("checkpoint directory", ckpt),
+                                                  ("ridge statistics file", stats)) if p is not None]
     check_outputs(outputs, inputs)
-    if out is not None and existing_output(resolve(out), "head") and not replace:
-        raise FileExistsError(f"head file {out} already exists; pass --overwrite / overwrite=True to "
-                              "replace it")
+    for what, p in (("head file", out), ("statistics file", stats)):
+        if p is not None and existing_output(resolve(p), "head") and not replace:
+            raise FileExistsError(f"{what} {p} already exists; pass --overwrite / overwrite=True to "
+                                  "replace it")
 
 
 __all__ = ["HEAD_KINDS", "head_path", "open_training_features", "train_head"]

@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="softmax: torch device (default: the GPU if there is one, else the CPU)")
     p.add_argument("--resume", action="store_true", help="softmax: continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing head / checkpoint")
+    p.add_argument("--update", action="store_true",
+                   help="fold the rows appended to FEATURES since --output learned into it: ridge from the "
+                   "statistics kept beside the head (equal to training on all rows), softmax by continuing "
+                   "its checkpoint on the new rows for --epochs epochs; --head names the kind the file holds")
+    p.add_argument("--keep-alpha", action="store_true",
+                   help="ridge --update: keep alpha and read only the new rows (default: choose alpha again "
+                   "by leave-one-out, one more pass over all rows)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="softmax: show a progress bar (default: when stderr is a terminal)")
     add_fill_missing(p, "labels")
@@ -50,17 +57,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       validation_fraction=args.validation_fraction, device=args.device,
                       progress=progress_of(args), fill_missing=args.fill_missing,
-                      verbose=True)
+                      verbose=True, update=args.update, reselect_alpha=not args.keep_alpha)
+    if args.update and not head.rows_added_:
+        print(f"nothing to update: {head_path(args.output)} has learned from every row of {args.features}")
+        return 0
     info = head.info()
     if head.kind == "ridge":
-        detail = f"alpha {info['alpha']:.4g} (leave-one-out)"
+        detail = f"alpha {info['alpha']:.4g} ({'kept' if args.keep_alpha else 'leave-one-out'})"
     else:
         hist = head.history_
         val = [v for v in hist.get("val_accuracy", []) if v is not None]
         detail = (f"{len(hist.get('epoch', []))} epochs, best epoch {info['best_epoch']}"
                   + (f", validation accuracy {val[-1]:.3f}" if val else "")
                   + f"; metrics in {head.checkpoint_dir}")
-    print(f"trained a {head.kind} {head.task} head on {head.n_samples_} x {head.n_features_in_} features in "
+    done = (f"updated a {head.kind} {head.task} head with {head.rows_added_} new rows, now" if args.update
+            else f"trained a {head.kind} {head.task} head on")
+    print(f"{done} {head.n_samples_} x {head.n_features_in_} features in "
           f"{time.perf_counter() - t0:.1f} s: {detail} -> {head_path(args.output)}")
     return 0
 

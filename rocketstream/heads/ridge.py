@@ -2,22 +2,30 @@
 
 Equivalent to scikit-learn's ``make_pipeline(StandardScaler(with_mean=False), RidgeClassifierCV(alphas))``
 (or ``RidgeCV``) with the default ``gcv_mode``, ``fit_intercept=True`` and ``scoring=None``, but the
-features are streamed from a row-chunked store through Dask:
+features are streamed from a row-chunked store through Dask. Two forms, as scikit-learn chooses:
 
-1. pass: per-feature mean and variance (float64, Chan's merge) and a NaN/Inf check.
-2. pass: the centred, standardised second moments in float64, either the F x F covariance
-   ``Z'Z`` (when n_samples > n_features) or the n x n Gram matrix ``ZZ'`` (otherwise), as scikit-learn
-   chooses; ``Z = (X - mean) / scale``.
-3. one eigendecomposition, then for every alpha the exact leave-one-out residuals
-   ``looe = c / diag(G^-1)`` with the intercept correction (Rifkin & Lippert 2007); in covariance form
-   these need one more streamed pass that projects each block on the eigenvectors.
+- covariance (n_samples > n_features): one pass accumulates the float64 sufficient statistics
+  (count, mean, centred co-moments ``X'X`` and ``X'y``: :mod:`~rocketstream.heads.ridge_stats`), from
+  which the standardised ``Z'Z`` (F x F) follows, ``Z = (X - mean) / scale``; one eigendecomposition;
+  then one more pass projects each block on the eigenvectors for the exact leave-one-out residuals of
+  every alpha, ``looe = c / diag(G^-1)`` with the intercept correction (Rifkin & Lippert 2007).
+- Gram (otherwise): a moments pass, then the n x n ``ZZ'`` and its eigendecomposition.
 
 The alpha with the smallest mean squared LOO residual wins (the first on ties). Memory is bounded by
-O(F^2) plus a few blocks, independent of the number of rows.
+O(F^2) per parallel chain plus a few blocks (or O(n^2) in Gram form), independent of the number of rows.
+
+Updates (:meth:`RidgeHead.update`): the statistics are kept (``stats_``, saved beside the head file), so
+rows appended to the features store are folded in by a pass over the new rows only; the coefficients
+then equal those of a fit on all rows (to float64 rounding). Re-selecting alpha needs every row's
+leverage, so it costs the eigendecomposition and the LOO pass over all rows, as in a fit;
+``reselect_alpha=False`` keeps alpha, reads only the new rows and solves one linear system. A Gram-form
+head keeps no co-moments (its rows are no larger than they would be) and is refitted on all rows.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -27,6 +35,7 @@ from rocketstream.core import InputError
 from rocketstream.graph.schedule import dask_scheduler
 
 from .base import Head, Layout, check_task
+from .folded import check_rows, rows_identity
 from .loader import (
     SLICE_ROWS,
     FeatureSource,
@@ -36,23 +45,24 @@ from .loader import (
     single_threaded_blas,
 )
 from .moments import chain_reduce, feature_moments
-from .targets import as_label_array, as_targets, encode_classes
+from .ridge_stats import (
+    RidgeStats,
+    accumulate,
+    merge,
+    read_stats,
+    stats_path,
+    target_columns,
+    window_items,
+    write_stats,
+)
+from .serialize import head_file
+from .targets import as_label_array
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 10)
 
 
 def _standardise(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return (np.asarray(x, dtype=np.float64) - mean) / scale
-
-
-def _cov_step(acc: tuple | None, item: Any, y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> tuple:
-    """Fold one block into (Z'Z, Z'y, Z'1)."""
-    for off, x in block_slices(item):
-        z = _standardise(x, mean, scale)
-        yb = y[off : off + z.shape[0]]
-        part = (z.T @ z, z.T @ yb, z.sum(axis=0))
-        acc = part if acc is None else _add(acc, part)
-    return acc
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -64,29 +74,27 @@ def _add(a: Any, b: Any) -> Any:
 def _cov_loo_step(
     acc: np.ndarray | None,
     item: Any,
-    y: np.ndarray,
+    yc: np.ndarray,
     mean: np.ndarray,
     scale: np.ndarray,
     eigvecs: np.ndarray,
     inv_eig: np.ndarray,
-    vt_xty: np.ndarray,
-    vt_xt1: np.ndarray,
+    vt_zty: np.ndarray,
     n_total: int,
 ) -> np.ndarray:
     """Sum of squared LOO residuals of one block, for every alpha (covariance form).
 
-    With H = Z'Z + alpha I = V diag(1/D) V' and P = Z V:  alpha*c = y - P D V'Z'y,
-    alpha*d = 1 - rowsum(P^2 D) - (1 - P D V'Z'1) / n;  looe = c / d.
+    With H = Z'Z + alpha I = V diag(1/D) V' and P = Z V (Z centred, so Z'1 = 0):
+    alpha*c = y - P D V'Z'y, alpha*d = 1 - rowsum(P^2 D) - 1/n;  looe = c / d.
     """
     out = np.zeros(inv_eig.shape[0]) if acc is None else acc.copy()
     for off, x in block_slices(item):
         p = _standardise(x, mean, scale) @ eigvecs
-        yb = y[off : off + p.shape[0]]
+        yb = yc[off : off + p.shape[0]]
         lev = (p * p) @ inv_eig.T  # (rows, n_alphas): diag(Z H^-1 Z')
         for a, d_inv in enumerate(inv_eig):
-            alpha_c = yb - p @ (d_inv[:, None] * vt_xty)
-            alpha_g1 = 1.0 - p @ (d_inv * vt_xt1)
-            alpha_d = 1.0 - lev[:, a] - alpha_g1 / n_total
+            alpha_c = yb - p @ (d_inv[:, None] * vt_zty)
+            alpha_d = 1.0 - lev[:, a] - 1.0 / n_total
             out[a] += ((alpha_c / alpha_d[:, None]) ** 2).sum()
     return out
 
@@ -100,6 +108,14 @@ def _zt_c_step(acc: np.ndarray | None, item: Any, c: np.ndarray, mean: np.ndarra
     return acc
 
 
+def _encoded(y_cols: np.ndarray, classification: bool) -> np.ndarray:
+    """The columns ridge regresses on: +-1 class codes (one column for two classes), or the targets."""
+    if not classification:
+        return y_cols
+    y = 2.0 * y_cols - 1.0
+    return y[:, 1:] if y.shape[1] == 2 else y
+
+
 class RidgeHead(Head):
     """Ridge classifier / regressor trained out of core with leave-one-out choice of alpha.
 
@@ -111,7 +127,8 @@ class RidgeHead(Head):
     task : {"classification", "regression"}, default "classification"
     mode : {"auto", "gram", "cov"}, default "auto"
         Gram (n x n) or covariance (F x F) form; auto picks Gram when n_samples <= n_features, as
-        scikit-learn does.
+        scikit-learn does. Only the covariance form keeps statistics that :meth:`update` folds new
+        rows into (a Gram-form head is refitted on all rows).
     n_chains : int, optional
         Parallel accumulators; default: the scheduler's threads.
 
@@ -119,7 +136,7 @@ class RidgeHead(Head):
     ----------
     alpha_ : float
         The chosen alpha. ``best_score_`` is minus its mean squared LOO residual, ``cv_scores_`` those
-        of every alpha.
+        of every alpha (NaN after an update that kept alpha).
     classes_ : numpy.ndarray or None
         Sorted class labels (classification), None for regression.
     coef_, intercept_ : numpy.ndarray, float
@@ -131,6 +148,11 @@ class RidgeHead(Head):
     n_features_in_, n_samples_ : int
     model_fingerprint_ : str or None
         The model whose features the head was trained on, where known: predictions refuse another model.
+    stats_ : RidgeStats
+        The sufficient statistics and the identity of the rows learned from (see :meth:`update`); kept
+        beside the head file by :meth:`save`, read back by ``load(path, stats=True)``.
+    rows_added_ : int
+        Rows the last :meth:`update` folded in (after :meth:`fit`: all of them).
     """
 
     kind = "ridge"
@@ -148,9 +170,18 @@ class RidgeHead(Head):
         self.mode = mode
         self.n_chains = n_chains
 
+    def _checked_alphas(self) -> np.ndarray:
+        check_task(self.task)
+        if self.mode not in ("auto", "gram", "cov"):
+            raise ValueError(f"mode must be 'auto', 'gram' or 'cov', got {self.mode!r}")
+        alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
+        if alphas.ndim != 1 or alphas.size == 0 or not (alphas > 0).all():
+            raise ValueError(f"alphas must be a non-empty 1-D sequence of positive numbers, got {alphas}")
+        return alphas
+
     # ------------------------------------------------------------------ fit
     def fit(self, features: Any, labels: Any, model: Any = None) -> RidgeHead:
-        """Fit in three streamed passes (moments, second moments, LOO residuals).
+        """Fit in two streamed passes (statistics, LOO residuals; Gram form: moments, Gram matrix).
 
         Parameters
         ----------
@@ -174,78 +205,157 @@ class RidgeHead(Head):
         ValueError
             A bad hyper-parameter.
         """
-        check_task(self.task)
-        if self.mode not in ("auto", "gram", "cov"):
-            raise ValueError(f"mode must be 'auto', 'gram' or 'cov', got {self.mode!r}")
-        alphas = np.atleast_1d(np.asarray(self.alphas, dtype=np.float64))
-        if alphas.ndim != 1 or alphas.size == 0 or not (alphas > 0).all():
-            raise ValueError(f"alphas must be a non-empty 1-D sequence of positive numbers, got {alphas}")
+        alphas = self._checked_alphas()
         source = FeatureSource(features)
         n, n_feat = source.shape
         labels = as_label_array(labels, n)
-        self.model_fingerprint_ = model_fingerprint(source, model)
-        if self.task == "classification":
-            self.classes_, codes = encode_classes(labels)
-            k = self.classes_.size
-            y = -np.ones((n, k), dtype=np.float64)
-            y[np.arange(n), codes] = 1.0
-            if k == 2:
-                y = y[:, 1:]
-        else:
-            self.classes_ = None
-            y = as_targets(labels)
+        made_by = model_fingerprint(source, model)
+        y_cols, classes = target_columns(labels, self.task)
         if n < 2:
             raise InputError(f"ridge needs at least 2 training rows, got {n}")
-        y_1d = y.ndim == 1
-        y2 = y[:, None] if y_1d else y
-
         n_chains = self.n_chains or default_workers()
-        moments = feature_moments(source, n_chains=n_chains)
-        mean, scale = moments.mean, moments.scale()
-        y_mean = y2.mean(axis=0)
-        yc = y2 - y_mean
         mode = self.mode if self.mode != "auto" else ("gram" if n <= n_feat else "cov")
-
-        blocks = source.block_items()
-        bounds = [source.block(b) for b in range(len(blocks))]
+        target_1d = classes is None and labels.ndim == 1
         if mode == "cov":
-            coef, scores = self._fit_cov(blocks, bounds, yc, mean, scale, alphas, n, n_chains)
+            stats = accumulate(source, y_cols, 0, n, n_chains)
+            stats.classes = classes
+            self._solve(source, y_cols, stats, alphas, n_chains, target_1d)
         else:
-            arr = source.to_dask()
-            coef, scores = self._fit_gram(arr, blocks, bounds, yc, mean, scale, alphas, n, n_chains)
-        best = 0
-        for i in range(1, alphas.size):  # strict '>' keeps the first best alpha, like scikit-learn
-            if scores[i] > scores[best]:
-                best = i
-        coef = coef[best]  # (F, T)
-        self.alpha_ = float(alphas[best])
-        self.best_score_ = float(scores[best])
-        self.cv_scores_ = np.asarray(scores)
+            self._fit_gram(source, y_cols, classes, alphas, n_chains, target_1d)
+            stats = RidgeStats(count=n, classes=classes)
+        stats.identity = rows_identity(source, labels, n, made_by)
+        self.stats_, self.model_fingerprint_, self.rows_added_ = stats, made_by, n
+        return self
+
+    def update(self, features: Any, labels: Any, model: Any = None, reselect_alpha: bool = True) -> RidgeHead:
+        """Fold in the rows appended to the features since the head was trained (or last updated).
+
+        ``features`` are the grown features: their first ``stats_.count`` rows must be the rows the head
+        learned from (checked against ``stats_.identity`` without reading them: the store's chunk
+        digests, the labels, the edge rows), the rest are new. One pass over the new rows updates the
+        statistics; the coefficients then equal a fit on all rows to float64 rounding.
+
+        Parameters
+        ----------
+        features : array-like
+            (n_samples, n_features) features, as for :meth:`fit`.
+        labels : array-like
+            The labels (or targets) of every row, old and new.
+        model : MiniRocketParameters or str, optional
+            The model that made the features, when they do not record it.
+        reselect_alpha : bool, default True
+            Choose alpha again by leave-one-out over all rows: one more pass over every row (exact LOO
+            residuals depend on each row's leverage under the new statistics). False keeps ``alpha_`` and
+            reads only the new rows (``cv_scores_`` become NaN).
+
+        Returns
+        -------
+        RidgeHead
+            ``self``, updated (unchanged when there are no new rows); ``rows_added_`` says how many.
+
+        Raises
+        ------
+        InputError
+            No statistics (load the head with ``stats=True``), fewer rows than learned from, bad labels.
+        IdentityMismatchError
+            The leading rows, their labels or the model differ from those the head learned from.
+        """
+        self._check_fitted()
+        stats: RidgeStats | None = getattr(self, "stats_", None)
+        if stats is None:
+            raise InputError("this ridge head carries no statistics to update: load it with "
+                             "RidgeHead.load(path, stats=True) (they are kept beside the head file), or fit "
+                             "it on all rows")
+        alphas = self._checked_alphas()
+        source = FeatureSource(features)
+        n = source.n_samples
+        labels = as_label_array(labels, n)
+        made_by = model_fingerprint(source, model) or stats.identity.get("model_fingerprint")
+        check_rows(stats.identity, source, labels, made_by)
+        n_old = stats.count
+        if n == n_old:
+            self.rows_added_ = 0
+            return self
+        if not stats.has_moments:  # a Gram-form head: its rows are its statistics
+            self.fit(features, labels, model=made_by)
+            self.rows_added_ = n - n_old
+            return self
+        y_cols, classes = target_columns(labels, self.task)  # every class, old and new
+        target_1d = classes is None and labels.ndim == 1
+        learned_1d = np.ndim(self.coef_) == 1
+        if classes is None and (y_cols.shape[1] != stats.xy.shape[1] or target_1d != learned_1d):
+            learned = "()" if learned_1d else f"({stats.xy.shape[1]},)"
+            raise InputError(f"the targets have shape {labels.shape[1:]} per row but the head learned "
+                             f"targets of shape {learned}; pass the same kind of targets")
+        n_chains = self.n_chains or default_workers()
+        new = accumulate(source, y_cols[n_old:], n_old, n, n_chains)
+        new.classes = classes
+        merged = merge(stats if classes is None else stats.with_classes(classes), new, into=new)
+        self._solve(source, y_cols, merged, alphas, n_chains, target_1d,
+                    alpha=None if reselect_alpha else self.alpha_)
+        merged.identity = rows_identity(source, labels, n, made_by)
+        self.stats_, self.model_fingerprint_, self.rows_added_ = merged, made_by, n - n_old
+        return self
+
+    def _solve(self, source: FeatureSource, y_cols: np.ndarray, stats: RidgeStats, alphas: np.ndarray,
+               n_chains: int, target_1d: bool, alpha: float | None = None) -> None:
+        """Coefficients from the statistics of all rows; alpha by LOO over every row, or ``alpha``."""
+        classification = stats.classes is not None
+        y = _encoded(y_cols, classification)
+        y_mean = y.mean(axis=0)
+        zy = stats.xy
+        if classification:  # the cross-moments of +-1 codes are twice those of the 0/1 indicators
+            zy = 2.0 * (zy[:, 1:] if zy.shape[1] == 2 else zy)
+        mean, scale = stats.mean, stats.scale()
+        zty = zy / scale[:, None]
+        g = stats.comoment / scale[:, None]
+        g /= scale[None, :]
+        n = stats.count
+        if alpha is None:
+            eigvals, eigvecs = np.linalg.eigh(g)
+            del g
+            inv_eig = 1.0 / (eigvals[None, :] + alphas[:, None])  # (n_alphas, F)
+            vt_zty = eigvecs.T @ zty
+            blocks, bounds = window_items(source, 0, n)
+            yc = y - y_mean
+            args = [(yc[a:b], mean, scale, eigvecs, inv_eig, vt_zty, n) for a, b in bounds]
+            scores = -chain_reduce(blocks, _cov_loo_step, _add, args, n_chains) / yc.size
+            best = 0
+            for i in range(1, alphas.size):  # strict '>' keeps the first best alpha, like scikit-learn
+                if scores[i] > scores[best]:
+                    best = i
+            coef = eigvecs @ (inv_eig[best][:, None] * vt_zty)
+            alpha, best_score = float(alphas[best]), float(scores[best])
+        else:
+            g.flat[:: g.shape[0] + 1] += alpha
+            coef = np.linalg.solve(g, zty)
+            scores, best_score = np.full(alphas.size, np.nan), float("nan")
+        self._set_fitted(coef, alpha, best_score, scores, "cov", mean, scale, y_mean, n, target_1d,
+                         stats.classes, source.n_features)
+
+    def _set_fitted(self, coef: np.ndarray, alpha: float, best_score: float, scores: np.ndarray, mode: str,
+                    mean: np.ndarray, scale: np.ndarray, y_mean: np.ndarray, n: int, target_1d: bool,
+                    classes: np.ndarray | None, n_feat: int) -> None:
+        self.alpha_, self.best_score_, self.cv_scores_ = float(alpha), float(best_score), np.asarray(scores)
         self.mode_ = mode
+        self.classes_ = classes
         self.mean_, self.scale_ = mean, scale
         self.n_features_in_, self.n_samples_ = n_feat, n
-        x_offset = mean / scale
-        intercept = y_mean - x_offset @ coef
-        if y_1d:
+        intercept = y_mean - (mean / scale) @ coef
+        if target_1d:
             self.coef_, self.intercept_ = coef[:, 0], float(intercept[0])
         else:
             self.coef_, self.intercept_ = coef.T.copy(), intercept
-        return self
 
-    def _fit_cov(self, blocks, bounds, yc, mean, scale, alphas, n, n_chains):
-        args = [(yc[a:b], mean, scale) for a, b in bounds]
-        gram, zt_y, zt_1 = chain_reduce(blocks, _cov_step, _add, args, n_chains)
-        eigvals, eigvecs = np.linalg.eigh(gram)
-        del gram
-        inv_eig = 1.0 / (eigvals[None, :] + alphas[:, None])  # (n_alphas, F)
-        vt_xty, vt_xt1 = eigvecs.T @ zt_y, eigvecs.T @ zt_1
-        args = [(yc[a:b], mean, scale, eigvecs, inv_eig, vt_xty, vt_xt1, n) for a, b in bounds]
-        sq = chain_reduce(blocks, _cov_loo_step, _add, args, n_chains)
-        scores = -sq / yc.size
-        coefs = [eigvecs @ (d[:, None] * vt_xty) for d in inv_eig]
-        return coefs, scores
-
-    def _fit_gram(self, arr, blocks, bounds, yc, mean, scale, alphas, n, n_chains):
+    def _fit_gram(self, source: FeatureSource, y_cols: np.ndarray, classes: np.ndarray | None,
+                  alphas: np.ndarray, n_chains: int, target_1d: bool) -> None:
+        n = source.n_samples
+        moments = feature_moments(source, n_chains=n_chains)
+        mean, scale = moments.mean, moments.scale()
+        y = _encoded(y_cols, classes is not None)
+        y_mean = y.mean(axis=0)
+        yc = y - y_mean
+        arr = source.to_dask()
         z = (arr.astype(np.float64) - mean) / scale
         with single_threaded_blas():
             k = da.matmul(z, z.T).compute(scheduler=dask_scheduler())
@@ -261,10 +371,11 @@ class RidgeHead(Head):
             scores.append(-np.mean(looe**2))
             cs.append(c)
         best = int(np.argmax(np.asarray(scores) == max(scores)))
-        coefs: list[np.ndarray | None] = [None] * alphas.size
-        args = [(cs[best][a:b], mean, scale) for a, b in bounds]
-        coefs[best] = chain_reduce(blocks, _zt_c_step, _add, args, n_chains)
-        return coefs, np.asarray(scores)
+        blocks = source.block_items()
+        args = [(cs[best][a:b], mean, scale) for a, b in (source.block(i) for i in range(len(blocks)))]
+        coef = chain_reduce(blocks, _zt_c_step, _add, args, n_chains)
+        self._set_fitted(coef, alphas[best], scores[best], np.asarray(scores), "gram", mean, scale, y_mean, n,
+                         target_1d, classes, source.n_features)
 
     # -------------------------------------------------------------- predict
     def decision_function(self, features: Any, device: Any = None) -> np.ndarray:
@@ -341,10 +452,71 @@ class RidgeHead(Head):
         return {"alpha": float(self.alpha_)}
 
     # ------------------------------------------------------------------- io
+    def save(self, path: str | os.PathLike, overwrite: bool = False, stats: bool = True) -> Path:
+        """Write the head to an ``.npz`` file and, with ``stats``, its statistics beside it.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The head file; ``.npz`` is appended when missing.
+        overwrite : bool, default False
+            Replace an existing head (and statistics) file, never anything else.
+        stats : bool, default True
+            Also write ``stats_`` to ``<head>.stats.npz`` beside it, which :meth:`update` needs: F x F
+            float64 as a packed triangle (about 4 F^2 bytes) for a covariance-form head, a few hundred
+            bytes for a Gram-form one.
+
+        Returns
+        -------
+        pathlib.Path
+            The head file written.
+
+        Raises
+        ------
+        FileExistsError
+            The head or statistics file exists and ``overwrite`` is False (nothing is written then).
+        """
+        keep = stats and getattr(self, "stats_", None) is not None
+        if keep and not overwrite and stats_path(path).exists():
+            raise FileExistsError(f"statistics file {stats_path(path)} already exists; pass --overwrite / "
+                                  "overwrite=True to replace it")
+        written = super().save(path, overwrite=overwrite)
+        if keep:
+            write_stats(stats_path(written), self.stats_, written, overwrite=True)
+        return written
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, stats: bool = False) -> RidgeHead:
+        """Read a ridge head written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.npz`` head file.
+        stats : bool, default False
+            Also read the statistics beside it (``stats_``), to :meth:`update` the head.
+
+        Returns
+        -------
+        RidgeHead
+
+        Raises
+        ------
+        ModelFileError
+            A damaged or edited head or statistics file, or statistics of another head.
+        FileNotFoundError
+            No head file, or (``stats``) no statistics beside it.
+        """
+        head = super().load(path)
+        if stats:
+            found = head_file(path)
+            head.stats_ = read_stats(stats_path(found), found)
+        return head
+
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {
             "task": self.task, "alpha": self.alpha_, "best_score": self.best_score_, "mode": self.mode_,
-            "n_features": self.n_features_in_, "n_samples": self.n_samples_,
+            "mode_param": self.mode, "n_features": self.n_features_in_, "n_samples": self.n_samples_,
             "coef_1d": bool(np.ndim(self.coef_) == 1),
         }
         arrays = {
@@ -358,7 +530,7 @@ class RidgeHead(Head):
 
     @classmethod
     def _from_state(cls, meta: dict[str, Any], arr: dict[str, np.ndarray]) -> RidgeHead:
-        head = cls(alphas=arr["alphas"], task=meta["task"], mode=meta["mode"])
+        head = cls(alphas=arr["alphas"], task=meta["task"], mode=meta.get("mode_param", "auto"))
         head.alpha_, head.best_score_, head.mode_ = meta["alpha"], meta["best_score"], meta["mode"]
         head.n_features_in_, head.n_samples_ = meta["n_features"], meta["n_samples"]
         head.coef_, head.mean_, head.scale_ = arr["coef"], arr["mean"], arr["scale"]

@@ -1,0 +1,437 @@
+"""Sufficient statistics of the exact ridge head, kept beside the head file so that rows appended to a
+features store are folded in without reading the old rows again.
+
+What is kept, all float64 (a :class:`RidgeStats`):
+
+- ``count`` n, the per-feature ``mean`` and the centred co-moment matrix
+  ``comoment = sum_i (x_i - mean)(x_i - mean)'`` (F x F; stored as its upper triangle);
+- the target columns' means ``y_mean`` and centred cross-moments ``xy = sum_i (x_i - mean)(y_i - y_mean)'``
+  (F x T): for classification the columns are class indicators (0/1, one per class in ``classes``), so
+  a class first seen in appended rows is a new column that is zero for the old rows; for regression the
+  targets themselves;
+- ``identity``: which rows of which features they cover (:mod:`rocketstream.heads.folded`).
+
+Two sets of rows merge exactly by Chan, Golub & LeVeque's pairwise rule (``delta`` = difference of the
+means): ``C = C_a + C_b + n_a n_b / n * delta delta'``, the same for ``xy``. From the merged statistics
+the standardised ``Z'Z = C / (s s')`` and ``Z'y = xy / s`` of all rows follow (``s``: the standard
+deviations, ``diag(C) / n``, with scikit-learn's rule for constant features), hence the ridge
+coefficients for any alpha, equal to those of a fit on all rows to float64 rounding. One pass over
+rows accumulates them: each parallel chain sums ``(x - k)`` products about a shift ``k`` (its first
+rows' mean), then chains merge by the rule above.
+
+Leave-one-out residuals, which choose alpha, are not functions of any such statistics: each row's
+residual divides by its own leverage ``z_i' (Z'Z + alpha I)^-1 z_i``, which depends on the new mean,
+scale and eigenvectors. Re-selecting alpha therefore costs what it costs in a full fit, the F x F
+eigendecomposition and one pass over every row (projections on the eigenvectors); the update saves
+the statistics pass over the old rows. Keeping alpha costs a pass over the new rows and one F x F
+linear solve. Gram-form heads (n <= F) keep no co-moments: their rows take no more room than an F x F
+matrix would, so an update refits on all rows.
+
+The file, ``H.stats.npz`` beside head file ``H.npz``: plain arrays and a JSON ``__meta__`` (format,
+version, the identity, the sha256 of the head file they belong to, and a sha256 over meta and arrays),
+written atomically, never pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rocketstream.errors import InputError, ModelFileError
+from rocketstream.storage.locations import resolve
+from rocketstream.storage.outputs import write_file
+
+from .loader import BlockRef, FeatureSource, block_slices
+from .moments import Moments, chain_reduce, check_finite_summary
+from .targets import as_targets, encode_classes
+
+FORMAT = "rocketstream-ridge-stats"
+VERSION = 1
+#: rows of the F x F matrices updated at a time by a rank-one correction (bounds the temporary)
+_ROW_BLOCK = 512
+
+
+@dataclass
+class RidgeStats:
+    """Merged sufficient statistics of rows ``[0, count)`` (see the module docstring).
+
+    ``mean``, ``comoment``, ``y_mean`` and ``xy`` are None for a Gram-form head, whose statistics are
+    its rows. ``classes`` labels the indicator columns (classification), None for regression.
+    """
+
+    count: int
+    mean: np.ndarray | None = None
+    comoment: np.ndarray | None = None
+    y_mean: np.ndarray | None = None
+    xy: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    identity: dict = field(default_factory=dict)
+
+    @property
+    def has_moments(self) -> bool:
+        """Whether the co-moments are kept (covariance-form heads)."""
+        return self.comoment is not None
+
+    def scale(self) -> np.ndarray:
+        """Per-feature standard deviations, 1 for (near-)constant features (scikit-learn's rule)."""
+        return Moments(self.count, self.mean, np.diagonal(self.comoment) / self.count).scale()
+
+    def with_classes(self, classes: np.ndarray) -> RidgeStats:
+        """The same statistics with indicator columns for ``classes`` (a sorted superset of ours)."""
+        if self.classes is None or np.array_equal(self.classes, classes):
+            return self
+        pos = np.searchsorted(classes, self.classes)
+        y_mean = np.zeros(classes.size)
+        y_mean[pos] = self.y_mean
+        xy = np.zeros((self.xy.shape[0], classes.size))
+        xy[:, pos] = self.xy
+        return replace(self, y_mean=y_mean, xy=xy, classes=classes)
+
+
+def merge(a: RidgeStats, b: RidgeStats, into: RidgeStats | None = None) -> RidgeStats:
+    """Chan's pairwise merge of the statistics of two disjoint sets of rows.
+
+    Parameters
+    ----------
+    a, b : RidgeStats
+        With co-moments; for classification their class columns are aligned to the union first.
+    into : RidgeStats, optional
+        ``a`` or ``b``, whose co-moment matrix may be overwritten (saves an F x F copy); by default
+        neither is changed.
+
+    Returns
+    -------
+    RidgeStats
+        The statistics of both sets (no identity).
+    """
+    if a.classes is not None:
+        union = np.union1d(a.classes, b.classes)
+        a, b = a.with_classes(union), b.with_classes(union)
+    n = a.count + b.count
+    w = a.count * b.count / n
+    delta = b.mean - a.mean
+    delta_y = b.y_mean - a.y_mean
+    if into is a:
+        comoment = a.comoment
+        comoment += b.comoment
+    elif into is b:
+        comoment = b.comoment
+        comoment += a.comoment
+    else:
+        comoment = a.comoment + b.comoment
+    _add_outer(comoment, w * delta, delta)
+    xy = a.xy + b.xy + np.outer(w * delta, delta_y)
+    return RidgeStats(count=n, mean=a.mean + delta * (b.count / n), comoment=comoment,
+                      y_mean=a.y_mean + delta_y * (b.count / n), xy=xy, classes=a.classes)
+
+
+def _add_outer(out: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+    """``out += outer(u, v)`` in row blocks (no F x F temporary)."""
+    for i in range(0, out.shape[0], _ROW_BLOCK):
+        out[i : i + _ROW_BLOCK] += np.outer(u[i : i + _ROW_BLOCK], v)
+
+
+# ---------------------------------------------------------------------------------------- targets
+def target_columns(labels: np.ndarray, task: str, classes: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The target columns the statistics accumulate: class indicators, or the regression targets.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        One label (or target row) per sample.
+    task : {"classification", "regression"}
+    classes : numpy.ndarray, optional
+        The sorted classes, a superset of those in ``labels`` (default: those of ``labels``, at least two).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        float64 (n, T).
+    classes : numpy.ndarray or None
+    """
+    if task == "regression":
+        y = as_targets(labels)
+        return (y[:, None] if y.ndim == 1 else y), None
+    if classes is None:
+        classes, codes = encode_classes(labels)
+    else:  # every label is one of ``classes``
+        codes = np.searchsorted(classes, labels)
+    y = np.zeros((labels.shape[0], classes.size))
+    y[np.arange(labels.shape[0]), codes] = 1.0
+    return y, classes
+
+
+# ------------------------------------------------------------------------------------- accumulation
+class _Shifted:
+    """One chain's running sums about a shift ``k`` (the mean of its first rows): ``n``, ``sum(x - k)``,
+    ``sum (x - k)(x - k)'``, the same for the targets, and the count of non-finite values seen."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        f, t = x.shape[1], y.shape[1]
+        self.n, self.n_bad, self.first_bad = 0, 0, -1
+        self.shift = x.mean(axis=0) if x.shape[0] else np.zeros(f)
+        self.y_shift = y.mean(axis=0) if y.shape[0] else np.zeros(t)
+        self.s, self.sy = np.zeros(f), np.zeros(t)
+        self.ss, self.sxy = np.zeros((f, f)), np.zeros((f, t))
+        self._tmp: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_tmp": None}  # the scratch matrix never travels
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        xs = np.asarray(x, dtype=np.float64) - self.shift
+        ys = y - self.y_shift
+        if self._tmp is None:
+            self._tmp = np.empty_like(self.ss)
+        np.matmul(xs.T, xs, out=self._tmp)  # a symmetric rank-k update (BLAS syrk)
+        self.ss += self._tmp
+        self.sxy += xs.T @ ys
+        self.s += xs.sum(axis=0)
+        self.sy += ys.sum(axis=0)
+        self.n += xs.shape[0]
+
+    def centred(self) -> RidgeStats | None:
+        """The chain's statistics about its own mean (overwrites its sums); None without rows."""
+        if self.n == 0:
+            return None
+        mean_s, mean_y = self.s / self.n, self.sy / self.n
+        _add_outer(self.ss, -mean_s, self.s)
+        xy = self.sxy - np.outer(mean_s, self.sy)
+        ss, self.ss, self._tmp = self.ss, None, None
+        return RidgeStats(count=self.n, mean=self.shift + mean_s, comoment=ss, y_mean=self.y_shift + mean_y,
+                          xy=xy)
+
+
+def _stats_step(acc: Any, item: Any, y: np.ndarray, start: int) -> _Shifted:
+    """Fold one block into a chain's sums (in place: the chain owns its accumulator)."""
+    for off, x in block_slices(item):
+        x = np.asarray(x)
+        yb = y[off : off + x.shape[0]]
+        if acc is None:
+            acc = _Shifted(np.asarray(x[np.isfinite(x).all(axis=1)], dtype=np.float64), yb)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            acc.n_bad += int(np.count_nonzero(bad))
+            first = start + off + int(np.argmax(bad.any(axis=1)))
+            acc.first_bad = first if acc.first_bad < 0 else min(acc.first_bad, first)
+        elif not acc.n_bad:  # once a bad value is seen, only count (the pass fails)
+            acc.add(x, yb)
+    return acc
+
+
+def _partial(acc: Any) -> tuple[RidgeStats | None, int, int]:
+    if isinstance(acc, _Shifted):
+        return (None if acc.n_bad else acc.centred()), acc.n_bad, acc.first_bad
+    return acc
+
+
+def _combine(a: Any, b: Any) -> tuple[RidgeStats | None, int, int]:
+    (sa, bad_a, first_a), (sb, bad_b, first_b) = _partial(a), _partial(b)
+    if bad_a or bad_b:
+        return None, bad_a + bad_b, min((f for f in (first_a, first_b) if f >= 0), default=-1)
+    if sa is None or sb is None:
+        return (sb if sa is None else sa), 0, -1
+    return merge(sa, sb, into=sa), 0, -1
+
+
+def window_items(source: FeatureSource, start: int, stop: int) -> tuple[list[Any], list[tuple[int, int]]]:
+    """Block items (as :meth:`FeatureSource.block_items`) and their row ranges for rows ``[start, stop)``."""
+    items, bounds = [], []
+    arr = source.to_dask() if source.kind == "dask" else None
+    for b in range(source.n_blocks):
+        a, e = source.block(b)
+        lo, hi = max(a, start), min(e, stop)
+        if lo >= hi:
+            continue
+        if source.kind == "zarr":
+            items.append(BlockRef(source.data, lo, hi))
+        elif arr is not None:
+            items.append(arr[lo:hi].to_delayed().ravel()[0])
+        else:
+            items.append(source.data[lo:hi])
+        bounds.append((lo, hi))
+    return items, bounds
+
+
+def accumulate(source: FeatureSource, y: np.ndarray, start: int, stop: int, n_chains: int | None = None,
+               what: str = "features") -> RidgeStats:
+    """The statistics of rows ``[start, stop)``, in one streamed pass through Dask.
+
+    Parameters
+    ----------
+    source : FeatureSource
+        The features.
+    y : numpy.ndarray
+        float64 (stop - start, T): the target columns of those rows (:func:`target_columns`).
+    start, stop : int
+        The rows.
+    n_chains : int, optional
+        Parallel accumulators (each holds two F x F float64 matrices).
+    what : str
+        Names the features in errors.
+
+    Returns
+    -------
+    RidgeStats
+        Without identity; ``classes`` is left for the caller to set.
+
+    Raises
+    ------
+    InputError
+        A NaN or Inf in the rows.
+    """
+    items, bounds = window_items(source, start, stop)
+    args = [(y[a - start : b - start], a) for a, b in bounds]
+    stats, n_bad, first_bad = _partial(chain_reduce(items, _stats_step, _combine, args, n_chains))
+    check_finite_summary(n_bad, first_bad, what)
+    if stats is None:
+        raise InputError(f"no rows in {what} [{start}, {stop})")
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------- file
+def stats_path(head: str | os.PathLike) -> Path:
+    """``H.stats.npz`` beside the head file ``H.npz`` (``H`` without the suffix is accepted)."""
+    p = resolve(head).path
+    stem = p.name[: -len(".npz")] if p.name.endswith(".npz") else p.name
+    return p.with_name(stem + ".stats.npz")
+
+
+def _pack(c: np.ndarray) -> np.ndarray:
+    """The upper triangle of a symmetric matrix, row by row."""
+    f = c.shape[0]
+    out = np.empty(f * (f + 1) // 2)
+    pos = 0
+    for i in range(f):
+        out[pos : pos + f - i] = c[i, i:]
+        pos += f - i
+    return out
+
+
+def _unpack(packed: np.ndarray, f: int) -> np.ndarray:
+    if packed.shape != (f * (f + 1) // 2,):
+        raise ValueError(f"a packed {f} x {f} matrix has {f * (f + 1) // 2} entries, got {packed.shape}")
+    c = np.empty((f, f))
+    pos = 0
+    for i in range(f):
+        row = packed[pos : pos + f - i]
+        c[i, i:] = row
+        c[i:, i] = row
+        pos += f - i
+    return c
+
+
+def _checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the metadata (canonical JSON, ``sha256`` left out) and the arrays (streamed, no copy)."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in meta.items() if k != "sha256"}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def head_digest(head_file: str | os.PathLike) -> str:
+    """sha256 of a head file's bytes: what pairs the statistics with their head."""
+    h = hashlib.sha256()
+    with open(head_file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_stats(path: str | os.PathLike, stats: RidgeStats, head_file: str | os.PathLike,
+                overwrite: bool = False) -> Path:
+    """Write ``stats`` for the head in ``head_file`` (already written) to ``path``, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The statistics file (see :func:`stats_path`).
+    stats : RidgeStats
+    head_file : str or os.PathLike
+        The head they belong to; its sha256 is recorded.
+    overwrite : bool, default False
+        Replace an existing statistics (or head) file, never anything else.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    if stats.has_moments:
+        arrays.update(mean=stats.mean, comoment_upper=_pack(stats.comoment), y_mean=stats.y_mean, xy=stats.xy)
+    if stats.classes is not None:
+        arrays["classes"] = np.asarray(stats.classes)
+        if arrays["classes"].dtype == object:
+            raise TypeError("class labels of dtype object cannot be stored; use numbers or text")
+    meta = json.loads(json.dumps({"format": FORMAT, "version": VERSION, "count": int(stats.count),
+                                  "n_features": None if stats.mean is None else int(stats.mean.size),
+                                  "has_moments": stats.has_moments, "identity": stats.identity,
+                                  "head_sha256": head_digest(head_file)}))
+    meta["sha256"] = _checksum(meta, arrays)
+    return write_file(resolve(path), lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays),
+                      "head", overwrite)
+
+
+def read_stats(path: str | os.PathLike, head_file: str | os.PathLike) -> RidgeStats:
+    """Read the statistics written by :func:`write_stats` for the head in ``head_file``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The statistics file.
+    head_file : str or os.PathLike
+        The head file they must belong to.
+
+    Returns
+    -------
+    RidgeStats
+
+    Raises
+    ------
+    FileNotFoundError
+        No statistics file.
+    ModelFileError
+        Damaged, edited (sha256), of an unknown format, or written for another head file.
+    """
+    path = Path(path)
+    fix = "retrain the head with --overwrite / overwrite=True (without --update)"
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no ridge statistics at {path} (they are written beside the head by "
+                                f"`rocketstream train`); {fix}") from None
+    except Exception as exc:  # noqa: BLE001 - zip, npy header, JSON or decompression damage
+        raise ModelFileError(f"cannot read ridge statistics {path} ({type(exc).__name__}: {exc}); "
+                             + fix) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a rocketstream ridge statistics file; {fix}")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise ModelFileError(f"{path} has statistics format version {meta.get('version')!r}; "
+                             "upgrade rocketstream")
+    if meta.get("sha256") != _checksum(meta, arrays):
+        raise ModelFileError(f"ridge statistics {path} fail their sha256 check (edited or corrupted); {fix}")
+    if meta["head_sha256"] != head_digest(head_file):
+        raise ModelFileError(f"the ridge statistics {path} belong to another head than {head_file} (the head "
+                             f"was replaced after them, or a write was interrupted); {fix}")
+    stats = RidgeStats(count=int(meta["count"]), classes=arrays.get("classes"), identity=meta["identity"])
+    if meta["has_moments"]:
+        stats.mean, stats.y_mean, stats.xy = arrays["mean"], arrays["y_mean"], arrays["xy"]
+        stats.comoment = _unpack(arrays["comoment_upper"], int(meta["n_features"]))
+    return stats
+
+
+__all__ = ["RidgeStats", "accumulate", "merge", "read_stats", "stats_path", "target_columns", "write_stats"]
