@@ -137,3 +137,17 @@ def test_load_labels_specs(data, tmp_path):
         load_labels(f"{src}:nope")
     with pytest.raises(FileNotFoundError, match="labels not found"):
         load_labels(tmp_path / "none.zarr")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_ridge_predictions_do_not_depend_on_chunking(tmp_path, n_classes):
+    """A row's decision is the same bits whatever chunk (and BLAS call shape) it falls in."""
+    x, y = synthetic_chunk(90, 2, 60, seed=5, stream=0, index=0, n_classes=n_classes)
+    src = write_zarr(tmp_path / "data.zarr", x, 30, group_var="X")
+    params = fit(x, num_features=336, random_state=0)
+    head = RidgeHead().fit(transform(x, params).numpy(), y, model=params)
+    stores = [predict(src, params, head, tmp_path / f"p{rows}.zarr", variable="X", chunk_size=rows,
+                      scheduler="synchronous") for rows in (1, 7, 90)]
+    for other in stores[1:]:
+        np.testing.assert_array_equal(other["decision"][:], stores[0]["decision"][:])
+        np.testing.assert_array_equal(other["label"][:], stores[0]["label"][:])

@@ -410,7 +410,11 @@ class RidgeHead(Head):
             start, stop = source.block(b)
             for a in range(start, stop, SLICE_ROWS):
                 e = min(stop, a + SLICE_ROWS)
-                out[a:e] = (source.read(a, e).astype(np.float64) / self.scale_) @ coef.T
+                z = source.read(a, e).astype(np.float64) / self.scale_
+                # one vector-matrix product per row: a row's decision never depends on how many rows
+                # share the call (BLAS picks other kernels for other shapes), so predictions are
+                # bitwise the same whatever the chunking
+                out[a:e] = np.matmul(z[:, None, :], coef.T)[:, 0, :]
         out += self.intercept_
         one_column = np.ndim(self.coef_) == 1 or (self.classes_ is not None and out.shape[1] == 1)
         return out[:, 0] if one_column else out  # two classes, 1-D targets; (n, 1) targets keep their shape
