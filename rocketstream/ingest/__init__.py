@@ -1,12 +1,16 @@
 """Data in: read time series files and write them as (sample, channel, time) Zarr stores."""
 
 from .readers import Collection, IngestError, read_any, read_numpy, read_ts, read_tsv, read_xarray
+from .recording import RecordingFollowReport, append_recording, follow_recording, recording_windows
 from .writer import INGEST_ATTR, padded_array, write_collection
 
 __all__ = [
     "INGEST_ATTR",
     "Collection",
     "IngestError",
+    "RecordingFollowReport",
+    "append_recording",
+    "follow_recording",
     "ingest",
     "padded_array",
     "read_any",
@@ -14,6 +18,7 @@ __all__ = [
     "read_ts",
     "read_tsv",
     "read_xarray",
+    "recording_windows",
     "write_collection",
 ]
 
