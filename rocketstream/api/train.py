@@ -101,17 +101,17 @@ def train_head(
     features: Any,
     labels: Any = None,
     *,
-    head: str = "ridge",
+    head: str = "auto",
     task: str | None = None,
     output: str | os.PathLike | None = None,
     overwrite: bool = False,
     resume: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     epochs: int = 50,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     lr: float = 1e-4,
     seed: int = 0,
-    validation_fraction: float = 0.1,
+    validation_fraction: float | None = None,
     device: Any = None,
     progress: bool = False,
     fill_missing: bool = False,
@@ -128,8 +128,11 @@ def train_head(
     labels : str, os.PathLike or array-like, optional
         A label spec for :func:`~rocketstream.api.predict.load_labels` (``STORE.zarr:NAME``, a Zarr
         array or a ``.npy`` file) or an array; default: the features store's own ``label`` coordinate.
-    head : {"ridge", "softmax"}, default "ridge"
-        Exact ridge with leave-one-out alpha, or a softmax / linear head trained with Adam.
+    head : {"auto", "ridge", "softmax"}, default "auto"
+        Exact ridge with leave-one-out alpha, or a softmax / linear head trained with Adam; "auto"
+        chooses by the training set's size (:func:`~rocketstream.heads.choice.choose_head`: ridge below
+        10,000 series, as the MiniRocket authors advise, unless ridge stays cheap), or, with
+        ``update``, the kind of the head being updated.
     task : {"classification", "regression"}, optional
         Default: the task recorded with the data (``rocketstream ingest`` records it), else regression
         for real-valued targets and classification otherwise (see
@@ -180,8 +183,10 @@ def train_head(
     >>> head = train_head("features.zarr", "data.zarr:label", output="head.npz")  # doctest: +SKIP
     >>> head.info()["alpha"]  # doctest: +SKIP
     """
-    if head not in HEAD_KINDS:
-        raise InputError(f"head must be one of {HEAD_KINDS}, got {head!r}")
+    if head not in (*HEAD_KINDS, "auto"):
+        raise InputError(f"head must be 'auto' or one of {HEAD_KINDS}, got {head!r}")
+    if head == "auto":
+        head = _auto_kind(features, task, output if update else None, verbose)
     if resume and overwrite:
         raise InputError("resume and overwrite exclude each other: resume continues a training run, "
                          "overwrite starts afresh; pass only one")
@@ -243,6 +248,39 @@ def train_head(
     if out is not None:
         fitted.save(out, overwrite=True)
     return fitted
+
+
+def _auto_kind(features: Any, task: str | None, updating: Any, verbose: bool) -> str:
+    """The head kind ``head="auto"`` means: the updated head's kind, else :func:`choose_head` for the
+    shape of the features (read from the store's metadata or the array, nothing else)."""
+    from ..heads import load_head
+    from ..heads.choice import choose_head
+
+    if updating is not None:
+        found = head_path(updating)
+        return load_head(found).kind if existing_output(resolve(found), "head") else "ridge"
+    if isinstance(features, FeatureStore):
+        shape = (features.n_samples, features.n_features)
+    elif isinstance(features, (str, os.PathLike)):
+        loc = resolve(features)
+        if str(features).endswith(".npy"):
+            try:
+                shape = np.load(loc.target, mmap_mode="r", allow_pickle=False).shape
+            except FileNotFoundError:
+                raise NotFoundError(f"features not found: {loc}") from None
+        else:
+            if not loc.url and not os.path.exists(loc.target):
+                raise NotFoundError(f"features not found: {loc}; make them with `rocketstream transform`")
+            store = FeatureStore.open(loc)
+            shape = (store.n_samples, store.n_features)
+    else:
+        shape = np.shape(features)
+    if len(shape) != 2:
+        raise InputError(f"features must be (n_samples, n_features), got shape {tuple(shape)}")
+    kind, reason = choose_head(int(shape[0]), int(shape[1]), task or "classification")
+    if verbose:
+        print(f"head {reason} (--head ridge / --head softmax overrides)")
+    return kind
 
 
 def _update_head(kind: str, out: Path, ckpt: Path | None, data: Any, labels: Any, task: str | None,

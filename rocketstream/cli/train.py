@@ -17,17 +17,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("features", metavar="FEATURES", help="features store (.zarr) or .npy array")
     p.add_argument("--labels", metavar="SPEC", default=None,
                    help=LABELS_HELP + " (default: the features store's own 'label' coordinate)")
-    p.add_argument("--head", choices=("ridge", "softmax"), default="ridge", help="head kind (default ridge)")
+    p.add_argument("--head", choices=("auto", "ridge", "softmax"), default="auto",
+                   help="head kind (default auto: ridge below 10,000 training series, as the MiniRocket "
+                   "authors advise, softmax from there unless ridge stays cheap; one line says which)")
     p.add_argument("--output", required=True, metavar="HEAD.npz", help="head file to write")
     p.add_argument("--task", choices=("classification", "regression"), default=None,
                    help="default: the task recorded with the data by `rocketstream ingest`, else regression "
                    "for real-valued targets and classification otherwise (one line says which)")
     p.add_argument("--epochs", type=positive_int, default=50, help="softmax: epochs (default 50)")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="softmax: minibatch (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="softmax: minibatch (default auto: 32..256, at least 64 steps an epoch)")
     p.add_argument("--lr", type=positive_float, default=1e-4, help="softmax: Adam learning rate (1e-4)")
     p.add_argument("--seed", type=seed, default=0, help="softmax: shuffling/split seed (default 0)")
-    p.add_argument("--validation-fraction", type=fraction, default=0.1,
-                   help="softmax: held-out fraction for early stopping (default 0.1; 0 disables)")
+    p.add_argument("--validation-fraction", type=fraction, default=None,
+                   help="softmax: held-out fraction for the schedule and early stopping (default auto: "
+                   "10%% up to 2,048 rows when that is at least 1,000 rows, else none and all epochs run; "
+                   "0: none)")
     p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
                    help="softmax: checkpoints, metrics.json and training_curve.png "
                    "(default: HEAD_checkpoint/ beside --output)")

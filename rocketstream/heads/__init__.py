@@ -14,10 +14,12 @@ from .._lazy import attach
 __getattr__, __dir__, __all__ = attach(__name__, {
     "base": ["Head"],
     "checkpoint": ["CheckpointError", "load_checkpoint"],
+    "choice": ["choose_head"],
     "io": ["HEAD_KINDS", "load_head"],
     "loader": ["ChunkShuffleLoader", "FeatureSource"],
     "moments": ["Moments", "feature_moments"],
     "plots": ["plot_history"],
     "ridge": ["DEFAULT_ALPHAS", "RidgeHead"],
     "softmax": ["SoftmaxHead", "train_softmax"],
+    "softmax_update": ["update_softmax"],
 })

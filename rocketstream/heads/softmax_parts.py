@@ -2,7 +2,8 @@
 
 - :class:`Standardised`: the network, ``(x - mean) / scale`` then a zero-initialised ``nn.Linear``;
 - :func:`split_rows` -> :class:`Rows`: the training rows and the validation rows (a seeded split of
-  the training store, or the caller's own validation set);
+  the training store, or the caller's own validation set); :func:`auto_validation_rows` and
+  :func:`auto_batch_size` are the defaults' rules (see :class:`~rocketstream.heads.SoftmaxHead`);
 - :func:`encode_targets` -> :class:`Targets`: class codes (cross-entropy) or standardised regression
   targets (mean squared error) for both;
 - :class:`Validation`: the validation rows, cached on the device when small, else streamed;
@@ -29,6 +30,58 @@ from .moments import feature_moments
 from .targets import as_label_array, as_targets, encode_classes
 
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr")
+
+#: the default validation split: this share of the rows, at most MAX_VALIDATION_ROWS (the authors' 2,048) ...
+AUTO_VALIDATION_FRACTION = 0.1
+MAX_VALIDATION_ROWS = 2048
+#: ... and only when it holds at least this many rows (10,000+ training rows); else no split
+MIN_VALIDATION_ROWS = 1000
+#: the default minibatch (classification): a power of two giving at least MIN_BATCHES_PER_EPOCH per epoch,
+#: within these bounds
+MIN_BATCH_SIZE, MAX_BATCH_SIZE, MIN_BATCHES_PER_EPOCH = 32, 256, 64
+
+
+def auto_validation_rows(n: int) -> int:
+    """Rows the default (``validation_fraction=None``) holds out of ``n``: 10% up to 2,048, or 0 when
+    that would be under :data:`MIN_VALIDATION_ROWS` (a smaller split only adds noise to early stopping
+    and the learning-rate schedule, and takes rows from training).
+
+    Parameters
+    ----------
+    n : int
+        Training rows before the split.
+
+    Returns
+    -------
+    int
+        ``min(2048, n // 10)`` when that is at least 1,000 (``n >= 10,000``), else 0.
+    """
+    rows = min(MAX_VALIDATION_ROWS, int(n) // round(1 / AUTO_VALIDATION_FRACTION))
+    return rows if rows >= MIN_VALIDATION_ROWS else 0
+
+
+def auto_batch_size(n_train: int, task: str = "classification") -> int:
+    """The default (``batch_size=None``) minibatch for ``n_train`` training rows.
+
+    Classification: the largest power of two giving at least 64 minibatches per epoch, clipped to
+    [32, 256]: 256 (the authors' size) from 16,384 rows up, 32 below 4,096. With label smoothing,
+    the more and noisier steps close most of the gap to ridge on smaller sets (benchmarks/RESULTS.md).
+    Regression: 256 (nothing bounds the outputs there, and more steps overfit).
+
+    Parameters
+    ----------
+    n_train : int
+        Training rows (after the validation split).
+    task : {"classification", "regression"}, default "classification"
+
+    Returns
+    -------
+    int
+    """
+    if task != "classification":
+        return MAX_BATCH_SIZE
+    per_epoch = max(1, int(n_train) // MIN_BATCHES_PER_EPOCH)
+    return min(MAX_BATCH_SIZE, max(MIN_BATCH_SIZE, 1 << (per_epoch.bit_length() - 1)))
 
 
 class Standardised(nn.Module):
@@ -72,9 +125,9 @@ class Rows:
 
 
 def split_rows(source: FeatureSource, labels: np.ndarray, validation: tuple[Any, Any] | None,
-               fraction: float, seed: int, block_rows: int) -> Rows:
+               fraction: float | str | None, seed: int, block_rows: int) -> Rows:
     """The caller's ``validation=(features, labels)`` (checked: columns, label count, NaN/Inf), else a
-    seeded ``fraction`` of the rows (none when 0)."""
+    seeded ``fraction`` of the rows (none when 0; None or "auto": :func:`auto_validation_rows`)."""
     if validation is not None:
         val_source = FeatureSource(validation[0], min_block_rows=block_rows, what="validation features")
         if val_source.n_features != source.n_features:
@@ -83,7 +136,10 @@ def split_rows(source: FeatureSource, labels: np.ndarray, validation: tuple[Any,
         val_labels = as_label_array(validation[1], val_source.n_samples, what="validation labels")
         feature_moments(val_source, what="validation features")  # NaN/Inf check, one streamed pass
         return Rows(source, labels, None, val_source, val_labels, None, explicit=True)
-    val_mask = validation_mask(source.n_samples, fraction, seed)
+    if is_auto(fraction):
+        val_mask = _mask(source.n_samples, auto_validation_rows(source.n_samples), seed)
+    else:
+        val_mask = validation_mask(source.n_samples, fraction, seed)
     if val_mask is None:
         return Rows(source, labels)
     return Rows(source, labels, ~val_mask, source, labels, val_mask)
@@ -96,10 +152,20 @@ def validation_mask(n: int, fraction: float, seed: int) -> np.ndarray | None:
     n_val = int(round(fraction * n))
     if fraction > 0 and n_val == 0:
         n_val = 1
+    if n_val and n - n_val < 1:
+        raise InputError(f"{n} rows are too few for a validation split of {fraction}; pass more rows")
+    return _mask(n, n_val, seed)
+
+
+def is_auto(fraction: Any) -> bool:
+    """Whether a ``validation_fraction`` asks for the default rule: None, or "auto" (as configs record it)."""
+    return fraction is None or (isinstance(fraction, str) and fraction == "auto")
+
+
+def _mask(n: int, n_val: int, seed: int) -> np.ndarray | None:
+    """``n_val`` seeded validation rows of ``n`` as a boolean mask, or None when ``n_val`` is 0."""
     if n_val == 0:
         return None
-    if n - n_val < 1:
-        raise InputError(f"{n} rows are too few for a validation split of {fraction}; pass more rows")
     mask = np.zeros(n, dtype=bool)
     mask[split_rng(seed).choice(n, size=n_val, replace=False)] = True
     return mask
@@ -212,16 +278,17 @@ class Progress:
         return cls(saved["best_model"], saved["epoch"], saved["best_loss"], saved["bad_epochs"],
                    saved["stopped"], saved["best_epoch"], saved["history"])
 
-    def record(self, epoch: int, monitored: float, model_state: Callable[[], dict], stop_patience: int,
+    def record(self, epoch: int, monitored: float, model_state: Callable[[], dict], stop_patience: int | None,
                **values: Any) -> None:
-        """Close epoch ``epoch`` (0-based): keep the model if ``monitored`` improved, count patience,
-        and append ``values`` (train_loss, val_loss, val_accuracy, lr) to the history."""
+        """Close epoch ``epoch`` (0-based): keep the model if ``monitored`` improved, count patience
+        (``stop_patience`` None: never stop), and append ``values`` (train_loss, val_loss, val_accuracy,
+        lr) to the history."""
         if monitored < self.best_loss:
             self.best_loss, self.bad_epochs, self.best_epoch = monitored, 0, epoch + 1
             self.best_model = model_state()
         else:
             self.bad_epochs += 1
-        self.stopped = self.bad_epochs >= stop_patience
+        self.stopped = stop_patience is not None and self.bad_epochs >= stop_patience
         self.epoch = epoch + 1
         for key in HISTORY_KEYS:
             self.history[key].append(epoch + 1 if key == "epoch" else values[key])

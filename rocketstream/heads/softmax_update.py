@@ -163,7 +163,8 @@ def update_softmax(
         first = config["validation_fraction"]
         validation_fraction = 0.1 if first is None else first
     same = {k: config[k] for k in ("batch_size", "lr", "seed", "task", "block_rows", "lr_patience",
-                                   "stop_patience", "label_smoothing") if config.get(k) is not None}
+                                   "stop_patience") if config.get(k) is not None}
+    same["label_smoothing"] = config.get("label_smoothing") or 0.0  # older checkpoints: trained without
     head = SoftmaxHead(epochs=epochs, validation_fraction=validation_fraction, device=device,
                        checkpoint_dir=ckpt, resume=True, progress=progress, **same)
     head._check_params()
