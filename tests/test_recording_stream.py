@@ -157,3 +157,21 @@ def test_live_stream_workflow_quick(tmp_path):
     assert result["predicted"] == result["windows"] == result["features"] > result["live_windows"] > 0
     assert result["exit_codes"] == [0, 0]
     print(proc.stdout)  # throughput and latency, for the log
+
+
+def test_follow_until_keeps_an_existing_stores_chunk_size(tmp_path, full, params):
+    """--until below the chunk size lowers the chunk size only of a store it makes; an existing store
+    keeps its own (an append with another chunk size would be refused)."""
+    from rocketstream.storage import FeatureStore
+
+    g = _create(tmp_path / "rec.zarr")
+    rec, out = tmp_path / "rec.zarr", tmp_path / "f.zarr"
+    _grow(g, full, 2345)
+    n, _ = append_recording(rec, params, out, LENGTH, STRIDE, variable="signal", intervals="interval_",
+                            chunk_size=CHUNK, scheduler="synchronous")
+    _grow(g, full, 10_000)
+    report = follow_recording(rec, params, out, LENGTH, STRIDE, until=CHUNK - 3, variable="signal",
+                              intervals="interval_", chunk_size=CHUNK, scheduler="synchronous",
+                              handle_signals=False, poll=0.05)
+    store = FeatureStore.open(out)
+    assert n >= CHUNK and report.windows >= n and store.chunk_size == CHUNK

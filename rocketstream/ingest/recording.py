@@ -438,13 +438,18 @@ def follow_recording(recording: Any, params: Any, output: str | os.PathLike, len
         A bad ``poll`` or ``until``; and as for :func:`append_recording`.
     """
     from ..api.follow import stop_on_signals
+    from ..storage.locations import resolve
+    from ..storage.outputs import existing_output
 
     if poll <= 0:
         raise InputError(f"poll must be a positive number of seconds, got {poll}")
     if until is not None and (isinstance(until, bool) or int(until) < 1):
         raise InputError(f"until must be a positive number of windows, got {until}")
     stop = stop if stop is not None else threading.Event()
-    if until is not None:  # the first store may be made before a whole chunk of windows is complete
+    kind = "predictions" if options.get("head") is not None else "features"
+    if until is not None and not existing_output(resolve(output), kind):
+        # a new store may be made before a whole chunk of windows is complete; an existing one keeps its
+        # chunk size (an append with another one is refused)
         options["chunk_size"] = min(int(options.get("chunk_size", DEFAULT_CHUNK_WINDOWS)), int(until))
     report, since, t0 = RecordingFollowReport(), 0, time.monotonic()
     with stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
