@@ -8,7 +8,6 @@ fixture kills whatever is left.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import dask.array as da
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
+from helpers.cluster import Cluster
 from helpers.data import make_data, write_zarr
 
 from rocketstream.api.outofcore import run_transform
@@ -33,60 +33,7 @@ from rocketstream.graph import schedule
 from rocketstream.graph.schedule import CLUSTER_TIMEOUT_ENV, compute, resolve_cluster_timeout
 from rocketstream.storage import FeatureStore
 
-DASK = Path(sys.executable).parent / "dask"  # the venv's console script
 BOUND = 30.0  # seconds: ClusterLostError must come this soon after the loss (timeout 3 s)
-
-
-class Cluster:
-    """A ``dask scheduler`` and its ``dask worker`` processes, each in its own process group."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.procs, self.file = tmp, [], tmp / "scheduler.json"
-        self.address = ""
-
-    def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
-        env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__IDLE_TIMEOUT="120s")  # safety net
-        with open(self.tmp / f"{name}-{len(self.procs)}.log", "wb") as log:
-            proc = subprocess.Popen([str(DASK), *args], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    cwd=self.tmp, start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def start_scheduler(self) -> str:
-        proc = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-                            str(self.file), "--dashboard-address", ":0", "--no-show"], "scheduler")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                self.address = json.loads(self.file.read_text())["address"]
-                return self.address
-            except (OSError, ValueError, KeyError):
-                time.sleep(0.05)
-        raise AssertionError(f"the scheduler did not start: {self._log('scheduler')}")
-
-    def start_worker(self) -> subprocess.Popen:
-        return self._spawn(["worker", "--scheduler-file", str(self.file), "--nworkers", "1", "--nthreads",
-                            "1", "--no-nanny", "--no-dashboard", "--memory-limit", "0",
-                            "--death-timeout", "60"], "worker")
-
-    def wait_for_workers(self, n: int) -> None:
-        with Client(self.address, timeout="30s", set_as_default=False) as client:
-            client.wait_for_workers(n, timeout=60)
-
-    @staticmethod
-    def kill(proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):
-            self.kill(proc)
-
-    def _log(self, name: str) -> str:
-        return "\n".join(p.read_text(errors="replace")[-2000:] for p in self.tmp.glob(f"{name}-*.log"))
 
 
 @pytest.fixture
