@@ -17,7 +17,7 @@ import zarr
 from rocketstream.api.features import open_features
 from rocketstream.api.transform import run_transform
 from rocketstream.core import fit, save
-from rocketstream.errors import IdentityMismatchError
+from rocketstream.errors import IdentityMismatchError, InputError
 from rocketstream.ingest.recording import (
     append_recording,
     follow_recording,
@@ -175,3 +175,10 @@ def test_follow_until_keeps_an_existing_stores_chunk_size(tmp_path, full, params
                               handle_signals=False, poll=0.05)
     store = FeatureStore.open(out)
     assert n >= CHUNK and report.windows >= n and store.chunk_size == CHUNK
+
+
+def test_recording_split_across_channels_is_refused(tmp_path, full):
+    g = zarr.open_group(str(tmp_path / "rec.zarr"), mode="w", zarr_format=3)
+    g.create_array("signal", data=full[:, :2000], chunks=(1, TCHUNK), dimension_names=("channel", "time"))
+    with pytest.raises(InputError, match=r"split its 3 channels"):
+        landed_time(open_recording(tmp_path / "rec.zarr", "signal"))

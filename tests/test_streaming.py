@@ -360,3 +360,18 @@ def test_follow_sigterm_exits_cleanly_and_predict_follow_scores_new_series(tmp_p
         assert grown[name].values.tobytes() == one[name].values.tobytes(), name
     lat = _latencies(tmp_path / "writer.log", tmp_path / "audit.log")
     print(f"predict --follow latency per append (s): {np.round(lat, 3).tolist()}; {stdout.strip()}")
+
+
+def test_follow_refuses_an_input_whose_chunks_split_a_series(tmp_path):
+    """The landed rules judge a stored chunk by its last series; chunks that cut a series along time (or
+    channel) could pass that test half-written, so following such an input is refused up front."""
+    x = make_data(16, 2, 30, seed=2)
+    params = fit(x, num_features=84, random_state=0)
+    arr = zarr.create_array(tmp_path / "split.zarr", shape=x.shape, chunks=(8, 2, 10), dtype="float32",
+                            fill_value=np.nan)
+    arr[:] = x
+    with pytest.raises(InputError, match=r"chunks of \(8, 2, 10\), which split each series.*--follow needs "
+                                         r"whole series"):
+        follow_transform(tmp_path / "split.zarr", params, tmp_path / "f.zarr", chunk_size=8, poll=0.02,
+                         handle_signals=False)
+    assert not (tmp_path / "f.zarr").exists()

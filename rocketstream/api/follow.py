@@ -89,6 +89,25 @@ def _is_fill(values: np.ndarray, fill: Any) -> np.ndarray:
     return np.all(rows == fill, axis=1)
 
 
+def whole_rows(checked: CheckedArray | None) -> None:
+    """Refuse to follow an input whose stored chunks split a row (along channel or time): the landed
+    rules judge a chunk by its last row, which a writer rewriting one block of it at a time could pass
+    while another block still holds the fill value.
+
+    Raises
+    ------
+    InputError
+        The input is not a Zarr array, or its stored chunks split its rows.
+    """
+    if checked is None:
+        raise InputError("--follow / follow needs a Zarr input (a path or URL) that a writer fills")
+    if tuple(checked.stored[1:]) != tuple(checked.shape[1:]):
+        raise InputError(f"{checked.where} is stored in chunks of {tuple(checked.stored)}, which split each "
+                         f"series {tuple(checked.shape[1:])}; --follow needs whole series per stored chunk "
+                         "(rechunk it so, e.g. chunks=(rows, channels, length)), or transform it once the "
+                         "writer has finished")
+
+
 class LandedRows:
     """The task-side reader of a follower (a :data:`~rocketstream.graph.runner.RowReader`): the input
     rows ``[start, stop)``, or None when they have not landed (rules 2-4 of the module docstring).
@@ -310,9 +329,10 @@ class _Follower:
 
     # -- input ------------------------------------------------------------------------------------
     def resolve(self, first: bool) -> Resolved:
-        if first:
-            return self.job.src
-        return resolve_input(self.job.source, self.job.variable, self.job.storage_options, False)
+        src = self.job.src if first else resolve_input(self.job.source, self.job.variable,
+                                                         self.job.storage_options, False)
+        whole_rows(src.checked)
+        return src
 
     def coordinates(self, src: Resolved, lo: int, hi: int, names: dict[str, str] | None = None,
                     confirm: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:

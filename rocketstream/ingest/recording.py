@@ -134,6 +134,10 @@ def landed_time(checked: CheckedArray, since: int = 0) -> int:
         ``T``: every point before it has landed.
     """
     n, size = checked.shape[1], checked.stored[1]
+    if checked.stored[0] != checked.shape[0]:
+        raise InputError(f"{checked.where} is stored in chunks of {tuple(checked.stored)}, which split its "
+                         f"{checked.shape[0]} channels; a growing recording needs every channel in each "
+                         "stored chunk (chunks=(channels, points)), so that a landed chunk is judged whole")
     if n == 0:
         return 0
     absent = {c[1] for c in missing_chunks(checked)}
