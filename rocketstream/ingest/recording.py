@@ -156,20 +156,6 @@ def landed_time(checked: CheckedArray, since: int = 0) -> int:
     return n
 
 
-def _column(arr: zarr.Array, n: int) -> tuple[np.ndarray, int]:
-    """The first ``n`` values of a 1-D array read chunk by chunk, and how many of them landed
-    (stored and decoding)."""
-    checked = CheckedArray(arr, str(arr.path))
-    size, parts = checked.stored[0], []
-    for a in range(0, n, size):
-        try:
-            parts.append(plain_strings(np.asarray(checked[a : min(a + size, n)])))
-        except Exception:
-            break
-    values = np.concatenate(parts) if parts else plain_strings(np.asarray(arr[:0]))
-    return values, len(values)
-
-
 def stored_intervals(checked: CheckedArray, prefix: str = "interval_") -> dict[str, np.ndarray]:
     """The landed rows of an interval table stored beside a recording (rule 2 of the module docstring).
 
@@ -197,9 +183,12 @@ def stored_intervals(checked: CheckedArray, prefix: str = "interval_") -> dict[s
     except (KeyError, FileNotFoundError, ValueError, TypeError) as exc:
         raise IngestError(f"the recording {checked.where} has no interval arrays {prefix}start, "
                           f"{prefix}end, {prefix}label beside it ({type(exc).__name__}: {exc})") from exc
+    from ..api.follow import read_landed  # the follower's chunk-by-chunk reader of a growing column
+
     n = min(int(a.shape[0]) for a in arrays)
-    (s, ns), (e, ne), (lab, nl) = (_column(a, n) for a in arrays)
-    n = min(ns, ne, nl)
+    (s, ls), (e, le), (lab, ll) = (read_landed(a, 0, n, str(a.path)) for a in arrays)
+    landed = ls & le & ll  # the table's rows up to the first one not landed in every column
+    n = n if landed.all() else int(np.argmin(landed))
     s, e, lab = s[:n].astype(np.int64), e[:n].astype(np.int64), lab[:n]
     label_fill = arrays[2].fill_value
     blank = plain_strings(np.asarray([("" if label_fill is None else label_fill)]))[0]
@@ -442,7 +431,6 @@ def follow_recording(recording: Any, params: Any, output: str | os.PathLike, len
         A bad ``poll`` or ``until``; and as for :func:`append_recording`.
     """
     from ..api.follow import stop_on_signals
-    from ..storage.locations import resolve
     from ..storage.outputs import existing_output
 
     if poll <= 0:
