@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
+from zarr.codecs import Crc32cCodec, TransposeCodec, ZstdCodec
 
 from ..errors import IntegrityError
 from .chunkstore import (
@@ -42,8 +42,10 @@ from .outputs import STORE_FORMATS
 STORE_FORMAT = STORE_FORMATS["features"]
 STORE_FORMAT_VERSION = 3  # 2: per-chunk sha256 digests; 3: crc32c codec, input identity and digests
 FEATURES = "features"
-#: the features chunks' codecs: zstd, then a crc32c that Zarr checks on every read
-FEATURE_COMPRESSORS = (ZstdCodec(level=0), Crc32cCodec())
+#: the features chunks' codecs: feature-major order (a feature's values over the chunk's samples side by
+#: side: the same few fractions k/n recur), zstd, then a crc32c that Zarr checks on every read
+FEATURE_FILTERS = (TransposeCodec(order=(1, 0)),)
+FEATURE_COMPRESSORS = (ZstdCodec(level=3), Crc32cCodec())
 
 
 class FeatureStore(ChunkStore):
@@ -121,7 +123,7 @@ class FeatureStore(ChunkStore):
         """
         coords = {**{k: ("feature", v) for k, v in feature_coords.items()},
                   **{k: ("sample", v) for k, v in (sample_coords or {}).items()}}
-        extra = {"fill_value": np.nan, "compressors": FEATURE_COMPRESSORS,
+        extra = {"fill_value": np.nan, "filters": FEATURE_FILTERS, "compressors": FEATURE_COMPRESSORS,
                  "attributes": {"coordinates": " ".join(c for c in coords if c not in ("feature", "sample"))}}
         layout = {FEATURES: ((n_samples, n_features), (chunk_size, n_features), "float32",
                              ("sample", "feature"), extra)}

@@ -1,0 +1,67 @@
+"""The features store's encoding: feature-major zstd + crc32c, read back exactly by plain zarr, xarray and
+dask with no rocketstream code on the read path, and smaller than the row-major encoding it replaced."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from conftest import load_split
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
+from rocketstream.api.outofcore import fit, transform_to_zarr
+from rocketstream.core import transform
+
+# Reads the store with zarr, xarray and dask only, then proves rocketstream was never imported.
+_READER = textwrap.dedent("""
+    import sys
+    import dask.array as da
+    import numpy as np
+    import xarray as xr
+    import zarr
+    path, out = sys.argv[1], sys.argv[2]
+    a = zarr.open_array(path + "/features")[:]
+    b = xr.open_zarr(path, consolidated=False)["features"].values
+    c = da.from_zarr(path, component="features").compute()
+    assert not any(m.split(".")[0] == "rocketstream" for m in sys.modules), "rocketstream was imported"
+    np.save(out, np.stack([a, b, c]))
+""")
+
+
+def _stored_bytes(array_dir: Path) -> int:
+    return sum(f.stat().st_size for f in array_dir.rglob("*") if f.is_file() and f.name != "zarr.json")
+
+
+@pytest.mark.parametrize("name", ["GunPoint", "BasicMotions"])
+def test_plain_readers_get_the_exact_features(tmp_path, name):
+    x, _ = load_split(name, "TRAIN")
+    src = tmp_path / "x.zarr"
+    zarr.create_array(str(src), shape=x.shape, chunks=(16, *x.shape[1:]), dtype="float32")[:] = x
+    params = fit(str(src), num_features=10_000, random_state=0)
+    out = tmp_path / "f.zarr"
+    rows = transform_to_zarr(str(src), params, str(out)).chunks[0]
+    ref = transform(x, params).numpy()
+
+    meta = json.loads((out / "features" / "zarr.json").read_text())
+    assert [c["name"] for c in meta["codecs"]] == ["transpose", "bytes", "zstd", "crc32c"]
+    assert meta["codecs"][0]["configuration"]["order"] == [1, 0]
+
+    done = subprocess.run([sys.executable, "-c", _READER, str(out), str(tmp_path / "read.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for got in np.load(tmp_path / "read.npy"):
+        assert np.array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+    # the same chunks stored row-major (the earlier encoding) take more room
+    rowmajor = zarr.create_array(str(tmp_path / "rowmajor"), shape=ref.shape, chunks=(rows, ref.shape[1]),
+                                 dtype="float32", compressors=[ZstdCodec(level=3), Crc32cCodec()])
+    rowmajor[:] = ref
+    new, old = _stored_bytes(out / "features"), _stored_bytes(tmp_path / "rowmajor")
+    assert new < 0.9 * old, (new, old)
+    assert new <= 0.5 * ref.nbytes, new / ref.nbytes
