@@ -229,7 +229,7 @@ def test_default_task_size_gives_two_tasks_per_worker():
     old = da.zeros(shape, chunks=(2796, 3, 1000), dtype=np.float32)
     for arr, workers, want_rows, want_tasks in [(ingested, 1, 699, 18), (ingested, 2, 699, 18),
                                                (ingested, 9, 699, 18), (ingested, 10, 600, 20),
-                                               (ingested, 16, 375, 32), (old, 2, 2796, 5), (old, 4, 1500, 8)]:
+                                               (ingested, 16, 375, 32), (old, 2, 1398, 9), (old, 4, 1398, 9)]:
         with dask.config.set(num_workers=workers):
             got = chunk_rows(arr, params, None)
         assert (got, math.ceil(shape[0] / got)) == (want_rows, want_tasks), workers
@@ -238,6 +238,13 @@ def test_default_task_size_gives_two_tasks_per_worker():
     with dask.config.set(num_workers=16):
         assert chunk_rows(tiny, params, None) == 26
     assert chunk_rows(ingested, params, 100) == 100  # asked for: as asked
+    # short series: an 8 MiB input chunk of length-100 series would give 838 MB of features per task;
+    # it is cut into 13 equal tasks of at most 64 MiB of features, whatever the number of series
+    for n in (10**5, 10**6):
+        short = da.zeros((n, 1, 100), chunks=(20971, 1, 100), dtype=np.float32)
+        with dask.config.set(num_workers=2):
+            assert chunk_rows(short, params, None) == 1614
+    assert 1614 * 9996 * 4 <= 64 * 2**20
 
 
 def test_default_run_cuts_ingested_chunks_and_keeps_the_features(tmp_path):

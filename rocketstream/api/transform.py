@@ -56,12 +56,15 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
     (a larger chunk is the whole input). The features do not depend on it (bitwise).
 
     The automatic size is the input's own regular chunking, else a size that keeps a task near
-    ``TASK_CHUNK_BYTES`` (64 MiB); then, when that gives a local run fewer than ``TASKS_PER_WORKER`` (2)
-    tasks per worker (:func:`~rocketstream.graph.schedule.local_workers`: every core by default), it is
-    cut to ``ceil(n / (2 * workers))`` samples, but not below ``MIN_TASK_BYTES`` (1 MiB) of input and
-    features per task, so tiny data stays one task. A task cut from a larger input chunk reads that
-    chunk; :func:`task_bytes` counts it. For example 12000 series of 3 x 1000 in ``rocketstream
-    ingest``'s 8 MiB chunks (699 series): 18 tasks on up to 9 workers; on 16, 32 tasks of 375 series.
+    ``TASK_CHUNK_BYTES`` (64 MiB) of input or features. An input chunk whose features would be larger
+    (short series: 10,000 features take 40 KB a series) is cut into equal tasks under that size, so a
+    task's memory does not grow with the input's chunks. Then, when that gives a local run fewer than
+    ``TASKS_PER_WORKER`` (2) tasks per worker (:func:`~rocketstream.graph.schedule.local_workers`:
+    every core by default), it is cut to ``ceil(n / (2 * workers))`` samples, but not below
+    ``MIN_TASK_BYTES`` (1 MiB) of input and features per task, so tiny data stays one task. A task
+    cut from a larger input chunk reads that chunk; :func:`task_bytes` counts it. For example 12000
+    series of 3 x 1000 in ``rocketstream ingest``'s 8 MiB chunks (699 series): 18 tasks on up to 9
+    workers; on 16, 32 tasks of 375 series.
 
     Parameters
     ----------
@@ -89,8 +92,10 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
 
         sizes = arr.chunks[0]
         regular = len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
-        rows = int(sizes[0]) if regular else default_chunk_size(
-            params.n_channels, params.length, params.n_features_out)
+        cap = default_chunk_size(int(arr.shape[1]), int(arr.shape[2]), params.n_features_out)
+        rows = int(sizes[0]) if regular else cap
+        if rows > cap:  # short series: an input chunk's features would pass TASK_CHUNK_BYTES; cut it evenly
+            rows = -(-rows // -(-rows // cap))
         want = TASKS_PER_WORKER * local_workers()
         if rows > 0 and -(-n // rows) < want:
             per_row = 4 * (int(arr.shape[1]) * int(arr.shape[2]) + params.n_features_out)
