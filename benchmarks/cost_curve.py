@@ -165,7 +165,8 @@ def main() -> None:
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--epochs", type=int, default=2, help="softmax epochs per training run (default 2)")
     ap.add_argument("--data", type=Path, default=Path("/tmp/rocketstream-cost-curve"))
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="results file; points already in it are kept and not run again")
     ap.add_argument("--png", type=Path, default=Path(__file__).with_name("cost_curve.png"))
     ap.add_argument("--child", choices=STEPS, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
@@ -178,14 +179,20 @@ def main() -> None:
     args.data.mkdir(parents=True, exist_ok=True)
     work = args.data / "work"
     curves: dict[str, list[dict]] = {"n": [], "length": []}
+    if args.json and args.json.exists():  # resume: the points measured already are kept, not rerun
+        curves.update(json.loads(args.json.read_text()))
     points = [("n", n, args.n_length) for n in args.n]
     points += [("length", max(20, 10**6 // length), length) for length in args.lengths]
     for key, n, length in points:
-        src = dataset(args.data, n, length)
         for threads in args.threads:
+            if any((r["n"], r["length"], r["threads"]) == (n, length, threads) for r in curves[key]):
+                continue
+            src = dataset(args.data, n, length)
             curves[key].append(run_point(src, n, length, threads, work, args.epochs))
             if args.json:
                 args.json.write_text(json.dumps(curves, indent=1))
+    for rows in curves.values():
+        rows.sort(key=lambda r: (r["threads"], r["n"], r["length"]))
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f}; softmax trained {args.epochs} epochs")
     for key, rows in curves.items():

@@ -14,8 +14,10 @@ same process and alternating, best of ``--reps``:
   store into a new features store, including its integrity work (input and chunk sha256, crc32c, done
   markers, audit log).
 
-It checks that both give the same bits, and prints series/s, the ratio (goal >= 0.9) and the store's
-size on disk over raw float32 (goal <= 0.5), with the codecs the store uses.
+It checks that both give the same bits, and prints series/s, the ratio (goal >= 0.9), the CPU time per
+series of each (all threads), how busy the cores were during the out-of-core run (CPU time over wall
+time x cores: near 100 % means no core waited on I/O) and the store's size on disk over raw float32
+(goal <= 0.5), with the codecs the store uses.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def run_shape(shape: tuple[int, int, int], chunk: int, reps: int, work: Path, le
         best_mem, best_ooc = min(mem), min(ooc)
         rows.append({"shape": "x".join(map(str, shape)), "mem": n / best_mem[0], "ooc": n / best_ooc[0],
                      "mem_cpu": best_mem[1] / n * 1e3, "ooc_cpu": best_ooc[1] / n * 1e3,
+                     "busy": best_ooc[1] / (best_ooc[0] * len(os.sched_getaffinity(0))),
                      "same": bool(np.array_equal(np.asarray(ref).view(np.uint32), got.view(np.uint32))),
                      "size": _size(out, "features") / (got.size * 4), "raw_mb": got.size * 4 / 1e6,
                      "codecs": codecs + (f" (level {zstd[0].level})" if zstd else ""),
@@ -127,11 +130,11 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, best of {args.reps}")
     print()
     print("| shape | chunk rows | codecs | in-memory series/s | transform_to_zarr series/s | ratio | "
-          "CPU ms/series in-memory | out-of-core | store / raw float32 | same bits |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+          "CPU ms/series in-memory | out-of-core | cores busy | store / raw float32 | same bits |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['shape']} | {r['chunks']} | {r['codecs']} | {r['mem']:.0f} | {r['ooc']:.0f} | "
-              f"{r['ooc'] / r['mem']:.2f} | {r['mem_cpu']:.2f} | {r['ooc_cpu']:.2f} | "
+              f"{r['ooc'] / r['mem']:.2f} | {r['mem_cpu']:.2f} | {r['ooc_cpu']:.2f} | {r['busy']:.0%} | "
               f"{r['size']:.3f} ({r['raw_mb']:.0f} MB raw) | {r['same']} |")
 
 
