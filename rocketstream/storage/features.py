@@ -5,7 +5,8 @@ reads it.
 Layout (besides the markers and digests every chunk store has)::
 
     OUT.zarr/                 attrs["rocketstream"] = {format, model, input, provenance, chunk_size, ...}
-      features   (sample, feature) float32, chunks (chunk_size, n_features), fill NaN, zstd + crc32c
+      features   (sample, feature) float32, chunks (chunk_size, n_features), fill NaN; stored feature-major
+                 (transpose codec), zstd, crc32c: plain zarr, xarray and dask read it
       feature, dilation, kernel, ... (feature,) coordinates; sample, labels... (sample,) when known
 
 The ``features`` chunks carry Zarr's crc32c codec, so every reader (zarr, xarray, dask) detects a
