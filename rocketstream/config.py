@@ -5,6 +5,8 @@ Environment variables (read when used, so a worker's own environment counts):
 
 ==============================  ==========================================================================
 ``ROCKETSTREAM_NATIVE=0``       use the torch path on the CPU instead of the native C kernel
+``ROCKETSTREAM_NATIVE_WIDTH=8``  the native kernel's vector width: ``8``, ``16`` (AVX-512) or ``auto`` (the
+                                widest the CPU has, the default); every width gives the same bits
 ``ROCKETSTREAM_TRITON=0``       use the torch path on CUDA instead of the fused Triton kernels
 ``ROCKETSTREAM_AUDIT_LOG=F``    append one JSON line per chunk written (or skipped) to the file ``F``
 ``ROCKETSTREAM_CLUSTER_TIMEOUT``  seconds a distributed run waits without workers or scheduler (60;

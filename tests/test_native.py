@@ -6,7 +6,7 @@ import torch
 
 from rocketstream.core import fit, plan, transform
 from rocketstream.core import native as native_mod
-from rocketstream.core.native import ENV_VAR, NativeKernel, order_statistics
+from rocketstream.core.native import ENV_VAR, ENV_WIDTH, NativeKernel, order_statistics
 from rocketstream.core.transform import PreparedTransform
 
 pytestmark = pytest.mark.skipif(not native_mod.enabled(), reason="native kernel not built")
@@ -179,3 +179,108 @@ def test_shape_mismatch_is_loud(gunpoint):
     p = fit(xtr[:10], random_state=0)
     with pytest.raises(ValueError, match="channels"):
         transform(xtr[:2, :, :100], p)
+
+
+# -- the 16-wide (AVX-512) loops against the 8-wide ones: the same bits ------------------------------
+
+needs_wide = pytest.mark.skipif(
+    not native_mod.enabled() or native_mod.max_width() < 16,
+    reason="this CPU (or build) has no AVX-512: only the 8-wide native path can run here",
+)
+
+
+def _by_width(p, x, threads=1, **kw):
+    outs = {}
+    for w in (8, 16):
+        kernel = NativeKernel(p, width=w, **kw)
+        assert kernel.width == w
+        outs[w] = np.empty((len(x), p.n_features_out), np.float32)
+        kernel.transform_into(np.ascontiguousarray(x, dtype=np.float32), outs[w], threads)
+    return outs
+
+
+WIDTH_CASES = [  # (n, channels, length): lengths off multiples of 16, one tile, several tiles, > 16 channels
+    (5, 1, 9), (4, 1, 17), (3, 2, 31), (6, 1, 100), (4, 3, 157), (3, 1, 1000), (2, 3, 1031),
+    (2, 1, 3001), (2, 18, 203), (1, 2, 5003),
+]
+
+
+@needs_wide
+@pytest.mark.parametrize("n,c,length", WIDTH_CASES)
+def test_wide_equals_narrow_random(n, c, length):
+    x = _data(n, c, length, seed=length)
+    p = fit(x, num_features=84 * 6, random_state=length)
+    outs = _by_width(p, x)
+    np.testing.assert_array_equal(outs[16], outs[8])
+    if length >= 64:  # tiles of 64 (many interior tiles, the last one partial)
+        np.testing.assert_array_equal(_by_width(p, x, tile=64)[16], outs[8])
+    if n < 4:  # fewer series than threads: the time axis split over threads
+        np.testing.assert_array_equal(_by_width(p, x, threads=4)[16], outs[8])
+    # the bias-fit outputs (gamma-first order) of both widths
+    rows = np.ascontiguousarray(np.repeat(x[:1], 84, axis=0))
+    kernels = np.arange(84, dtype=np.int32)
+    fo = {w: NativeKernel(p, width=w).fit_outputs(rows, len(p.dilations) - 1, kernels) for w in (8, 16)}
+    np.testing.assert_array_equal(fo[16], fo[8])
+
+
+@needs_wide
+def test_wide_equals_narrow_many_biases():
+    # 30 biases per kernel at dilation 1: fused groups of 6 plus separate counting passes
+    x = _data(40, 1, 150, 21)
+    p = fit(x, random_state=0)
+    assert max(p.features_per_dilation) > 12
+    outs = _by_width(p, x, threads=2)
+    np.testing.assert_array_equal(outs[16], outs[8])
+
+
+@needs_wide
+def test_wide_equals_narrow_on_real_data(monkeypatch, gunpoint, basicmotions):
+    for xtr, _, xte, _ in (gunpoint, basicmotions):
+        fits, feats = {}, {}
+        for w in (8, 16):
+            monkeypatch.setenv(ENV_WIDTH, str(w))  # the fit's and transform's kernels take this width
+            fits[w] = fit(xtr, random_state=0)
+            feats[w] = transform(xte, fits[w]).numpy()
+        np.testing.assert_array_equal(fits[16].biases, fits[8].biases)
+        np.testing.assert_array_equal(feats[16], feats[8])
+
+
+@needs_wide
+def test_wide_equals_narrow_unequal_lengths(monkeypatch):
+    from pathlib import Path
+
+    import aeon
+
+    from rocketstream.core.variable import fit_variable, transform_variable
+    from rocketstream.ingest import read_ts
+
+    path = Path(aeon.__file__).parent / "datasets" / "data" / "JapaneseVowels" / "JapaneseVowels_TRAIN.ts"
+    if not path.exists():
+        pytest.skip("JapaneseVowels is not shipped with this aeon")
+    series = read_ts(path).series
+    assert len({s.shape[1] for s in series}) > 1
+    out = {}
+    for w in (8, 16):
+        monkeypatch.setenv(ENV_WIDTH, str(w))
+        p = fit_variable(series, random_state=3, pad_short=True)
+        out[w] = (p.biases, transform_variable(series, p))
+    np.testing.assert_array_equal(out[16][0], out[8][0])
+    np.testing.assert_array_equal(out[16][1], out[8][1])
+
+
+def test_width_setting(monkeypatch, gunpoint):
+    p = fit(gunpoint[0][:10], random_state=0)
+    widest = native_mod.max_width()
+    assert widest in (1, 8, 16)
+    monkeypatch.setenv(ENV_WIDTH, "8")
+    assert NativeKernel(p).width == min(8, widest)
+    monkeypatch.setenv(ENV_WIDTH, "16")
+    assert NativeKernel(p).width == widest
+    monkeypatch.delenv(ENV_WIDTH)
+    assert NativeKernel(p).width == (widest if native_mod.AUTO_WIDTH >= 16 else min(8, widest))
+    assert NativeKernel(p, width="auto").width == NativeKernel(p).width
+    monkeypatch.setenv(ENV_WIDTH, "32")
+    with pytest.raises(ValueError, match=ENV_WIDTH):
+        NativeKernel(p)
+    with pytest.raises(ValueError, match="8, 16 or 'auto'"):
+        NativeKernel(p, width=4)

@@ -9,6 +9,11 @@ Threads: ctypes releases the GIL, so a small thread pool runs the kernel on slab
 parallel; a series with fewer slabs than threads is split along time instead (the partial
 counts are integers, summed exactly). The thread count never changes the result.
 
+Vector width: the hot loops are built 8 floats wide (AVX2 clone + baseline) and, with GCC on
+x86-64, 16 floats wide (AVX-512); both compute the same bits. ``ROCKETSTREAM_NATIVE_WIDTH=8`` or
+``16`` picks one (16 falls back to 8 where the CPU lacks AVX-512); unset or ``auto`` takes
+:data:`AUTO_WIDTH`.
+
 ``ROCKETSTREAM_NATIVE=0`` disables the library (the torch path is used instead).
 """
 
@@ -28,7 +33,11 @@ from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 
 ENV_VAR = ENV_NATIVE
-_ABI_VERSION = 2
+#: Environment variable choosing the kernel's vector width: ``8``, ``16`` or ``auto``.
+ENV_WIDTH = "ROCKETSTREAM_NATIVE_WIDTH"
+#: The width ``auto`` asks for (16: the AVX-512 path wherever the CPU has it).
+AUTO_WIDTH = 16
+_ABI_VERSION = 3
 #: Time positions per tile: (10 * channels + 1) tiles of floats stay in L1/L2.
 DEFAULT_TILE = 1024
 _P_I32 = ctypes.POINTER(ctypes.c_int32)
@@ -51,6 +60,7 @@ class _CPlan(ctypes.Structure):
         ("biases", _P_F32),
         ("tile", ctypes.c_int64),
         ("all_padded", ctypes.c_int64),
+        ("width", ctypes.c_int64),
     ]
 
 
@@ -90,6 +100,7 @@ def _load() -> ctypes.CDLL | None:
             lib.mr_version.restype = ctypes.c_int
             if lib.mr_version() != _ABI_VERSION:
                 raise OSError(f"{path} has ABI version {lib.mr_version()}, expected {_ABI_VERSION}")
+            lib.mr_max_width.restype = ctypes.c_int
             lib.mr_counts.argtypes = [ctypes.POINTER(_CPlan), _P_F32, ctypes.c_int64, ctypes.c_int64, _P_I64]
             lib.mr_counts.restype = ctypes.c_int
             lib.mr_features.argtypes = [ctypes.POINTER(_CPlan), _P_I64, _P_F32]
@@ -135,6 +146,47 @@ def unavailable_reason() -> str | None:
     return _lib_error
 
 
+def max_width() -> int:
+    """The widest vector path (floats per vector) this build and CPU run: 16 with AVX-512, else 8.
+
+    Returns
+    -------
+    int
+        0 when the library is unavailable (1 for a build without vector support).
+    """
+    lib = _load()
+    return int(lib.mr_max_width()) if lib is not None else 0
+
+
+def requested_width(width: int | str | None = None) -> int:
+    """The vector width asked for: ``width``, else ``ROCKETSTREAM_NATIVE_WIDTH``, else :data:`AUTO_WIDTH`.
+
+    Parameters
+    ----------
+    width : {8, 16, "auto"} or None
+        ``None`` reads the environment variable.
+
+    Returns
+    -------
+    int
+        8 or 16 (what the kernel then runs also depends on the CPU, see :func:`max_width`).
+
+    Raises
+    ------
+    ValueError
+        Another value.
+    """
+    source = "width"
+    if width is None:
+        width, source = os.environ.get(ENV_WIDTH, "").strip() or "auto", ENV_WIDTH
+    text = str(width).strip().lower()
+    if text == "auto":
+        return AUTO_WIDTH
+    if text in ("8", "16"):
+        return int(text)
+    raise ValueError(f"{source}={width!r}: the native kernel's vector width must be 8, 16 or 'auto'")
+
+
 def _ptr(a: np.ndarray, ctype):
     return a.ctypes.data_as(ctypes.POINTER(ctype))
 
@@ -160,22 +212,27 @@ class NativeKernel:
     params : MiniRocketParameters
         The model (a plan's biases are taken as zeros, enough for :meth:`fit_outputs`).
     tile : int, default 1024
-        Time positions per tile; capped for very wide inputs so a tile stays near L2 size.
+        Time positions per tile (rounded up to a multiple of 16); capped for very wide inputs so a
+        tile stays near L2 size.
     length : int, optional
         Overrides the series length (default: the fitted one).
     all_padded : bool, default False
         Take every PPV over the whole output, the variable-length rule.
+    width : {8, 16, "auto"}, optional
+        Vector width of the hot loops (default: ``ROCKETSTREAM_NATIVE_WIDTH``, else ``auto``); 16
+        runs only where the CPU has AVX-512. Never changes the result.
 
     Raises
     ------
     RuntimeError
         The native library is unavailable (see :func:`unavailable_reason`).
     ValueError
-        The channel combinations do not match the dilations, or a channel index is out of range.
+        The channel combinations do not match the dilations, a channel index is out of range, or
+        the width is not 8, 16 or ``auto``.
     """
 
     def __init__(self, params: MiniRocketParameters, tile: int = DEFAULT_TILE, *,
-                 length: int | None = None, all_padded: bool = False) -> None:
+                 length: int | None = None, all_padded: bool = False, width: int | str | None = None) -> None:
         lib = _load()
         if lib is None:
             raise RuntimeError(f"native MiniRocket kernel unavailable: {_lib_error}")
@@ -198,14 +255,18 @@ class NativeKernel:
         biases = params.biases if params.biases is not None else np.zeros(self.n_features, np.float32)
         self._bias = np.ascontiguousarray(biases, dtype=np.float32)
         # very wide inputs: keep the per-tile working set (10 windows per channel) near L2 size
-        tile = int(max(64, min(tile, (2**20 // (40 * self.n_channels + 4)) // 8 * 8)))
+        tile = int(max(64, min(tile, (2**20 // (40 * self.n_channels + 4)) // 16 * 16)))
+        tile = -(-tile // 16) * 16  # the C side rounds up to a multiple of 16 (64-byte aligned arrays)
         self.tile = tile
+        want = requested_width(width)
+        #: The vector width the kernel runs (floats per vector): 16 or 8 (1 without vector support).
+        self.width = 16 if want >= 16 and lib.mr_max_width() >= 16 else min(8, int(lib.mr_max_width()))
         self._c = _CPlan(
             self.n_channels, self.length, len(self._dil), self.n_features,
             _ptr(self._dil, ctypes.c_int32), _ptr(self._nfd, ctypes.c_int32),
             _ptr(self._off, ctypes.c_int64), _ptr(self._nch, ctypes.c_int32),
             _ptr(self._coff, ctypes.c_int64), _ptr(self._chan, ctypes.c_int32),
-            _ptr(self._bias, ctypes.c_float), tile, int(all_padded),
+            _ptr(self._bias, ctypes.c_float), tile, int(all_padded), self.width,
         )
         self._cref = ctypes.byref(self._c)
 

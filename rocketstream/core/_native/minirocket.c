@@ -19,13 +19,21 @@
  * gets its nine shifted G windows, C_alpha and the 28 partial sums (C_alpha + G_a) + G_b per
  * channel (in L1/L2), then all 84 kernels run on it, each fused with its PPV counting.
  * Memory is O(channels * T) per call, whatever the series length.
+ *
+ * Vector widths: the hot loops (the MR_BODY part at the end of this file) are compiled twice,
+ * by including this file into itself: 8 floats wide (AVX2 clone + baseline) and, with GCC on
+ * x86-64, 16 floats wide for AVX-512 (x86-64-v4). Each output element gets the same float
+ * operations in the same order in both, so both give the same bits; the plan's `width` field
+ * picks one at run time (16 only where the CPU has AVX-512, see mr_max_width).
  */
+
+#ifndef MR_BODY
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MR_VERSION 2
+#define MR_VERSION 3
 #define NK 84
 #define NTAPS 9
 
@@ -48,6 +56,15 @@
 #define MR_CLONES
 #endif
 
+/* The 16-wide AVX-512 build of the hot loops (GCC on x86-64; chosen at run time only where
+ * the CPU and OS support AVX-512F/BW/DQ/VL). -DMR_NO_WIDE leaves it out. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 8 && !defined(MR_NO_WIDE)
+#define MR_WIDE 1
+#include <immintrin.h>
+#else
+#define MR_WIDE 0
+#endif
+
 #if defined(__GNUC__)
 #define MR_VECTOR_EXT 1
 typedef float v8f __attribute__((vector_size(32), aligned(4)));
@@ -68,8 +85,9 @@ typedef struct {
     const int64_t *comb_off;     /* (84 D,) start of each combination in chan_idx */
     const int32_t *chan_idx;     /* channel lists, in drawn order */
     const float *biases;         /* (F,) */
-    int64_t tile;                /* time positions per tile (multiple of 8) */
+    int64_t tile;                /* time positions per tile (rounded up to a multiple of 16) */
     int64_t all_padded;          /* 1: every PPV over all L outputs (variable-length rule) */
+    int64_t width;               /* vector width asked for: 16 (AVX-512, where supported) or 8 */
 } mr_plan;
 
 /* kernel k's three +2 taps, in itertools.combinations(range(9), 3) order */
@@ -199,72 +217,6 @@ MR_INLINE void combination_tile(const mr_plan *p, int64_t comb, int k, const flo
     }
 }
 
-/* ---- PPV counts --------------------------------------------------------------------------- */
-
-/* out[j] += #{t in [0, n): c[t] > b[j]} for j < M; int32 lanes are exact since n <= tile. */
-#if MR_VECTOR_EXT
-#define DEFINE_COUNT(M)                                                                         \
-    MR_INLINE void count_##M(const float *MR_RESTRICT c, int64_t n, const float *b,          \
-                                 int64_t *MR_RESTRICT out) {                                     \
-        v8i acc[M];                                                                             \
-        v8f bv[M];                                                                              \
-        for (int j = 0; j < M; j++) {                                                           \
-            float s = b[j];                                                                     \
-            acc[j] = (v8i){0, 0, 0, 0, 0, 0, 0, 0};                                             \
-            bv[j] = (v8f){s, s, s, s, s, s, s, s};                                              \
-        }                                                                                       \
-        int64_t t = 0;                                                                          \
-        for (; t + 8 <= n; t += 8) {                                                            \
-            v8f v;                                                                              \
-            memcpy(&v, c + t, sizeof(v));                                                       \
-            for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                             \
-        }                                                                                       \
-        for (int j = 0; j < M; j++) {                                                           \
-            int64_t s = 0;                                                                      \
-            for (int l = 0; l < 8; l++) s += acc[j][l];                                         \
-            for (int64_t u = t; u < n; u++) s += c[u] > b[j];                                   \
-            out[j] += s;                                                                        \
-        }                                                                                       \
-    }
-#else
-#define DEFINE_COUNT(M)                                                                         \
-    MR_INLINE void count_##M(const float *MR_RESTRICT c, int64_t n, const float *b,          \
-                                 int64_t *MR_RESTRICT out) {                                     \
-        for (int j = 0; j < M; j++) {                                                           \
-            int32_t s = 0;                                                                      \
-            const float bj = b[j];                                                              \
-            for (int64_t t = 0; t < n; t++) s += c[t] > bj;                                     \
-            out[j] += s;                                                                        \
-        }                                                                                       \
-    }
-#endif
-
-DEFINE_COUNT(1)
-DEFINE_COUNT(2)
-DEFINE_COUNT(3)
-DEFINE_COUNT(4)
-DEFINE_COUNT(5)
-DEFINE_COUNT(6)
-
-MR_INLINE void count_all(const float *c, int64_t n, const float *b, int64_t nb, int64_t *out) {
-    while (nb > 0) {
-        int64_t m = nb >= 12 ? 6 : (nb > 6 ? (nb + 1) / 2 : nb); /* groups of <= 6 biases */
-        switch (m) {
-            case 1: count_1(c, n, b, out); break;
-            case 2: count_2(c, n, b, out); break;
-            case 3: count_3(c, n, b, out); break;
-            case 4: count_4(c, n, b, out); break;
-            case 5: count_5(c, n, b, out); break;
-            default: count_6(c, n, b, out); break;
-        }
-        b += m;
-        out += m;
-        nb -= m;
-    }
-}
-
-/* ---- fused transform inner loop ---------------------------------------------------------- */
-
 /* The transform order ((C_alpha + G_i0) + G_i1) + G_i2 shares its first two adds between the
  * kernels with the same (i0, i1): P[i0, i1] = (C_alpha + G_i0) + G_i1 is computed once per tile
  * for the 28 pairs i0 < i1 <= 7, and each kernel adds only G_i2 (bitwise the same sums). */
@@ -302,159 +254,87 @@ MR_INLINE float comb_value(const float *const *pp, const float *const *gg, int m
     return v;
 }
 
-#if MR_VECTOR_EXT
-MR_INLINE v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-MR_INLINE v8f comb_vec(const float *const *pp, const float *const *gg, int m, int64_t t) {
-    v8f v = load8(pp[0] + t) + load8(gg[0] + t);
-    for (int j = 1; j < m; j++) v = v + (load8(pp[j] + t) + load8(gg[j] + t));
-    return v;
-}
-
-/* Counts of c > b[j] (j < M) for c computed on the fly; optionally stores c. */
-#define DEFINE_FUSED(M)                                                                         \
-    MR_INLINE void fused_##M(const float *const *pp, const float *const *gg, int m, int64_t lo,    \
-                             int64_t hi, const float *b, int64_t *MR_RESTRICT out, float *cstore) { \
-        v8i acc[M];                                                                             \
-        v8f bv[M];                                                                              \
-        for (int j = 0; j < M; j++) {                                                           \
-            float s = b[j];                                                                     \
-            acc[j] = (v8i){0, 0, 0, 0, 0, 0, 0, 0};                                             \
-            bv[j] = (v8f){s, s, s, s, s, s, s, s};                                              \
-        }                                                                                       \
-        int64_t t = lo;                                                                         \
-        if (m == 1) {                                                                           \
-            const float *p0 = pp[0], *g0 = gg[0];                                               \
-            for (; t + 8 <= hi; t += 8) {                                                       \
-                v8f v = load8(p0 + t) + load8(g0 + t);                                          \
-                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
-                for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                         \
-            }                                                                                   \
-        } else {                                                                                \
-            for (; t + 8 <= hi; t += 8) {                                                       \
-                v8f v = comb_vec(pp, gg, m, t);                                                 \
-                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
-                for (int j = 0; j < M; j++) acc[j] -= (v8i)(v > bv[j]);                         \
-            }                                                                                   \
-        }                                                                                       \
-        int64_t tot[M];                                                                         \
-        for (int j = 0; j < M; j++) {                                                           \
-            tot[j] = 0;                                                                         \
-            for (int l = 0; l < 8; l++) tot[j] += acc[j][l];                                    \
-        }                                                                                       \
-        for (; t < hi; t++) {                                                                   \
-            float v = comb_value(pp, gg, m, t);                                                 \
-            if (cstore) cstore[t] = v;                                                          \
-            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
-        }                                                                                       \
-        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
-    }
-#else
-#define DEFINE_FUSED(M)                                                                         \
-    MR_INLINE void fused_##M(const float *const *pp, const float *const *gg, int m, int64_t lo,    \
-                             int64_t hi, const float *b, int64_t *MR_RESTRICT out, float *cstore) { \
-        int64_t tot[M] = {0};                                                                   \
-        for (int64_t t = lo; t < hi; t++) {                                                     \
-            float v = comb_value(pp, gg, m, t);                                                 \
-            if (cstore) cstore[t] = v;                                                          \
-            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
-        }                                                                                       \
-        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
-    }
-#endif
-
-DEFINE_FUSED(1)
-DEFINE_FUSED(2)
-DEFINE_FUSED(3)
-DEFINE_FUSED(4)
-DEFINE_FUSED(5)
-DEFINE_FUSED(6)
-
-MR_INLINE void fused_any(int64_t mb, const float *const *pp, const float *const *gg, int m, int64_t lo,
-                         int64_t hi, const float *b, int64_t *out, float *cstore) {
-    switch (mb) {
-        case 1: fused_1(pp, gg, m, lo, hi, b, out, cstore); break;
-        case 2: fused_2(pp, gg, m, lo, hi, b, out, cstore); break;
-        case 3: fused_3(pp, gg, m, lo, hi, b, out, cstore); break;
-        case 4: fused_4(pp, gg, m, lo, hi, b, out, cstore); break;
-        case 5: fused_5(pp, gg, m, lo, hi, b, out, cstore); break;
-        default: fused_6(pp, gg, m, lo, hi, b, out, cstore); break;
-    }
-}
-
-/* ---- drivers ------------------------------------------------------------------------------ */
-
 static int64_t tile_of(const mr_plan *p) {
     int64_t t = p->tile > 0 ? p->tile : 512;
-    t = (t + 7) / 8 * 8;
+    t = (t + 15) / 16 * 16; /* a multiple of 16 floats: every tile array starts 64-byte aligned */
     return t;
 }
 
-/* counts (F,) += PPV counts of one series over output positions [t_begin, t_end). */
-MR_CLONES static int series_counts(const mr_plan *p, const float *x, int64_t t_begin, int64_t t_end,
-                                   int64_t *counts, float *work) {
-    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
-    const int64_t stride = T;
-    const int64_t per_ch = TR_ARRAYS * stride;
-    float *bufs = work;
-    float *c = work + C * per_ch;
-    const float *pp_stack[MAX_CH_FUSED], *gg_stack[MAX_CH_FUSED];
-    for (int64_t i = 0; i < p->n_dilations; i++) {
-        const int64_t d = p->dilations[i], nfd = p->nfd[i], pad = 4 * d;
-        const int64_t f0 = p->feat_offsets[i];
-        for (int64_t t0 = t_begin; t0 < t_end; t0 += T) {
-            const int64_t n = min64(T, t_end - t0);
-            for (int64_t ch = 0; ch < C; ch++) {
-                float *buf = bufs + ch * per_ch;
-                tile_taps(x + ch * L, L, d, t0, n, stride, buf, buf + NTAPS * stride);
-                tile_pairs(buf, n, stride);
-            }
-            for (int k = 0; k < NK; k++) {
-                const int valid = p->all_padded ? 0 : (int)((i + k) & 1);
-                const int64_t r0 = valid ? pad : 0, r1 = valid ? L - pad : L;
-                const int64_t lo = max64(r0, t0) - t0, hi = min64(r1, t0 + n) - t0;
-                if (hi <= lo || nfd <= 0) continue;
-                const int64_t comb = i * NK + k;
-                const int32_t *chans = p->chan_idx + p->comb_off[comb];
-                const int m = p->comb_nch[comb];
-                const int pid = PAIR_ID[KIDX[k][0]][KIDX[k][1]];
-                const float *b = p->biases + f0 + k * nfd;
-                int64_t *out = counts + f0 + k * nfd;
-                if (m <= MAX_CH_FUSED) {
-                    for (int j = 0; j < m; j++) {
-                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
-                        pp_stack[j] = buf + (NTAPS + 1 + pid) * stride;
-                        gg_stack[j] = buf + KIDX[k][2] * stride;
-                    }
-                    if (nfd <= 6) {
-                        fused_any(nfd, pp_stack, gg_stack, m, lo, hi, b, out, NULL);
-                    } else {
-                        fused_6(pp_stack, gg_stack, m, lo, hi, b, out, c);
-                        count_all(c + lo, hi - lo, b + 6, nfd - 6, out + 6);
-                    }
-                } else { /* many channels: accumulate c channel by channel, then count */
-                    for (int j = 0; j < m; j++) {
-                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
-                        const float *pj = buf + (NTAPS + 1 + pid) * stride, *gj = buf + KIDX[k][2] * stride;
-                        if (j == 0)
-                            for (int64_t t = lo; t < hi; t++) c[t] = pj[t] + gj[t];
-                        else
-                            for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (pj[t] + gj[t]);
-                    }
-                    count_all(c + lo, hi - lo, b, nfd, out);
-                }
-            }
-        }
-    }
-    return 0;
+/* ---- the hot loops, once per vector width ------------------------------------------------- */
+
+#define MR_CAT_(a, b) a##b
+#define MR_CAT(a, b) MR_CAT_(a, b)
+#define MR_W(name) MR_CAT(name, MR_SUFFIX)
+
+#define MR_BODY 1
+#define VW 8
+#define MR_SUFFIX _8
+#define MR_HOT MR_CLONES
+#include "minirocket.c"
+#undef VW
+#undef MR_SUFFIX
+#undef MR_HOT
+
+#if MR_WIDE
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512cd,avx512bw,avx512dq,avx512vl,prefer-vector-width=512")
+#define VW 16
+#define MR_SUFFIX _16
+#define MR_HOT
+#include "minirocket.c"
+#undef VW
+#undef MR_SUFFIX
+#undef MR_HOT
+#pragma GCC pop_options
+#endif
+
+/* ---- dispatch and exports ----------------------------------------------------------------- */
+
+#if MR_WIDE
+/* Whether the CPU and OS run AVX-512F/BW/DQ/VL, found once when the library is loaded. */
+static int mr_cpu_wide = 0;
+
+__attribute__((constructor)) static void mr_detect_cpu(void) {
+    __builtin_cpu_init();
+    mr_cpu_wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+/* The widest vector path this build and CPU can run: 16 (AVX-512), else 8 (1: plain scalar C). */
+MR_EXPORT int mr_max_width(void) {
+#if MR_WIDE
+    if (mr_cpu_wide) return 16;
+#endif
+    return MR_VECTOR_EXT ? 8 : 1;
+}
+
+static int series_counts(const mr_plan *p, const float *x, int64_t t_begin, int64_t t_end, int64_t *counts,
+                         float *work) {
+#if MR_WIDE
+    if (p->width >= 16 && mr_cpu_wide) return series_counts_16(p, x, t_begin, t_end, counts, work);
+#endif
+    return series_counts_8(p, x, t_begin, t_end, counts, work);
+}
+
+static int fit_rows(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil, const int32_t *kernels,
+                    float *out, float *work) {
+#if MR_WIDE
+    if (p->width >= 16 && mr_cpu_wide) return fit_rows_16(p, rows, n_rows, dil, kernels, out, work);
+#endif
+    return fit_rows_8(p, rows, n_rows, dil, kernels, out, work);
 }
 
 static int64_t work_floats(const mr_plan *p) {
-    return (p->n_channels * TR_ARRAYS + 1) * tile_of(p) + 8;
+    return (p->n_channels * TR_ARRAYS + 1) * tile_of(p) + 16;
+}
+
+/* The workspace, 64-byte aligned (a cache line: whole-vector loads then never straddle two);
+ * release it with free(*base). */
+static float *work_alloc(const mr_plan *p, void **base) {
+    *base = malloc((size_t)work_floats(p) * sizeof(float) + 64);
+    if (!*base) return NULL;
+    return (float *)(((uintptr_t)*base + 63) & ~(uintptr_t)63);
 }
 
 MR_EXPORT int mr_version(void) { return MR_VERSION; }
@@ -464,10 +344,11 @@ MR_EXPORT int mr_counts(const mr_plan *p, const float *x, int64_t t_begin, int64
     t_begin = max64(0, t_begin);
     t_end = min64(p->length, t_end);
     if (t_end <= t_begin) return 0;
-    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    void *base;
+    float *work = work_alloc(p, &base);
     if (!work) return 1;
     int rc = series_counts(p, x, t_begin, t_end, counts, work);
-    free(work);
+    free(base);
     return rc;
 }
 
@@ -489,10 +370,11 @@ MR_EXPORT void mr_features(const mr_plan *p, const int64_t *counts, float *out) 
 /* Full transform of n_series contiguous series (n_series, C, L) into out (n_series, F). */
 MR_EXPORT int mr_transform(const mr_plan *p, const float *x, int64_t n_series, float *out) {
     const int64_t F = p->n_features, CL = p->n_channels * p->length;
-    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    void *base;
+    float *work = work_alloc(p, &base);
     int64_t *counts = (int64_t *)malloc((size_t)F * sizeof(int64_t));
     if (!work || !counts) {
-        free(work);
+        free(base);
         free(counts);
         return 1;
     }
@@ -502,7 +384,7 @@ MR_EXPORT int mr_transform(const mr_plan *p, const float *x, int64_t n_series, f
         rc = series_counts(p, x + s * CL, 0, p->length, counts, work);
         mr_features(p, counts, out + s * F);
     }
-    free(work);
+    free(base);
     free(counts);
     return rc;
 }
@@ -510,33 +392,13 @@ MR_EXPORT int mr_transform(const mr_plan *p, const float *x, int64_t n_series, f
 /* Bias-fit outputs: row r of `rows` (n_rows, C, L) convolved with kernel kernels[r] at dilation
  * index `dil`, summed over the channels of combination dil * 84 + kernels[r], in the gamma-first
  * order of the reference bias fit; full padded output (n_rows, L) into out. */
-MR_CLONES static int fit_rows(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
-                              const int32_t *kernels, float *out, float *work) {
-    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
-    const int64_t stride = T, per_ch = (NTAPS + 1) * stride, d = p->dilations[dil];
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float *x = rows + r * C * L;
-        const int k = kernels[r];
-        const int64_t comb = dil * NK + k;
-        const int32_t *chans = p->chan_idx + p->comb_off[comb];
-        for (int64_t t0 = 0; t0 < L; t0 += T) {
-            const int64_t n = min64(T, L - t0);
-            for (int32_t j = 0; j < p->comb_nch[comb]; j++) {
-                const int64_t ch = chans[j];
-                tile_taps(x + ch * L, L, d, t0, n, stride, work + ch * per_ch, work + ch * per_ch + NTAPS * stride);
-            }
-            combination_tile(p, comb, k, work, stride, out + r * L + t0, 0, n, 1);
-        }
-    }
-    return 0;
-}
-
 MR_EXPORT int mr_fit_outputs(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
                              const int32_t *kernels, float *out) {
-    float *work = (float *)malloc((size_t)work_floats(p) * sizeof(float));
+    void *base;
+    float *work = work_alloc(p, &base);
     if (!work) return 1;
     int rc = fit_rows(p, rows, n_rows, dil, kernels, out, work);
-    free(work);
+    free(base);
     return rc;
 }
 
@@ -789,3 +651,324 @@ MR_EXPORT int mr_select(float *v, int64_t n_rows, int64_t L, const int64_t *rank
 /* setuptools exports PyInit_<name> from extension modules; this library is loaded with ctypes. */
 MR_EXPORT void PyInit__minirocket(void) {}
 #endif
+
+#else /* MR_BODY: the hot loops for one vector width VW, named with the suffix MR_SUFFIX */
+
+/* ---- PPV counts --------------------------------------------------------------------------- */
+
+#if MR_VECTOR_EXT
+#define VF MR_W(vf)
+#define VI MR_W(vi)
+typedef float VF __attribute__((vector_size(4 * VW), aligned(4)));
+typedef int32_t VI __attribute__((vector_size(4 * VW)));
+
+MR_INLINE VF MR_W(loadv)(const float *p) {
+    VF v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+MR_INLINE VF MR_W(splat)(float s) {
+#if VW == 16
+    return (VF)_mm512_set1_ps(s);
+#else
+    return (VF){s, s, s, s, s, s, s, s};
+#endif
+}
+
+MR_INLINE VF MR_W(comb_vec)(const float *const *pp, const float *const *gg, int m, int64_t t) {
+    VF v = MR_W(loadv)(pp[0] + t) + MR_W(loadv)(gg[0] + t);
+    for (int j = 1; j < m; j++) v = v + (MR_W(loadv)(pp[j] + t) + MR_W(loadv)(gg[j] + t));
+    return v;
+}
+
+#if VW == 16
+/* AVX-512: a compare gives a lane mask and the count is a masked add (one instruction each).
+ * A range starts with a masked step up to a 64-byte boundary and ends with a masked step over
+ * its last < 16 positions: masked-off lanes are not read (no fault) and not counted, and every
+ * counted lane gets the same float operations as in the 8-wide and scalar code. */
+MR_INLINE VI MR_W(count_step)(VI acc, VF v, VF b) {
+    const __mmask16 gt = _mm512_cmp_ps_mask((__m512)v, (__m512)b, _CMP_GT_OS);
+    return (VI)_mm512_mask_sub_epi32((__m512i)acc, gt, (__m512i)acc, _mm512_set1_epi32(-1));
+}
+
+MR_INLINE VI MR_W(count_step_part)(VI acc, VF v, VF b, __mmask16 k) {
+    const __mmask16 gt = _mm512_mask_cmp_ps_mask(k, (__m512)v, (__m512)b, _CMP_GT_OS);
+    return (VI)_mm512_mask_sub_epi32((__m512i)acc, gt, (__m512i)acc, _mm512_set1_epi32(-1));
+}
+
+MR_INLINE int64_t MR_W(lanes_sum)(VI acc) { return _mm512_reduce_add_epi32((__m512i)acc); }
+
+MR_INLINE VF MR_W(load_part)(const float *p, __mmask16 k) { return (VF)_mm512_maskz_loadu_ps(k, p); }
+
+MR_INLINE VF MR_W(comb_part)(const float *const *pp, const float *const *gg, int m, int64_t t, __mmask16 k) {
+    VF v = MR_W(load_part)(pp[0] + t, k) + MR_W(load_part)(gg[0] + t, k);
+    for (int j = 1; j < m; j++) v = v + (MR_W(load_part)(pp[j] + t, k) + MR_W(load_part)(gg[j] + t, k));
+    return v;
+}
+
+/* First a masked step up to the next 64-byte boundary of ADDR (the address at t): the arrays
+ * of a tile share their alignment, so every following whole-vector load is aligned. */
+#define MR_MASKED_HEAD(M, end, ADDR, VALUE, STORE)                                               \
+    {                                                                                            \
+        const int64_t h_ = (int64_t)((0u - (unsigned)(uintptr_t)(ADDR)) & 63u) / 4;              \
+        if (h_ > 0 && t < (end)) {                                                               \
+            const int64_t e_ = min64(t + h_, (end));                                             \
+            const __mmask16 k = (__mmask16)((1u << (e_ - t)) - 1u);                              \
+            VF v = VALUE;                                                                        \
+            STORE;                                                                               \
+            for (int j = 0; j < M; j++) acc[j] = MR_W(count_step_part)(acc[j], v, bv[j], k);      \
+            t = e_;                                                                              \
+        }                                                                                        \
+    }
+
+#define MR_MASKED_TAIL(M, end, VALUE, STORE)                                                     \
+    if (t < (end)) {                                                                             \
+        const __mmask16 k = (__mmask16)((1u << ((end) - t)) - 1u);                               \
+        VF v = VALUE;                                                                            \
+        STORE;                                                                                   \
+        for (int j = 0; j < M; j++) acc[j] = MR_W(count_step_part)(acc[j], v, bv[j], k);          \
+        t = (end);                                                                               \
+    }
+#else
+MR_INLINE VI MR_W(count_step)(VI acc, VF v, VF b) { return acc - (VI)(v > b); }
+
+MR_INLINE int64_t MR_W(lanes_sum)(VI acc) {
+    int64_t s = 0;
+    for (int l = 0; l < VW; l++) s += acc[l];
+    return s;
+}
+
+#define MR_MASKED_HEAD(M, end, ADDR, VALUE, STORE) /* the narrow build: no head step */
+#define MR_MASKED_TAIL(M, end, VALUE, STORE)        /* and scalar tail steps */
+#endif
+
+/* out[j] += #{t in [0, n): c[t] > b[j]} for j < M; int32 lanes are exact since n <= tile. */
+#define DEFINE_COUNT(M)                                                                         \
+    MR_INLINE void MR_W(count_##M)(const float *MR_RESTRICT c, int64_t n, const float *b,       \
+                                   int64_t *MR_RESTRICT out) {                                  \
+        VI acc[M];                                                                              \
+        VF bv[M];                                                                               \
+        for (int j = 0; j < M; j++) {                                                           \
+            acc[j] = (VI){0};                                                                   \
+            bv[j] = MR_W(splat)(b[j]);                                                          \
+        }                                                                                       \
+        int64_t t = 0;                                                                          \
+        MR_MASKED_HEAD(M, n, c + t, MR_W(load_part)(c + t, k), (void)0)                         \
+        for (; t + VW <= n; t += VW) {                                                          \
+            VF v = MR_W(loadv)(c + t);                                                          \
+            for (int j = 0; j < M; j++) acc[j] = MR_W(count_step)(acc[j], v, bv[j]);            \
+        }                                                                                       \
+        MR_MASKED_TAIL(M, n, MR_W(load_part)(c + t, k), (void)0)                                \
+        for (int j = 0; j < M; j++) {                                                           \
+            int64_t s = MR_W(lanes_sum)(acc[j]);                                                \
+            for (int64_t u = t; u < n; u++) s += c[u] > b[j];                                   \
+            out[j] += s;                                                                        \
+        }                                                                                       \
+    }
+#else
+#define DEFINE_COUNT(M)                                                                         \
+    MR_INLINE void MR_W(count_##M)(const float *MR_RESTRICT c, int64_t n, const float *b,       \
+                                   int64_t *MR_RESTRICT out) {                                  \
+        for (int j = 0; j < M; j++) {                                                           \
+            int32_t s = 0;                                                                      \
+            const float bj = b[j];                                                              \
+            for (int64_t t = 0; t < n; t++) s += c[t] > bj;                                     \
+            out[j] += s;                                                                        \
+        }                                                                                       \
+    }
+#endif
+
+DEFINE_COUNT(1)
+DEFINE_COUNT(2)
+DEFINE_COUNT(3)
+DEFINE_COUNT(4)
+DEFINE_COUNT(5)
+DEFINE_COUNT(6)
+#undef DEFINE_COUNT
+
+MR_INLINE void MR_W(count_all)(const float *c, int64_t n, const float *b, int64_t nb, int64_t *out) {
+    while (nb > 0) {
+        int64_t m = nb >= 12 ? 6 : (nb > 6 ? (nb + 1) / 2 : nb); /* groups of <= 6 biases */
+        switch (m) {
+            case 1: MR_W(count_1)(c, n, b, out); break;
+            case 2: MR_W(count_2)(c, n, b, out); break;
+            case 3: MR_W(count_3)(c, n, b, out); break;
+            case 4: MR_W(count_4)(c, n, b, out); break;
+            case 5: MR_W(count_5)(c, n, b, out); break;
+            default: MR_W(count_6)(c, n, b, out); break;
+        }
+        b += m;
+        out += m;
+        nb -= m;
+    }
+}
+
+/* ---- fused transform inner loop ---------------------------------------------------------- */
+
+#if MR_VECTOR_EXT
+/* Counts of c > b[j] (j < M) for c computed on the fly; optionally stores c. */
+#define DEFINE_FUSED(M)                                                                         \
+    MR_INLINE void MR_W(fused_##M)(const float *const *pp, const float *const *gg, int m,        \
+                                   int64_t lo, int64_t hi, const float *b,                      \
+                                   int64_t *MR_RESTRICT out, float *cstore) {                   \
+        VI acc[M];                                                                              \
+        VF bv[M];                                                                               \
+        for (int j = 0; j < M; j++) {                                                           \
+            acc[j] = (VI){0};                                                                   \
+            bv[j] = MR_W(splat)(b[j]);                                                          \
+        }                                                                                       \
+        int64_t t = lo;                                                                         \
+        MR_MASKED_HEAD(M, hi, pp[0] + t, MR_W(comb_part)(pp, gg, m, t, k),                      \
+                       if (cstore) _mm512_mask_storeu_ps(cstore + t, k, (__m512)v))              \
+        if (m == 1) {                                                                           \
+            const float *p0 = pp[0], *g0 = gg[0];                                               \
+            for (; t + VW <= hi; t += VW) {                                                     \
+                VF v = MR_W(loadv)(p0 + t) + MR_W(loadv)(g0 + t);                               \
+                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
+                for (int j = 0; j < M; j++) acc[j] = MR_W(count_step)(acc[j], v, bv[j]);        \
+            }                                                                                   \
+        } else {                                                                                \
+            for (; t + VW <= hi; t += VW) {                                                     \
+                VF v = MR_W(comb_vec)(pp, gg, m, t);                                            \
+                if (cstore) memcpy(cstore + t, &v, sizeof(v));                                  \
+                for (int j = 0; j < M; j++) acc[j] = MR_W(count_step)(acc[j], v, bv[j]);        \
+            }                                                                                   \
+        }                                                                                       \
+        MR_MASKED_TAIL(M, hi, MR_W(comb_part)(pp, gg, m, t, k),                                 \
+                       if (cstore) _mm512_mask_storeu_ps(cstore + t, k, (__m512)v))              \
+        int64_t tot[M];                                                                         \
+        for (int j = 0; j < M; j++) tot[j] = MR_W(lanes_sum)(acc[j]);                           \
+        for (; t < hi; t++) {                                                                   \
+            float v = comb_value(pp, gg, m, t);                                                 \
+            if (cstore) cstore[t] = v;                                                          \
+            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
+        }                                                                                       \
+        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
+    }
+#else
+#define DEFINE_FUSED(M)                                                                         \
+    MR_INLINE void MR_W(fused_##M)(const float *const *pp, const float *const *gg, int m,        \
+                                   int64_t lo, int64_t hi, const float *b,                      \
+                                   int64_t *MR_RESTRICT out, float *cstore) {                   \
+        int64_t tot[M] = {0};                                                                   \
+        for (int64_t t = lo; t < hi; t++) {                                                     \
+            float v = comb_value(pp, gg, m, t);                                                 \
+            if (cstore) cstore[t] = v;                                                          \
+            for (int j = 0; j < M; j++) tot[j] += v > b[j];                                     \
+        }                                                                                       \
+        for (int j = 0; j < M; j++) out[j] += tot[j];                                           \
+    }
+#endif
+
+DEFINE_FUSED(1)
+DEFINE_FUSED(2)
+DEFINE_FUSED(3)
+DEFINE_FUSED(4)
+DEFINE_FUSED(5)
+DEFINE_FUSED(6)
+#undef DEFINE_FUSED
+
+MR_INLINE void MR_W(fused_any)(int64_t mb, const float *const *pp, const float *const *gg, int m, int64_t lo,
+                               int64_t hi, const float *b, int64_t *out, float *cstore) {
+    switch (mb) {
+        case 1: MR_W(fused_1)(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 2: MR_W(fused_2)(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 3: MR_W(fused_3)(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 4: MR_W(fused_4)(pp, gg, m, lo, hi, b, out, cstore); break;
+        case 5: MR_W(fused_5)(pp, gg, m, lo, hi, b, out, cstore); break;
+        default: MR_W(fused_6)(pp, gg, m, lo, hi, b, out, cstore); break;
+    }
+}
+
+/* ---- drivers ------------------------------------------------------------------------------ */
+
+/* counts (F,) += PPV counts of one series over output positions [t_begin, t_end). */
+MR_HOT static int MR_W(series_counts)(const mr_plan *p, const float *x, int64_t t_begin, int64_t t_end,
+                                      int64_t *counts, float *work) {
+    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
+    const int64_t stride = T;
+    const int64_t per_ch = TR_ARRAYS * stride;
+    float *bufs = work;
+    float *c = work + C * per_ch;
+    const float *pp_stack[MAX_CH_FUSED], *gg_stack[MAX_CH_FUSED];
+    for (int64_t i = 0; i < p->n_dilations; i++) {
+        const int64_t d = p->dilations[i], nfd = p->nfd[i], pad = 4 * d;
+        const int64_t f0 = p->feat_offsets[i];
+        for (int64_t t0 = t_begin; t0 < t_end; t0 += T) {
+            const int64_t n = min64(T, t_end - t0);
+            for (int64_t ch = 0; ch < C; ch++) {
+                float *buf = bufs + ch * per_ch;
+                tile_taps(x + ch * L, L, d, t0, n, stride, buf, buf + NTAPS * stride);
+                tile_pairs(buf, n, stride);
+            }
+            for (int k = 0; k < NK; k++) {
+                const int valid = p->all_padded ? 0 : (int)((i + k) & 1);
+                const int64_t r0 = valid ? pad : 0, r1 = valid ? L - pad : L;
+                const int64_t lo = max64(r0, t0) - t0, hi = min64(r1, t0 + n) - t0;
+                if (hi <= lo || nfd <= 0) continue;
+                const int64_t comb = i * NK + k;
+                const int32_t *chans = p->chan_idx + p->comb_off[comb];
+                const int m = p->comb_nch[comb];
+                const int pid = PAIR_ID[KIDX[k][0]][KIDX[k][1]];
+                const float *b = p->biases + f0 + k * nfd;
+                int64_t *out = counts + f0 + k * nfd;
+                if (m <= MAX_CH_FUSED) {
+                    for (int j = 0; j < m; j++) {
+                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
+                        pp_stack[j] = buf + (NTAPS + 1 + pid) * stride;
+                        gg_stack[j] = buf + KIDX[k][2] * stride;
+                    }
+                    if (nfd <= 6) {
+                        MR_W(fused_any)(nfd, pp_stack, gg_stack, m, lo, hi, b, out, NULL);
+                    } else {
+                        MR_W(fused_6)(pp_stack, gg_stack, m, lo, hi, b, out, c);
+                        MR_W(count_all)(c + lo, hi - lo, b + 6, nfd - 6, out + 6);
+                    }
+                } else { /* many channels: accumulate c channel by channel, then count */
+                    for (int j = 0; j < m; j++) {
+                        const float *buf = bufs + (int64_t)chans[j] * per_ch;
+                        const float *pj = buf + (NTAPS + 1 + pid) * stride, *gj = buf + KIDX[k][2] * stride;
+                        if (j == 0)
+                            for (int64_t t = lo; t < hi; t++) c[t] = pj[t] + gj[t];
+                        else
+                            for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (pj[t] + gj[t]);
+                    }
+                    MR_W(count_all)(c + lo, hi - lo, b, nfd, out);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Bias-fit outputs of rows (see mr_fit_outputs), gamma-first order. */
+MR_HOT static int MR_W(fit_rows)(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
+                                 const int32_t *kernels, float *out, float *work) {
+    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
+    const int64_t stride = T, per_ch = (NTAPS + 1) * stride, d = p->dilations[dil];
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = rows + r * C * L;
+        const int k = kernels[r];
+        const int64_t comb = dil * NK + k;
+        const int32_t *chans = p->chan_idx + p->comb_off[comb];
+        for (int64_t t0 = 0; t0 < L; t0 += T) {
+            const int64_t n = min64(T, L - t0);
+            for (int32_t j = 0; j < p->comb_nch[comb]; j++) {
+                const int64_t ch = chans[j];
+                tile_taps(x + ch * L, L, d, t0, n, stride, work + ch * per_ch, work + ch * per_ch + NTAPS * stride);
+            }
+            combination_tile(p, comb, k, work, stride, out + r * L + t0, 0, n, 1);
+        }
+    }
+    return 0;
+}
+
+#if MR_VECTOR_EXT
+#undef VF
+#undef VI
+#undef MR_MASKED_HEAD
+#undef MR_MASKED_TAIL
+#endif
+
+#endif /* MR_BODY */
