@@ -17,6 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 from rocketstream.core import InputError, fit, transform
 from rocketstream.heads import DEFAULT_ALPHAS, RidgeHead, feature_moments
+from rocketstream.heads.loader import FeatureSource
+from rocketstream.heads.ridge_stats import target_columns
 
 ALPHAS = np.logspace(-3, 3, 10)
 
@@ -190,3 +192,119 @@ def test_errors_are_clear(tmp_path):
     head = RidgeHead(alphas=DEFAULT_ALPHAS).fit(x, label)
     with pytest.raises(InputError, match="7 columns but the head was fitted on 8"):
         head.predict(x[:, :7])
+
+
+# ----------------------------------------------------------------- covariance form: the tridiagonal solver
+@functools.cache
+def one_split_features(name: str, split: str, num_features: int, regression: bool = False):
+    """MiniRocket features (random_state=0, fitted on the same rows) of one split of an aeon dataset."""
+    if regression:
+        from aeon.datasets import load_regression
+
+        x, y = load_regression(name, split=split)
+        x = x.astype(np.float32)
+    else:
+        x, y = load_split(name, split)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        params = fit(x, num_features=num_features, random_state=0)
+        f = transform(x, params).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return f, np.asarray(y)
+
+
+def eigh_reference(x: np.ndarray, y: np.ndarray, alphas: np.ndarray):
+    """The former solver's mathematics in memory: eigendecomposition of Z'Z, exact LOO for every alpha.
+
+    ``y``: the encoded target columns. Returns (alpha, mean squared LOO residual per alpha, coef (F, T),
+    decisions of the rows of ``x``)."""
+    x = x.astype(np.float64)
+    n = x.shape[0]
+    z = (x - x.mean(axis=0)) / StandardScaler(with_mean=False).fit(x).scale_
+    yc = y - y.mean(axis=0)
+    d, v = np.linalg.eigh(z.T @ z)
+    p, vty = z @ v, v.T @ (z.T @ yc)
+    scores, coefs = [], []
+    for a in alphas:
+        inv = 1.0 / (d + a)
+        lev = (p * p) @ inv
+        loo = (yc - p @ (inv[:, None] * vty)) / (1.0 - lev - 1.0 / n)[:, None]
+        scores.append(np.mean(loo**2))
+        coefs.append(v @ (inv[:, None] * vty))
+    best = int(np.argmin(scores))  # the first of equal minima
+    return alphas[best], np.asarray(scores), coefs[best], z @ coefs[best] + y.mean(axis=0)
+
+
+COV_CASES = {  # n > F: the covariance form, on real MiniRocket features
+    "two classes": ("ItalyPowerDemand", "test", 168, False),  # 1029 x 168
+    "three classes": ("ArrowHead", "test", 168, False),  # 175 x 168: nearly square, large leverages
+    "regression": ("Covid3Month", "train", 84, True),  # 140 x 84
+}
+
+
+@pytest.mark.parametrize("panel", [16, None])
+@pytest.mark.parametrize("case", list(COV_CASES))
+def test_covariance_form_equals_the_eigendecomposition_and_sklearn(tmp_path, monkeypatch, case, panel):
+    name, split, num_features, regression = COV_CASES[case]
+    x, y = one_split_features(name, split, num_features, regression)
+    assert x.shape[0] > x.shape[1]
+    if panel:  # several reflector panels, the last one partial
+        monkeypatch.setattr("rocketstream.heads.ridge_solve.PANEL", panel)
+    task = "regression" if regression else "classification"
+    source = x if case == "two classes" else to_zarr(tmp_path / "x.zarr", x, 16)  # NumPy, or Zarr chunks
+    head = RidgeHead(task=task).fit(source, y)
+    assert head.mode_ == "cov"
+    if regression:
+        encoded = y[:, None].astype(np.float64)
+    else:
+        classes = np.unique(y)
+        encoded = 2.0 * (y[:, None] == classes[None, :]) - 1.0
+        encoded = encoded[:, 1:] if classes.size == 2 else encoded
+    alpha, scores, coef, decisions = eigh_reference(x, encoded, ALPHAS)
+    assert head.alpha_ == alpha
+    np.testing.assert_allclose(-head.cv_scores_, scores, rtol=1e-9)
+    got = np.atleast_2d(head.coef_).T  # for the standardised features
+    assert np.abs(got - coef).max() <= 1e-9 * np.abs(coef).max()
+    dec = head.decision_function(x)
+    assert np.abs(dec - decisions.reshape(dec.shape)).max() <= 1e-9 * np.abs(decisions).max()
+
+    sk_ridge = RidgeCV(alphas=ALPHAS, store_cv_results=True) if regression else \
+        RidgeClassifierCV(alphas=ALPHAS, store_cv_results=True)
+    sk = make_pipeline(StandardScaler(with_mean=False), sk_ridge).fit(x, y)
+    assert head.alpha_ == sk[-1].alpha_
+    np.testing.assert_allclose(-head.cv_scores_, sklearn_mean_loo(sk), rtol=1e-5)
+    sk_dec = sk.predict(x) if regression else sk.decision_function(x)
+    assert np.abs(dec - sk_dec).max() <= 1e-5 * np.abs(sk_dec).max()  # scikit-learn works in float32
+    if not regression:
+        np.testing.assert_array_equal(head.predict(x), sk.predict(x))
+
+
+def test_solve_leaves_the_statistics_as_accumulated(tmp_path):
+    """The solver works in the co-moment matrix's upper triangle and puts it back bit for bit."""
+    x, label, _ = synthetic(n=700, n_features=150, seed=7)
+    head = RidgeHead().fit(to_zarr(tmp_path / "x.zarr", x, 50), label)
+    c = head.stats_.comoment
+    assert c.flags.c_contiguous and np.array_equal(c, c.T)
+    x64 = x.astype(np.float64)
+    ref = (x64 - x64.mean(axis=0)).T @ (x64 - x64.mean(axis=0))
+    np.testing.assert_allclose(c, ref, rtol=1e-10, atol=1e-9 * np.abs(ref).max())
+    before = c.copy()
+    y_cols = target_columns(label, "classification")[0]
+    for alpha in (None, head.alpha_):  # re-select alpha, or keep it (a Cholesky solve)
+        again = RidgeHead()
+        again._solve(FeatureSource(x), y_cols, head.stats_, ALPHAS, 2, False, alpha=alpha)
+        assert np.array_equal(head.stats_.comoment, before)
+        np.testing.assert_allclose(again.coef_, head.coef_, rtol=1e-9, atol=1e-12 * np.abs(head.coef_).max())
+
+
+@pytest.mark.parametrize("n_features", [1, 2])
+def test_covariance_form_with_one_or_two_features(n_features):
+    rng = np.random.default_rng(n_features)
+    x = rng.standard_normal((120, n_features)).astype(np.float32) * 3 + 1
+    y = (x[:, 0] + rng.standard_normal(120) > 1).astype(int)
+    head = RidgeHead().fit(x, y)
+    sk = make_pipeline(StandardScaler(with_mean=False), RidgeClassifierCV(alphas=ALPHAS)).fit(x, y)
+    assert head.mode_ == "cov" and head.alpha_ == sk[-1].alpha_
+    np.testing.assert_allclose(head.decision_function(x), sk.decision_function(x), rtol=1e-5, atol=1e-6)

@@ -6,20 +6,22 @@ features are streamed from a row-chunked store through Dask. Two forms, as sciki
 
 - covariance (n_samples > n_features): one pass accumulates the float64 sufficient statistics
   (count, mean, centred co-moments ``X'X`` and ``X'y``: :mod:`~rocketstream.heads.ridge_stats`), from
-  which the standardised ``Z'Z`` (F x F) follows, ``Z = (X - mean) / scale``; one eigendecomposition;
-  then one more pass projects each block on the eigenvectors for the exact leave-one-out residuals of
-  every alpha, ``looe = c / diag(G^-1)`` with the intercept correction (Rifkin & Lippert 2007).
+  which the standardised ``Z'Z`` (F x F) follows, ``Z = (X - mean) / scale``; its reduction to
+  tridiagonal form ``Q T Q'`` (:mod:`~rocketstream.heads.ridge_solve`); then one more pass applies ``Q``
+  to each block for the exact leave-one-out residuals of every alpha, ``looe = c / diag(G^-1)`` with the
+  intercept correction (Rifkin & Lippert 2007), from one tridiagonal factorisation per alpha.
 - Gram (otherwise): a moments pass, then the n x n ``ZZ'`` and its eigendecomposition.
 
-The alpha with the smallest mean squared LOO residual wins (the first on ties). Memory is bounded by
-O(F^2) per parallel chain plus a few blocks (or O(n^2) in Gram form), independent of the number of rows.
+The alpha with the smallest mean squared LOO residual wins (the first on ties). Memory: one F x F float64
+matrix (the co-moments, in which the solve works) plus a few blocks per parallel chain (or O(n^2) in Gram
+form), independent of the number of rows.
 
 Updates (:meth:`RidgeHead.update`): the statistics are kept (``stats_``, saved beside the head file), so
 rows appended to the features store are folded in by a pass over the new rows only; the coefficients
 then equal those of a fit on all rows (to float64 rounding). Re-selecting alpha needs every row's
-leverage, so it costs the eigendecomposition and the LOO pass over all rows, as in a fit;
-``reselect_alpha=False`` keeps alpha, reads only the new rows and solves one linear system. A Gram-form
-head keeps no co-moments (its rows are no larger than they would be) and is refitted on all rows.
+leverage, so it costs the tridiagonal reduction and the LOO pass over all rows, as in a fit;
+``reselect_alpha=False`` keeps alpha, reads only the new rows and solves one linear system (Cholesky). A
+Gram-form head keeps no co-moments (its rows are no larger than they would be) and is refitted on all rows.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ from .loader import (
     single_threaded_blas,
 )
 from .moments import chain_reduce, feature_moments
+from .ridge_solve import (
+    Tridiagonal,
+    blas_threads,
+    loo_squares,
+    solve_kept_alpha,
+    standardised_upper,
+    tridiagonal_solve,
+)
 from .ridge_stats import (
     RidgeStats,
     accumulate,
@@ -59,6 +69,8 @@ from .serialize import head_file
 from .targets import as_label_array
 
 DEFAULT_ALPHAS = np.logspace(-3, 3, 10)
+#: rows projected at a time in the leave-one-out pass (a few float64 copies of them per parallel chain)
+LOO_ROWS = 768
 
 
 def _standardise(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -71,31 +83,16 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
-def _cov_loo_step(
-    acc: np.ndarray | None,
-    item: Any,
-    yc: np.ndarray,
-    mean: np.ndarray,
-    scale: np.ndarray,
-    eigvecs: np.ndarray,
-    inv_eig: np.ndarray,
-    vt_zty: np.ndarray,
-    n_total: int,
-) -> np.ndarray:
-    """Sum of squared LOO residuals of one block, for every alpha (covariance form).
-
-    With H = Z'Z + alpha I = V diag(1/D) V' and P = Z V (Z centred, so Z'1 = 0):
-    alpha*c = y - P D V'Z'y, alpha*d = 1 - rowsum(P^2 D) - 1/n;  looe = c / d.
-    """
-    out = np.zeros(inv_eig.shape[0]) if acc is None else acc.copy()
-    for off, x in block_slices(item):
-        p = _standardise(x, mean, scale) @ eigvecs
-        yb = yc[off : off + p.shape[0]]
-        lev = (p * p) @ inv_eig.T  # (rows, n_alphas): diag(Z H^-1 Z')
-        for a, d_inv in enumerate(inv_eig):
-            alpha_c = yb - p @ (d_inv[:, None] * vt_zty)
-            alpha_d = 1.0 - lev[:, a] - 1.0 / n_total
-            out[a] += ((alpha_c / alpha_d[:, None]) ** 2).sum()
+def _cov_loo_step(acc: np.ndarray | None, item: Any, yc: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                  tri: Tridiagonal, factors: list, fit_dirs: list[np.ndarray], n_total: int) -> np.ndarray:
+    """Sum of squared LOO residuals of one block, for every alpha (covariance form, :func:`loo_squares`)."""
+    out = np.zeros(len(factors)) if acc is None else acc.copy()
+    for off, x in block_slices(item, LOO_ROWS):
+        z = np.empty(x.shape, order="F")  # column-major: the reflectors act on column ranges
+        np.subtract(x, mean, out=z)
+        z /= scale
+        p = tri.project(z)
+        out += loo_squares(p, yc[off : off + p.shape[0]], factors, fit_dirs, n_total)
     return out
 
 
@@ -130,7 +127,8 @@ class RidgeHead(Head):
         scikit-learn does. Only the covariance form keeps statistics that :meth:`update` folds new
         rows into (a Gram-form head is refitted on all rows).
     n_chains : int, optional
-        Parallel accumulators; default: the scheduler's threads.
+        Parallel chains of the streamed passes, and BLAS threads of the covariance form's statistics
+        pass and matrix factorisations; default: the scheduler's threads.
 
     Attributes
     ----------
@@ -308,27 +306,28 @@ class RidgeHead(Head):
             zy = 2.0 * (zy[:, 1:] if zy.shape[1] == 2 else zy)
         mean, scale = stats.mean, stats.scale()
         zty = zy / scale[:, None]
-        g = stats.comoment / scale[:, None]
-        g /= scale[None, :]
         n = stats.count
         if alpha is None:
-            eigvals, eigvecs = np.linalg.eigh(g)
-            del g
-            inv_eig = 1.0 / (eigvals[None, :] + alphas[:, None])  # (n_alphas, F)
-            vt_zty = eigvecs.T @ zty
-            blocks, bounds = window_items(source, 0, n)
-            yc = y - y_mean
-            args = [(yc[a:b], mean, scale, eigvecs, inv_eig, vt_zty, n) for a, b in bounds]
-            scores = -chain_reduce(blocks, _cov_loo_step, _add, args, n_chains) / yc.size
-            best = 0
-            for i in range(1, alphas.size):  # strict '>' keeps the first best alpha, like scikit-learn
-                if scores[i] > scores[best]:
-                    best = i
-            coef = eigvecs @ (inv_eig[best][:, None] * vt_zty)
+            with standardised_upper(stats.comoment, scale) as g:  # G = Q T Q', in place
+                with blas_threads(n_chains):
+                    tri = Tridiagonal(g)
+                qty = tri.project(np.array(zty.T, order="F")).T  # Q'Z'y
+                factors = [tri.factors(a) for a in alphas]
+                fit_dirs = [tridiagonal_solve(fac, np.asfortranarray(qty)) for fac in factors]
+                # blocks of whole storage chunks, at least LOO_ROWS rows: efficient matrix products
+                blocks, bounds = window_items(FeatureSource(source, min_block_rows=LOO_ROWS), 0, n)
+                yc = y - y_mean
+                args = [(yc[a:b], mean, scale, tri, factors, fit_dirs, n) for a, b in bounds]
+                scores = -chain_reduce(blocks, _cov_loo_step, _add, args, n_chains) / yc.size
+                best = 0
+                for i in range(1, alphas.size):  # strict '>' keeps the first best alpha, like scikit-learn
+                    if scores[i] > scores[best]:
+                        best = i
+                coef = tri.coefficients(fit_dirs[best])
             alpha, best_score = float(alphas[best]), float(scores[best])
         else:
-            g.flat[:: g.shape[0] + 1] += alpha
-            coef = np.linalg.solve(g, zty)
+            with blas_threads(n_chains):
+                coef = solve_kept_alpha(stats.comoment, scale, zty, alpha)
             scores, best_score = np.full(alphas.size, np.nan), float("nan")
         self._set_fitted(coef, alpha, best_score, scores, "cov", mean, scale, y_mean, n, target_1d,
                          stats.classes, source.n_features)

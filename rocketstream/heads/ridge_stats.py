@@ -16,15 +16,16 @@ means): ``C = C_a + C_b + n_a n_b / n * delta delta'``, the same for ``xy``. Fro
 the standardised ``Z'Z = C / (s s')`` and ``Z'y = xy / s`` of all rows follow (``s``: the standard
 deviations, ``diag(C) / n``, with scikit-learn's rule for constant features), hence the ridge
 coefficients for any alpha, equal to those of a fit on all rows to float64 rounding. One pass over
-rows accumulates them: each parallel chain sums ``(x - k)`` products about a shift ``k`` (its first
-rows' mean), then chains merge by the rule above.
+rows accumulates them into one F x F matrix: the ``(x - k)`` products about a shift ``k`` (the first
+rows' mean) are added by a multithreaded BLAS rank-k update (``dsyrk``, upper triangle) while the next
+rows are read, then centred.
 
 Leave-one-out residuals, which choose alpha, are not functions of any such statistics: each row's
 residual divides by its own leverage ``z_i' (Z'Z + alpha I)^-1 z_i``, which depends on the new mean,
-scale and eigenvectors. Re-selecting alpha therefore costs what it costs in a full fit, the F x F
-eigendecomposition and one pass over every row (projections on the eigenvectors); the update saves
-the statistics pass over the old rows. Keeping alpha costs a pass over the new rows and one F x F
-linear solve. Gram-form heads (n <= F) keep no co-moments: their rows take no more room than an F x F
+scale and ``Z'Z``. Re-selecting alpha therefore costs what it costs in a full fit, the F x F
+tridiagonal reduction and one pass over every row (:mod:`~rocketstream.heads.ridge_solve`); the update
+saves the statistics pass over the old rows. Keeping alpha costs a pass over the new rows and one F x F
+Cholesky solve. Gram-form heads (n <= F) keep no co-moments: their rows take no more room than an F x F
 matrix would, so an update refits on all rows.
 
 The file, ``H.stats.npz`` beside head file ``H.npz``: plain arrays and a JSON ``__meta__`` (format,
@@ -37,24 +38,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.linalg import blas
 
 from rocketstream.errors import InputError, ModelFileError
 from rocketstream.storage.locations import resolve
 from rocketstream.storage.outputs import write_file
 
-from .loader import BlockRef, FeatureSource, block_slices
-from .moments import Moments, chain_reduce, check_finite_summary
+from .loader import BlockRef, FeatureSource, default_workers
+from .moments import Moments, check_finite_summary
+from .ridge_solve import blas_threads, mirror_upper
 from .targets import as_targets, encode_classes
 
 FORMAT = "rocketstream-ridge-stats"
 VERSION = 1
 #: rows of the F x F matrices updated at a time by a rank-one correction (bounds the temporary)
 _ROW_BLOCK = 512
+#: rows added to the co-moments by one rank-k update (float64: 8 F bytes each)
+ACCUMULATE_ROWS = 1024
 
 
 @dataclass
@@ -125,7 +131,8 @@ def merge(a: RidgeStats, b: RidgeStats, into: RidgeStats | None = None) -> Ridge
         comoment += a.comoment
     else:
         comoment = a.comoment + b.comoment
-    _add_outer(comoment, w * delta, delta)
+    root = np.sqrt(w) * delta
+    _add_outer(comoment, root, root)  # exactly symmetric
     xy = a.xy + b.xy + np.outer(w * delta, delta_y)
     return RidgeStats(count=n, mean=a.mean + delta * (b.count / n), comoment=comoment,
                       y_mean=a.y_mean + delta_y * (b.count / n), xy=xy, classes=a.classes)
@@ -170,8 +177,9 @@ def target_columns(labels: np.ndarray, task: str, classes: np.ndarray | None = N
 
 # ------------------------------------------------------------------------------------- accumulation
 class _Shifted:
-    """One chain's running sums about a shift ``k`` (the mean of its first rows): ``n``, ``sum(x - k)``,
-    ``sum (x - k)(x - k)'``, the same for the targets, and the count of non-finite values seen."""
+    """Running sums about a shift ``k`` (the mean of the first rows): ``n``, ``sum(x - k)``,
+    ``sum (x - k)(x - k)'`` (one F x F matrix, its upper triangle filled by BLAS ``dsyrk``), the same for
+    the targets, and the count of non-finite values seen."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
         f, t = x.shape[1], y.shape[1]
@@ -180,65 +188,52 @@ class _Shifted:
         self.y_shift = y.mean(axis=0) if y.shape[0] else np.zeros(t)
         self.s, self.sy = np.zeros(f), np.zeros(t)
         self.ss, self.sxy = np.zeros((f, f)), np.zeros((f, t))
-        self._tmp: np.ndarray | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tmp": None}  # the scratch matrix never travels
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
-        xs = np.asarray(x, dtype=np.float64) - self.shift
+        xs = np.subtract(x, self.shift, dtype=np.float64)
         ys = y - self.y_shift
-        if self._tmp is None:
-            self._tmp = np.empty_like(self.ss)
-        np.matmul(xs.T, xs, out=self._tmp)  # a symmetric rank-k update (BLAS syrk)
-        self.ss += self._tmp
+        # the column-major view's lower triangle is the row-major upper one: a rank-k update in place
+        out = blas.dsyrk(1.0, xs.T, beta=1.0, c=self.ss.T, trans=0, lower=1, overwrite_c=1)
+        if not np.shares_memory(out, self.ss):
+            self.ss[...] = out.T
         self.sxy += xs.T @ ys
         self.s += xs.sum(axis=0)
         self.sy += ys.sum(axis=0)
         self.n += xs.shape[0]
 
-    def centred(self) -> RidgeStats | None:
-        """The chain's statistics about its own mean (overwrites its sums); None without rows."""
-        if self.n == 0:
-            return None
+    def centred(self) -> RidgeStats:
+        """The statistics about their own mean (overwrites the sums)."""
         mean_s, mean_y = self.s / self.n, self.sy / self.n
         _add_outer(self.ss, -mean_s, self.s)
+        mirror_upper(self.ss, from_lower=False)
         xy = self.sxy - np.outer(mean_s, self.sy)
-        ss, self.ss, self._tmp = self.ss, None, None
+        ss, self.ss = self.ss, None
         return RidgeStats(count=self.n, mean=self.shift + mean_s, comoment=ss, y_mean=self.y_shift + mean_y,
                           xy=xy)
 
 
-def _stats_step(acc: Any, item: Any, y: np.ndarray, start: int) -> _Shifted:
-    """Fold one block into a chain's sums (in place: the chain owns its accumulator)."""
-    for off, x in block_slices(item):
-        x = np.asarray(x)
-        yb = y[off : off + x.shape[0]]
-        if acc is None:
-            acc = _Shifted(np.asarray(x[np.isfinite(x).all(axis=1)], dtype=np.float64), yb)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            acc.n_bad += int(np.count_nonzero(bad))
-            first = start + off + int(np.argmax(bad.any(axis=1)))
-            acc.first_bad = first if acc.first_bad < 0 else min(acc.first_bad, first)
-        elif not acc.n_bad:  # once a bad value is seen, only count (the pass fails)
-            acc.add(x, yb)
-    return acc
+def _pieces(source: FeatureSource, start: int, stop: int, rows: int) -> list[tuple[int, int]]:
+    """Row ranges covering ``[start, stop)``: whole storage chunks, grouped to about ``rows`` rows."""
+    cb = source.chunk_bounds
+    edges = [start, *(int(b) for b in cb[(cb > start) & (cb < stop)]), stop]
+    out, lo = [], start
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b - a > rows:  # a long chunk (NumPy sources): cut it
+            if a > lo:
+                out.append((lo, a))
+            out.extend((s, min(b, s + rows)) for s in range(a, b, rows))
+            lo = b
+        elif b - lo >= rows:
+            out.append((lo, b))
+            lo = b
+    if lo < stop:
+        out.append((lo, stop))
+    return out
 
 
-def _partial(acc: Any) -> tuple[RidgeStats | None, int, int]:
-    if isinstance(acc, _Shifted):
-        return (None if acc.n_bad else acc.centred()), acc.n_bad, acc.first_bad
-    return acc
-
-
-def _combine(a: Any, b: Any) -> tuple[RidgeStats | None, int, int]:
-    (sa, bad_a, first_a), (sb, bad_b, first_b) = _partial(a), _partial(b)
-    if bad_a or bad_b:
-        return None, bad_a + bad_b, min((f for f in (first_a, first_b) if f >= 0), default=-1)
-    if sa is None or sb is None:
-        return (sb if sa is None else sa), 0, -1
-    return merge(sa, sb, into=sa), 0, -1
+def _read_raw(source: FeatureSource, a: int, b: int) -> np.ndarray:
+    part = source.data[a:b]
+    return np.asarray(part.compute(scheduler="sync") if source.kind == "dask" else part)
 
 
 def window_items(source: FeatureSource, start: int, stop: int) -> tuple[list[Any], list[tuple[int, int]]]:
@@ -262,7 +257,11 @@ def window_items(source: FeatureSource, start: int, stop: int) -> tuple[list[Any
 
 def accumulate(source: FeatureSource, y: np.ndarray, start: int, stop: int, n_chains: int | None = None,
                what: str = "features") -> RidgeStats:
-    """The statistics of rows ``[start, stop)``, in one streamed pass through Dask.
+    """The statistics of rows ``[start, stop)``, in one streamed pass.
+
+    Rows are read in this process (not by Dask tasks), in pieces of about :data:`ACCUMULATE_ROWS` (the
+    next piece in a background thread while one is added), into one F x F accumulator by a multithreaded
+    BLAS rank-k update: one F x F matrix whatever the number of threads.
 
     Parameters
     ----------
@@ -273,7 +272,7 @@ def accumulate(source: FeatureSource, y: np.ndarray, start: int, stop: int, n_ch
     start, stop : int
         The rows.
     n_chains : int, optional
-        Parallel accumulators (each holds two F x F float64 matrices).
+        BLAS threads (default: those of the active Dask client, else the CPU count).
     what : str
         Names the features in errors.
 
@@ -287,13 +286,31 @@ def accumulate(source: FeatureSource, y: np.ndarray, start: int, stop: int, n_ch
     InputError
         A NaN or Inf in the rows.
     """
-    items, bounds = window_items(source, start, stop)
-    args = [(y[a - start : b - start], a) for a, b in bounds]
-    stats, n_bad, first_bad = _partial(chain_reduce(items, _stats_step, _combine, args, n_chains))
+    acc: _Shifted | None = None
+    n_bad, first_bad = 0, -1
+    pieces = _pieces(source, start, stop, ACCUMULATE_ROWS)
+    with ThreadPoolExecutor(max_workers=1) as pool, blas_threads(n_chains or default_workers()):
+        future = pool.submit(_read_raw, source, *pieces[0]) if pieces else None
+        for i, (a, b) in enumerate(pieces):
+            x = future.result()
+            if i + 1 < len(pieces):
+                future = pool.submit(_read_raw, source, *pieces[i + 1])
+            yb = y[a - start : b - start]
+            bad = ~np.isfinite(x)
+            if bad.any():
+                n_bad += int(np.count_nonzero(bad))
+                first_bad = a + int(np.argmax(bad.any(axis=1))) if first_bad < 0 else first_bad
+                continue
+            if n_bad:  # once a bad value is seen, only count (the pass fails)
+                continue
+            if acc is None:
+                acc = _Shifted(np.asarray(x, dtype=np.float64), yb)
+            acc.add(x, yb)
+            del x
     check_finite_summary(n_bad, first_bad, what)
-    if stats is None:
+    if acc is None or acc.n == 0:
         raise InputError(f"no rows in {what} [{start}, {stop})")
-    return stats
+    return acc.centred()
 
 
 # ---------------------------------------------------------------------------------------------- file
