@@ -308,3 +308,17 @@ def test_covariance_form_with_one_or_two_features(n_features):
     sk = make_pipeline(StandardScaler(with_mean=False), RidgeClassifierCV(alphas=ALPHAS)).fit(x, y)
     assert head.mode_ == "cov" and head.alpha_ == sk[-1].alpha_
     np.testing.assert_allclose(head.decision_function(x), sk.decision_function(x), rtol=1e-5, atol=1e-6)
+
+
+def test_gram_form_fit_is_quiet(tmp_path):
+    """The Gram pass (z z' over many row chunks) rechunks on purpose: no Dask PerformanceWarning reaches
+    the user of RidgeHead.fit."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 200)).astype(np.float32)
+    y = np.arange(60) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        head = RidgeHead(mode="gram").fit(to_zarr(tmp_path / "f.zarr", x, 5), y)
+    assert head.mode_ == "gram"

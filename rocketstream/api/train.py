@@ -9,7 +9,6 @@ an input, and only a head file is ever replaced), trains a ridge or softmax head
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -234,11 +233,7 @@ def train_head(
             other = "classification" if task == "regression" else "regression"
             print(f"task {reason} (--task {other} / task={other!r} overrides)")
     if head == "ridge":
-        from dask.array import PerformanceWarning
-
-        with warnings.catch_warnings():  # the Gram pass rechunks on purpose
-            warnings.simplefilter("ignore", PerformanceWarning)
-            fitted: Head = RidgeHead(task=task).fit(data, labels)
+        fitted: Head = RidgeHead(task=task).fit(data, labels)
     else:
         from ..heads import SoftmaxHead  # torch: only the softmax head computes with it
 

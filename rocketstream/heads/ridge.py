@@ -27,6 +27,7 @@ Gram-form head keeps no co-moments (its rows are no larger than they would be) a
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -356,7 +357,8 @@ class RidgeHead(Head):
         yc = y - y_mean
         arr = source.to_dask()
         z = (arr.astype(np.float64) - mean) / scale
-        with single_threaded_blas():
+        with single_threaded_blas(), warnings.catch_warnings():  # z z' rechunks on purpose: quiet
+            warnings.simplefilter("ignore", da.PerformanceWarning)
             k = da.matmul(z, z.T).compute(scheduler=dask_scheduler())
         eigvals, q = np.linalg.eigh(k)
         del k
