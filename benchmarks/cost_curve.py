@@ -7,8 +7,9 @@ and against the series length L, on 1 and on 2 threads: throughput and peak RSS,
 
 Data: synthetic labelled series (:func:`rocketstream.synthetic.write_labelled_store`, 4 classes,
 1 channel), written once per shape into ``--data`` and reused by later runs. The n curve uses length
-``--n-length`` (default 100); the L curve uses ``max(20, 1e6 // L)`` series of each length, so that every
-point holds at least a million points. Input chunks hold about 8 MiB, as ``ingest`` writes them.
+``--n-length`` (default 100); the L curve uses ``max(20, 1e7 // L)`` series of each length, so that
+every point holds at least ten million points (a second or more of work). Input chunks hold about
+8 MiB, as ``ingest`` writes them.
 
 Every step runs in a fresh process pinned to the first ``t`` CPUs (``os.sched_setaffinity``; BLAS and
 OpenMP told the same), with default options otherwise, and reports its own wall time and peak RSS
@@ -182,7 +183,7 @@ def main() -> None:
     if args.json and args.json.exists():  # resume: the points measured already are kept, not rerun
         curves.update(json.loads(args.json.read_text()))
     points = [("n", n, args.n_length) for n in args.n]
-    points += [("length", max(20, 10**6 // length), length) for length in args.lengths]
+    points += [("length", max(20, 10**7 // length), length) for length in args.lengths]
     for key, n, length in points:
         for threads in args.threads:
             if any((r["n"], r["length"], r["threads"]) == (n, length, threads) for r in curves[key]):
