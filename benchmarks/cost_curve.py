@@ -192,8 +192,8 @@ def main() -> None:
             curves[key].append(run_point(src, n, length, threads, work, args.epochs))
             if args.json:
                 args.json.write_text(json.dumps(curves, indent=1))
-    for rows in curves.values():
-        rows.sort(key=lambda r: (r["threads"], r["n"], r["length"]))
+    for key, rows in curves.items():
+        rows.sort(key=lambda r: (r["threads"], r[key]))
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPUs, load average {os.getloadavg()[0]:.1f}; softmax trained {args.epochs} epochs")
     for key, rows in curves.items():
