@@ -137,12 +137,12 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
             if not sel:
                 continue
             xs = [r[key] for r in sel]
-            for s, marker in zip(STEPS, "os^d", strict=True):
-                ls = "-" if threads == max(r["threads"] for r in rows) else "--"
-                label = f"{s}, {threads} thr"
+            for i, (s, marker) in enumerate(zip(STEPS, "os^d", strict=True)):
+                style = {"marker": marker, "color": f"C{i}", "label": f"{s}, {threads} thr",
+                         "linestyle": "-" if threads == max(r["threads"] for r in rows) else "--"}
                 if s != "fit":  # fit reads a fixed-size sample: its cost is in seconds, in the table
-                    axes[0, col].plot(xs, [r[s]["per_s"] for r in sel], marker + ls, label=label)
-                axes[1, col].plot(xs, [r[s]["peak_mb"] for r in sel], marker + ls, label=label)
+                    axes[0, col].plot(xs, [r[s]["per_s"] for r in sel], **style)
+                axes[1, col].plot(xs, [r[s]["peak_mb"] for r in sel], **style)
         name = "number of series n" if key == "n" else "series length L"
         for row, what in ((0, "series per second"), (1, "peak RSS (MB)")):
             ax = axes[row, col]
@@ -151,7 +151,7 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
             ax.set_xlabel(name)
             ax.set_ylabel(what)
             ax.grid(True, which="both", alpha=0.3)
-        axes[0, col].legend(fontsize=7, ncol=2)
+        axes[1, col].legend(fontsize=7, ncol=2)
     fig.suptitle("rocketstream pipeline cost (synthetic, 1 channel, 9,996 features)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
