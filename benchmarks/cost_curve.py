@@ -111,13 +111,17 @@ def run_point(src: Path, n: int, length: int, threads: int, work: Path, epochs: 
     return row
 
 
+def _rate(v: float) -> str:
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
 def table(rows: list[dict], key: str) -> str:
     head = (f"| {key} | threads | fit s | " + " | ".join(f"{s} series/s" for s in STEPS[1:]) + " | "
             + " | ".join(f"{s} peak MB" for s in STEPS) + " | train head | features on disk GB | load |")
     lines = [head, "|" + "---:|" * (2 + 2 * len(STEPS)) + "---|---:|---:|"]
     for r in rows:
         lines.append(f"| {r[key]} | {r['threads']} | {r['fit']['seconds']:.1f} | "
-                     + " | ".join(f"{r[s]['per_s']:.0f}" for s in STEPS[1:])
+                     + " | ".join(_rate(r[s]["per_s"]) for s in STEPS[1:])
                      + " | " + " | ".join(f"{r[s]['peak_mb']:.0f}" for s in STEPS)
                      + f" | {r['train']['head'].replace('Head', '').lower()} | {r['features_gb']:.2f} | "
                      + f"{r['load']:.1f} |")
