@@ -284,3 +284,17 @@ def test_width_setting(monkeypatch, gunpoint):
         NativeKernel(p)
     with pytest.raises(ValueError, match="8, 16 or 'auto'"):
         NativeKernel(p, width=4)
+
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_bias_fit_on_several_threads_gives_the_same_bits(monkeypatch, basicmotions, workers):
+    """The native bias fit runs its steps in a thread pool: the biases do not depend on the count."""
+    import importlib
+
+    biases_mod = importlib.import_module("rocketstream.core.biases")
+    xtr = basicmotions[0]
+    monkeypatch.setattr(biases_mod, "cpu_threads", lambda: 1)
+    one = fit(xtr, num_features=10_000, random_state=3, device="cpu")
+    monkeypatch.setattr(biases_mod, "cpu_threads", lambda: workers)
+    many = fit(xtr, num_features=10_000, random_state=3, device="cpu", memory_budget=2**16)  # many steps
+    assert np.array_equal(one.biases.view(np.uint32), many.biases.view(np.uint32))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import resolve_device, resolve_device_type
+from ..config import cpu_threads, resolve_device, resolve_device_type
 from . import native
-from .budget import kernel_chunk_size, native_fit_chunk_size
+from .budget import DEFAULT_MEMORY_BUDGET, kernel_chunk_size, native_fit_chunk_size
 from .kernels import NUM_KERNELS
 from .parameters import MiniRocketParameters
 from .tables import channel_slots
@@ -114,8 +116,12 @@ def fit_biases(
         def native_outputs(rows, i: int, d: int, ks: np.ndarray) -> np.ndarray:
             return kernel.fit_outputs(_as_rows(rows), i, ks)
 
-        chunk = native_fit_chunk_size(params.n_channels, params.length, memory_budget)
-        return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles)
+        # the steps run on every core (the native calls release the GIL), each within its share of
+        # the budget; rows are still fetched one step at a time, in order, in this thread
+        workers = cpu_threads()
+        share = (memory_budget or DEFAULT_MEMORY_BUDGET) // workers
+        chunk = native_fit_chunk_size(params.n_channels, params.length, share)
+        return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles, workers)
 
     import torch
 
@@ -141,19 +147,37 @@ def _fit_by_kernel_chunks(
     chunk: int,
     outputs: Callable[[np.ndarray | torch.Tensor, int, int, np.ndarray], np.ndarray],
     quantiles: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    workers: int = 1,
 ) -> MiniRocketParameters:
     """The bias fit loop shared by both engines: per dilation, ``chunk`` kernels at a time, fetch
     their drawn rows, take ``outputs(rows, i, d, ks)`` (the full padded outputs, gamma-first order)
-    and store their ``quantiles`` at the kernels' feature slots."""
+    and store their ``quantiles`` at the kernels' feature slots. With ``workers`` > 1 the steps'
+    outputs and quantiles run in a thread pool, at most ``workers`` at a time (each writes its own
+    slots: the biases do not depend on it); the rows are fetched in order in the calling thread."""
     levels = params.quantiles
     offsets = params.feature_offsets()
     biases = np.empty(params.n_features_out, dtype=np.float32)
-    for i, (d, nfd) in enumerate(params.per_dilation()):
-        for k0 in range(0, NUM_KERNELS, chunk):
-            ks = np.arange(k0, min(k0 + chunk, NUM_KERNELS))
-            c = outputs(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]), i, d, ks)
-            feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
-            biases[feat] = quantiles(c, levels[feat])
+
+    def step(rows: Any, i: int, d: int, nfd: int, ks: np.ndarray) -> None:
+        c = outputs(rows, i, d, ks)
+        feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
+        biases[feat] = quantiles(c, levels[feat])
+
+    steps = [(i, d, nfd, np.arange(k0, min(k0 + chunk, NUM_KERNELS)))
+             for i, (d, nfd) in enumerate(params.per_dilation()) for k0 in range(0, NUM_KERNELS, chunk)]
+    if workers <= 1 or len(steps) < 2:
+        for i, d, nfd, ks in steps:
+            step(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]), i, d, nfd, ks)
+        return params.with_biases(biases)
+    with ThreadPoolExecutor(workers, thread_name_prefix="rocketstream-fit") as pool:
+        pending: deque[Future] = deque()
+        for i, d, nfd, ks in steps:
+            while len(pending) >= workers:
+                pending.popleft().result()
+            pending.append(pool.submit(step, fetch_rows(params.example_indices[i * NUM_KERNELS + ks]),
+                                       i, d, nfd, ks))
+        for f in pending:
+            f.result()
     return params.with_biases(biases)
 
 
