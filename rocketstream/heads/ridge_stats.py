@@ -53,6 +53,7 @@ from rocketstream.storage.outputs import write_file
 from .loader import BlockRef, FeatureSource, default_workers
 from .moments import Moments, check_finite_summary
 from .ridge_solve import blas_threads, mirror_upper
+from .serialize import head_checksum
 from .targets import as_targets, encode_classes
 
 FORMAT = "rocketstream-ridge-stats"
@@ -345,18 +346,6 @@ def _unpack(packed: np.ndarray, f: int) -> np.ndarray:
     return c
 
 
-def _checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of the metadata (canonical JSON, ``sha256`` left out) and the arrays (streamed, no copy)."""
-    h = hashlib.sha256()
-    body = {k: v for k, v in meta.items() if k != "sha256"}
-    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
-        h.update(a.reshape(-1).view(np.uint8))
-    return h.hexdigest()
-
-
 def head_digest(head_file: str | os.PathLike) -> str:
     """sha256 of a head file's bytes: what pairs the statistics with their head."""
     h = hashlib.sha256()
@@ -396,7 +385,7 @@ def write_stats(path: str | os.PathLike, stats: RidgeStats, head_file: str | os.
                                   "n_features": None if stats.mean is None else int(stats.mean.size),
                                   "has_moments": stats.has_moments, "identity": stats.identity,
                                   "head_sha256": head_digest(head_file)}))
-    meta["sha256"] = _checksum(meta, arrays)
+    meta["sha256"] = head_checksum(meta, arrays)
     return write_file(resolve(path), lambda fh: np.savez(fh, __meta__=np.asarray(json.dumps(meta)), **arrays),
                       "head", overwrite)
 
@@ -439,7 +428,7 @@ def read_stats(path: str | os.PathLike, head_file: str | os.PathLike) -> RidgeSt
     if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
         raise ModelFileError(f"{path} has statistics format version {meta.get('version')!r}; "
                              "upgrade rocketstream")
-    if meta.get("sha256") != _checksum(meta, arrays):
+    if meta.get("sha256") != head_checksum(meta, arrays):
         raise ModelFileError(f"ridge statistics {path} fail their sha256 check (edited or corrupted); {fix}")
     if meta["head_sha256"] != head_digest(head_file):
         raise ModelFileError(f"the ridge statistics {path} belong to another head than {head_file} (the head "

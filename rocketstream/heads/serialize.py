@@ -26,14 +26,15 @@ VERSION = 2  # 2: sha256 over metadata and arrays
 
 
 def head_checksum(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of the metadata (canonical JSON, ``sha256`` left out) and the arrays, in name order."""
+    """sha256 of the metadata (canonical JSON, ``sha256`` left out) and the arrays, in name order (their
+    bytes are streamed, not copied: ridge statistics files hold F x F matrices)."""
     h = hashlib.sha256()
     body = {k: v for k, v in meta.items() if k != "sha256"}
     h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
-        h.update(a.tobytes())
+        h.update(a.reshape(-1).view(np.uint8))
     return h.hexdigest()
 
 
