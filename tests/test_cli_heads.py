@@ -44,7 +44,7 @@ def test_train_predict_evaluate_end_to_end(pipeline, tmp_path, capsys):
                  "--output", str(pred), "--scheduler", "threads", "--chunk-size", "64"]) == 0
     assert "predicted 160 series (3 classes, ridge head)" in capsys.readouterr().out
     # the same as the in-memory path: core transform + RidgeHead
-    feats = transform(x, load(root / "m.json")).numpy()
+    feats = transform(x, load(root / "m.json")).cpu().numpy()
     expected = RidgeHead().fit(feats, y).predict(feats)
     got = labels_array(xr.open_zarr(pred, consolidated=False)["label"])
     np.testing.assert_array_equal(got, expected)
@@ -110,7 +110,7 @@ def test_bad_input_exits_2_with_one_line(pipeline, tmp_path, capsys):
     capsys.readouterr()
     np.save(tmp_path / "short.npy", y[:10])
     other = fit(x, num_features=84, random_state=0)
-    RidgeHead().fit(transform(x, other).numpy(), y).save(tmp_path / "small.npz")
+    RidgeHead().fit(transform(x, other).cpu().numpy(), y).save(tmp_path / "small.npz")
     _fails(["train", str(tmp_path / "nope.zarr"), "--labels", str(root / "y.npy"), "--output",
             str(tmp_path / "a.npz")], capsys, "features not found")
     _fails(["train", f, "--labels", str(tmp_path / "short.npy"), "--output", str(tmp_path / "a.npz")], capsys,

@@ -43,7 +43,7 @@ def test_fit_transform_info_end_to_end(dataset, tmp_path, capsys):
                  "--scheduler", "synchronous", "--chunk-size", "50", "--memory-budget", "4MB"]) == 0
     assert "3 of 3 chunks computed" in capsys.readouterr().out
     feats = zarr.open_group(str(out))["features"][:]
-    assert np.array_equal(feats, transform(x, params).numpy())
+    assert np.array_equal(feats, transform(x, params).cpu().numpy())
     assert main(["transform", src, "--variable", "X", "--model", str(model), "--output", str(out),
                  "--resume", "--workers", "2"]) == 0
     assert "0 of 3 chunks computed" in capsys.readouterr().out

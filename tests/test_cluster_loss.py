@@ -289,7 +289,7 @@ def test_cli_in_a_terminal_against_a_cluster_that_goes_away(tmp_path, cluster):
     assert proc.returncode == 0, (out, (client_dir / "err.txt").read_text())
     store = FeatureStore.open(client_dir / "f.zarr")
     assert store.is_complete()
-    assert np.array_equal(store.features[:], core_transform(x, params).numpy())
+    assert np.array_equal(store.features[:], core_transform(x, params).cpu().numpy())
 
 
 def test_cli_with_no_workers_fails_before_writing(tmp_path, cluster, capsys, monkeypatch):

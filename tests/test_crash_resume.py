@@ -74,7 +74,7 @@ def test_transform_sigkill_stale_lock_is_broken_on_resume(tmp_path, caplog, caps
     assert not lock.exists()
     store = FeatureStore.open(out)
     assert store.is_complete()
-    assert store.features[:].tobytes() == transform(x, params).numpy().tobytes()
+    assert store.features[:].tobytes() == transform(x, params).cpu().numpy().tobytes()
 
 
 def _chunk_file(out: Path, i: int) -> Path:
@@ -85,7 +85,7 @@ def test_torn_and_corrupted_chunks_are_detected_and_rewritten(tmp_path, caplog):
     x = make_data(160, 1, 60, seed=3)
     src = write_zarr(tmp_path / "x.zarr", x, 20)
     params = fit(x, num_features=500, random_state=0)
-    expected = transform(x, params).numpy()
+    expected = transform(x, params).cpu().numpy()
     out = tmp_path / "f.zarr"
     store, _ = run_transform(src, params, out, scheduler="threads")
     assert store.is_complete() and all(store.verify_chunk(i) for i in range(8))
@@ -166,7 +166,8 @@ def test_predict_sigkill_then_resume_equals_a_clean_run(tmp_path, capsys):
     src = write_zarr(tmp_path / "x.zarr", x, 20)
     params = fit(x, num_features=336, random_state=1)
     save(params, tmp_path / "m.json")
-    RidgeHead().fit(transform(x, params).numpy(), np.arange(160) % 3, model=params).save(tmp_path / "h.npz")
+    feats = transform(x, params).cpu().numpy()
+    RidgeHead().fit(feats, np.arange(160) % 3, model=params).save(tmp_path / "h.npz")
     out = tmp_path / "p.zarr"
 
     def n_done() -> int:
@@ -193,7 +194,7 @@ def test_predict_sigkill_then_resume_equals_a_clean_run(tmp_path, capsys):
     for name in ("label", "decision", "chunk_sha256", "input_sha256"):
         assert np.array_equal(resumed[name][:], clean[name][:]), name
     # resuming with another head, or another input of the same shape, is refused
-    RidgeHead().fit(transform(x, params).numpy(), np.arange(160) % 2, model=params).save(tmp_path / "h2.npz")
+    RidgeHead().fit(feats, np.arange(160) % 2, model=params).save(tmp_path / "h2.npz")
     PredictionStore.open(out, mode="r+").reset([3])
     code = main([*argv[:4], "--head", str(tmp_path / "h2.npz"), "--no-progress", "--output", str(out),
                  "--resume"])

@@ -9,11 +9,11 @@ from rocketstream.core import fit, transform
 def test_batch_size_and_budget_do_not_change_features(basicmotions):
     xtr, _, xte, _ = basicmotions
     p = fit(xtr, random_state=0)
-    base = transform(xte, p).numpy()
+    base = transform(xte, p).cpu().numpy()
     for bs in (1, 3, 17, 40):
-        np.testing.assert_array_equal(transform(xte, p, batch_size=bs).numpy(), base)
+        np.testing.assert_array_equal(transform(xte, p, batch_size=bs).cpu().numpy(), base)
     # a tiny budget forces one series and few kernels per step
-    np.testing.assert_array_equal(transform(xte, p, memory_budget=20_000).numpy(), base)
+    np.testing.assert_array_equal(transform(xte, p, memory_budget=20_000).cpu().numpy(), base)
 
 
 def test_fit_budget_does_not_change_biases(gunpoint):
@@ -29,9 +29,9 @@ def test_thread_count_does_not_change_features(gunpoint):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = transform(xte, p).numpy()
+        one = transform(xte, p).cpu().numpy()
         torch.set_num_threads(2)
-        two = transform(xte, p).numpy()
+        two = transform(xte, p).cpu().numpy()
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
@@ -47,7 +47,8 @@ def test_numpy_and_torch_inputs_agree(gunpoint):
     xtr, _, xte, _ = gunpoint
     p = fit(torch.from_numpy(xtr), random_state=2)
     assert p.equals(fit(xtr, random_state=2))
-    np.testing.assert_array_equal(transform(torch.from_numpy(xte), p).numpy(), transform(xte, p).numpy())
+    from_tensor = transform(torch.from_numpy(xte), p).cpu().numpy()
+    np.testing.assert_array_equal(from_tensor, transform(xte, p).cpu().numpy())
 
 
 def test_long_series_counts_are_exact():
@@ -55,7 +56,7 @@ def test_long_series_counts_are_exact():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 1, 5000)).astype(np.float32)
     p = fit(x, num_features=84 * 3, random_state=0)
-    f = transform(x, p).numpy()
+    f = transform(x, p).cpu().numpy()
     assert f.shape == (2, 252) and np.all((f >= 0) & (f <= 1))
     # PPV values are count / n with n = L or L - 8d: multiplying back gives integers
     t = p.feature_table()

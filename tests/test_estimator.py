@@ -72,7 +72,7 @@ def test_transform_equals_aeon(gunpoint):
 def test_matches_core_and_batching_does_not_matter(gunpoint):
     xtr, _, xte, _ = gunpoint
     params = fit(xtr, num_features=840, random_state=2)
-    core_feats = transform(xte, params).numpy()
+    core_feats = transform(xte, params).cpu().numpy()
     est = MiniRocketTransformer(num_features=840, random_state=2, batch_size=16).fit(xtr)
     assert est.parameters_.equals(params)
     np.testing.assert_array_equal(est.transform(xte), core_feats)
@@ -122,7 +122,7 @@ def test_torch_input_returns_cpu_tensor(gunpoint):
     assert torch.is_tensor(out) and out.device.type == "cpu" and out.dtype == torch.float32
     np_out = est.transform(xtr)
     assert isinstance(np_out, np.ndarray)
-    np.testing.assert_array_equal(out.numpy(), np_out)
+    np.testing.assert_array_equal(out.cpu().numpy(), np_out)
     # float64 and integer inputs are accepted and cast to float32
     np.testing.assert_array_equal(est.transform(xtr.astype(np.float64)), np_out)
 

@@ -28,7 +28,7 @@ def data(tmp_path_factory):
     x = make_data(240, 2, 120, seed=1)
     path = write_zarr(tmp_path_factory.mktemp("in") / "x.zarr", x, 40)
     params = fit(x, num_features=336, random_state=4)
-    return x, path, params, transform(x, params).numpy()
+    return x, path, params, transform(x, params).cpu().numpy()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_existing_output_rules(tmp_path, data):
     _, computed = run_transform(path, params, out, resume=True)
     assert computed == []
     transform_to_zarr(path, other, out, overwrite=True)
-    assert np.array_equal(zarr.open_group(str(out))["features"][:], transform(x, other).numpy())
+    assert np.array_equal(zarr.open_group(str(out))["features"][:], transform(x, other).cpu().numpy())
 
 
 def test_bad_chunk_leaves_its_marker_unset(tmp_path, data):

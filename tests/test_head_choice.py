@@ -33,7 +33,7 @@ def demo_features():
     xtr, ytr = make_labelled(1000, 3, 300, chunk_size=100, seed=0, stream=0)
     xte, yte = make_labelled(500, 3, 300, chunk_size=100, seed=0, stream=1)
     params = fit(xtr, random_state=0)
-    return transform(xtr, params).numpy(), ytr, transform(xte, params).numpy(), yte
+    return transform(xtr, params).cpu().numpy(), ytr, transform(xte, params).cpu().numpy(), yte
 
 
 def accuracy(head, features: np.ndarray, labels: np.ndarray) -> float:

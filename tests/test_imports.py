@@ -106,4 +106,4 @@ def test_cpu_pipeline_without_torch_gives_the_torch_engines_bits(tmp_path, monke
     ref = fit(x, num_features=840, random_state=7, device="cpu")
     assert np.array_equal(params.biases, ref.biases)
     feats = zarr.open_group(str(tmp_path / "f.zarr"), mode="r")["features"][:]
-    assert np.array_equal(feats, transform(x, ref, device="cpu").numpy())
+    assert np.array_equal(feats, transform(x, ref, device="cpu").cpu().numpy())

@@ -72,7 +72,7 @@ def test_second_job_is_refused_while_the_first_runs(tmp_path):
     assert not lock.exists()  # released by the first job
     store = FeatureStore.open(out)
     assert store.is_complete() and all(store.verify_chunk(i) for i in range(store.n_chunks))
-    assert store.features[:].tobytes() == transform(x, params).numpy().tobytes()
+    assert store.features[:].tobytes() == transform(x, params).cpu().numpy().tobytes()
 
 
 def _write_lock(path: Path, **owner) -> None:

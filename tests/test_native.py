@@ -4,10 +4,25 @@ import numpy as np
 import pytest
 import torch
 
-from rocketstream.core import fit, plan, transform
+from rocketstream.core import fit as _fit
 from rocketstream.core import native as native_mod
+from rocketstream.core import plan
+from rocketstream.core import transform as _transform
 from rocketstream.core.native import ENV_VAR, ENV_WIDTH, NativeKernel, order_statistics
 from rocketstream.core.transform import PreparedTransform
+
+
+def fit(x, **kw):
+    """Fit on the CPU engines: this file compares the native engine with torch's, also on a CUDA machine."""
+    kw.setdefault("device", "cpu")
+    return _fit(x, **kw)
+
+
+def transform(x, params, **kw):
+    """Transform on the CPU engines (see :func:`fit`)."""
+    if "prepared" not in kw:
+        kw.setdefault("device", "cpu")
+    return _transform(x, params, **kw)
 
 pytestmark = pytest.mark.skipif(not native_mod.enabled(), reason="native kernel not built")
 
@@ -56,10 +71,10 @@ def test_native_equals_torch_path(monkeypatch, n, c, length, seed):
     p_native = fit(x, random_state=seed)
     p_torch = _torch_path(monkeypatch, lambda: fit(x, random_state=seed))
     np.testing.assert_array_equal(p_native.biases, p_torch.biases)
-    ref = _torch_path(monkeypatch, lambda: transform(x, p_torch).numpy())
+    ref = _torch_path(monkeypatch, lambda: transform(x, p_torch).cpu().numpy())
     for threads in (1, 2):
         for bs in (None, 1, 2):
-            ours = _with_threads(threads, lambda bs=bs: transform(x, p_native, batch_size=bs).numpy())
+            ours = _with_threads(threads, lambda bs=bs: transform(x, p_native, batch_size=bs).cpu().numpy())
             assert ours.dtype == np.float32
             np.testing.assert_array_equal(ours, ref)
 
@@ -67,7 +82,7 @@ def test_native_equals_torch_path(monkeypatch, n, c, length, seed):
 def test_thread_splits_and_inputs(monkeypatch):
     x = _data(5, 2, 3000, 11)
     p = fit(x, num_features=84 * 5, random_state=3)
-    ref = _torch_path(monkeypatch, lambda: transform(x, p).numpy())
+    ref = _torch_path(monkeypatch, lambda: transform(x, p).cpu().numpy())
     kernel = NativeKernel(p, tile=256)
     for threads in (1, 2, 3, 4):
         for n in (1, 2, 3, 5):  # fewer series than threads: split along time
@@ -75,11 +90,11 @@ def test_thread_splits_and_inputs(monkeypatch):
             kernel.transform_into(x[:n], out, threads)
             np.testing.assert_array_equal(out, ref[:n])
     # torch tensors, non-contiguous and float64 inputs go through the same kernel
-    np.testing.assert_array_equal(transform(torch.from_numpy(x), p).numpy(), ref)
+    np.testing.assert_array_equal(transform(torch.from_numpy(x), p).cpu().numpy(), ref)
     xf = np.asfortranarray(x)
-    np.testing.assert_array_equal(transform(xf, p).numpy(), ref)
-    np.testing.assert_array_equal(transform(x.astype(np.float64), p).numpy(), ref)
-    np.testing.assert_array_equal(transform(x[::-1], p).numpy(), ref[::-1])
+    np.testing.assert_array_equal(transform(xf, p).cpu().numpy(), ref)
+    np.testing.assert_array_equal(transform(x.astype(np.float64), p).cpu().numpy(), ref)
+    np.testing.assert_array_equal(transform(x[::-1], p).cpu().numpy(), ref[::-1])
 
 
 def test_fit_long_rows_radix_selection(monkeypatch):
@@ -123,7 +138,7 @@ def test_counts_beyond_float32_range_are_exact():
     biases[3] = biases[4] = -12.0  # about 0.2% of the outputs below: counts above 2**24
     biases[5] = 0.5
     p = p.with_biases(biases)
-    f = transform(x, p).numpy()[0]
+    f = transform(x, p).cpu().numpy()[0]
     assert f[0] == 1.0 and f[1] == 1.0 and f[2] == 1.0
     # kernels 3 (valid) and 4, 5 (padded) against a NumPy count in the reference order
     xs = x[0, 0]
@@ -153,24 +168,24 @@ def test_counts_beyond_float32_range_are_exact():
 def test_env_var_forces_torch_path(monkeypatch, gunpoint):
     xtr, _, xte, _ = gunpoint
     p = fit(xtr, random_state=0)
-    assert PreparedTransform(p).uses_native
-    native_out = transform(xte[:20], p).numpy()
+    assert PreparedTransform(p, "cpu").uses_native
+    native_out = transform(xte[:20], p).cpu().numpy()
     monkeypatch.setenv(ENV_VAR, "0")
-    tp = PreparedTransform(p)
+    tp = PreparedTransform(p, "cpu")
     assert not tp.uses_native and native_mod.unavailable_reason().startswith("disabled")
-    np.testing.assert_array_equal(transform(xte[:20], p, prepared=tp).numpy(), native_out)
+    np.testing.assert_array_equal(transform(xte[:20], p, prepared=tp).cpu().numpy(), native_out)
     assert not PreparedTransform(p, "meta").uses_native  # other devices always take the torch path
 
 
 def test_missing_library_falls_back(monkeypatch, gunpoint):
     xtr, _, xte, _ = gunpoint
     p = fit(xtr, random_state=0)
-    ref = transform(xte[:10], p).numpy()
+    ref = transform(xte[:10], p).cpu().numpy()
     monkeypatch.setattr(native_mod, "_lib", None)
     monkeypatch.setattr(native_mod, "_lib_error", "not built")
     assert not native_mod.enabled()
     assert native_mod.unavailable_reason() == "not built"
-    np.testing.assert_array_equal(transform(xte[:10], p).numpy(), ref)
+    np.testing.assert_array_equal(transform(xte[:10], p).cpu().numpy(), ref)
     np.testing.assert_array_equal(fit(xtr, random_state=0).biases, p.biases)
 
 
@@ -240,7 +255,7 @@ def test_wide_equals_narrow_on_real_data(monkeypatch, gunpoint, basicmotions):
         for w in (8, 16):
             monkeypatch.setenv(ENV_WIDTH, str(w))  # the fit's and transform's kernels take this width
             fits[w] = fit(xtr, random_state=0)
-            feats[w] = transform(xte, fits[w]).numpy()
+            feats[w] = transform(xte, fits[w]).cpu().numpy()
         np.testing.assert_array_equal(fits[16].biases, fits[8].biases)
         np.testing.assert_array_equal(feats[16], feats[8])
 

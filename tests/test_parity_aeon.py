@@ -39,7 +39,7 @@ def test_parameters_and_features_match_aeon(name, seed):
     np.testing.assert_array_equal(ours.channel_indices, chan_idx)
     # biases equal up to float32 rounding (in practice bitwise on x86-64)
     np.testing.assert_allclose(ours.biases, biases, rtol=2**-23, atol=0)
-    assert_features_match(transform(xte, ours).numpy(), ref.transform(xte), xtr.shape[-1])
+    assert_features_match(transform(xte, ours).cpu().numpy(), ref.transform(xte), xtr.shape[-1])
 
 
 def test_random_state_instance_like_aeon(gunpoint):
@@ -59,4 +59,4 @@ def test_small_num_features_and_dilations(basicmotions):
     ours = fit(xtr, num_features=500, max_dilations_per_kernel=4, random_state=3)
     assert ours.n_features_out == 420
     np.testing.assert_array_equal(ours.biases, ref.parameters[4])
-    assert_features_match(transform(xte, ours).numpy(), ref.transform(xte), xtr.shape[-1])
+    assert_features_match(transform(xte, ours).cpu().numpy(), ref.transform(xte), xtr.shape[-1])

@@ -27,7 +27,7 @@ def data(tmp_path_factory):
     x, y = synthetic_chunk(150, 2, 90, seed=3, stream=0, index=0, n_classes=3)
     src = write_zarr(root / "data.zarr", x, 40, group_var="X")
     params = fit(x[:100], num_features=336, random_state=0)
-    feats = transform(x, params).numpy()
+    feats = transform(x, params).cpu().numpy()
     ridge = RidgeHead().fit(feats[:100], y[:100], model=params)
     return x, y, src, params, feats, ridge, root
 
@@ -145,7 +145,7 @@ def test_ridge_predictions_do_not_depend_on_chunking(tmp_path, n_classes):
     x, y = synthetic_chunk(90, 2, 60, seed=5, stream=0, index=0, n_classes=n_classes)
     src = write_zarr(tmp_path / "data.zarr", x, 30, group_var="X")
     params = fit(x, num_features=336, random_state=0)
-    head = RidgeHead().fit(transform(x, params).numpy(), y, model=params)
+    head = RidgeHead().fit(transform(x, params).cpu().numpy(), y, model=params)
     stores = [predict(src, params, head, tmp_path / f"p{rows}.zarr", variable="X", chunk_size=rows,
                       scheduler="synchronous") for rows in (1, 7, 90)]
     for other in stores[1:]:

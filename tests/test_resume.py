@@ -68,5 +68,5 @@ def test_sigkill_then_resume(tmp_path, caplog):
     full = transform_to_zarr(src, params, tmp_path / "full.zarr")
     resumed = FeatureStore.open(out).features[:]
     assert np.array_equal(resumed, full[:])
-    assert np.array_equal(resumed, transform(x, params).numpy())
+    assert np.array_equal(resumed, transform(x, params).cpu().numpy())
     assert resumed.tobytes() == full[:].tobytes()

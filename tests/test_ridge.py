@@ -46,7 +46,7 @@ def minirocket_features(name: str, regression: bool = False):
     torch.set_num_threads(1)  # the test machine's 2 cores are shared; one thread is faster there
     try:
         params = fit(xtr, random_state=0)
-        ftr, fte = transform(xtr, params).numpy(), transform(xte, params).numpy()
+        ftr, fte = transform(xtr, params).cpu().numpy(), transform(xte, params).cpu().numpy()
     finally:
         torch.set_num_threads(threads)
     return ftr, np.asarray(ytr), fte, np.asarray(yte)
@@ -209,7 +209,7 @@ def one_split_features(name: str, split: str, num_features: int, regression: boo
     torch.set_num_threads(1)
     try:
         params = fit(x, num_features=num_features, random_state=0)
-        f = transform(x, params).numpy()
+        f = transform(x, params).cpu().numpy()
     finally:
         torch.set_num_threads(threads)
     return f, np.asarray(y)

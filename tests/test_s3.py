@@ -68,7 +68,7 @@ def test_cli_and_api_against_s3(s3, tmp_path, caplog, capsys):
         assert params.equals(load(model))
         store = FeatureStore.open("s3://data/f.zarr")
         assert store.is_complete() and all(store.verify_chunk(i) for i in range(store.n_chunks))
-        expected = transform(x, params).numpy()
+        expected = transform(x, params).cpu().numpy()
         assert store.features[:].tobytes() == expected.tobytes()
         feats = open_features("s3://data/f.zarr")
         assert feats.shape == (N, 336) and np.array_equal(feats.values, expected)

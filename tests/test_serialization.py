@@ -16,7 +16,7 @@ def test_round_trip_is_exact(tmp_path, model, basicmotions):
     back = load(path)
     assert back.equals(model)
     xte = basicmotions[2]
-    np.testing.assert_array_equal(transform(xte, back).numpy(), transform(xte, model).numpy())
+    np.testing.assert_array_equal(transform(xte, back).cpu().numpy(), transform(xte, model).cpu().numpy())
     assert b"pickle" not in path.read_bytes()
 
 

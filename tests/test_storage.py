@@ -89,4 +89,4 @@ def test_fsspec_url_round_trip():
     params = fit(x, num_features=84, random_state=0)
     transform_to_zarr("memory://rs-test/in.zarr", params, "memory://rs-test/out.zarr", scheduler="threads")
     got = open_features("memory://rs-test/out.zarr").values
-    assert np.array_equal(got, transform(x, params).numpy())
+    assert np.array_equal(got, transform(x, params).cpu().numpy())

@@ -127,7 +127,7 @@ def test_append_three_times_equals_one_shot(gunpoint, tmp_path):
     feats = open_features(out)
     assert feats.shape == (200, 336) and (feats.label.values == rows["label"]).all()
     assert feats.values.tobytes() == transform(rows["X"], fit(rows["X"][:50], num_features=336,
-                                                              random_state=0)).numpy().tobytes()
+                                                              random_state=0)).cpu().numpy().tobytes()
     info = features_info(out)
     assert info["complete"] and [h["added"] for h in info["history"]] == [50, 37, 41, 72]
     assert [h["n_samples"] for h in info["history"]] == [50, 87, 128, 200]
@@ -165,7 +165,7 @@ def test_append_refuses_changed_old_rows_and_writes_nothing(tmp_path, capsys):
     assert main([*base, "--append"]) == 0
     store = FeatureStore.open(out)
     assert store.is_complete() and store.n_samples == 45
-    assert store.features[:].tobytes() == transform(x[:45], params).numpy().tobytes()
+    assert store.features[:].tobytes() == transform(x[:45], params).cpu().numpy().tobytes()
 
 
 @pytest.mark.parametrize("kill_at", [1, 4])  # SIGKILL at the first / fourth array resize of the growth
@@ -192,7 +192,7 @@ def test_growth_killed_midway_is_refused_then_finished(tmp_path, capsys, kill_at
     assert main([*base, "--append"]) == 0
     store = FeatureStore.open(out)
     assert store.is_complete() and [h["n_samples"] for h in store.history] == [17, 40]
-    assert store.features[:].tobytes() == transform(x, params).numpy().tobytes()
+    assert store.features[:].tobytes() == transform(x, params).cpu().numpy().tobytes()
     assert (store.read_coords(["label"])["label"] == np.arange(40) % 3).all()
 
 
@@ -200,7 +200,7 @@ def test_predict_append_equals_one_shot(tmp_path):
     x = make_data(70, 2, 60, seed=11)
     y = (np.arange(70) % 3).astype(np.int64)
     params = fit(x[:40], num_features=336, random_state=3)
-    head = RidgeHead().fit(transform(x[:40], params).numpy(), y[:40], model=params)
+    head = RidgeHead().fit(transform(x[:40], params).cpu().numpy(), y[:40], model=params)
     save(params, tmp_path / "m.json")
     head.save(tmp_path / "h.npz")
     src = write_zarr(tmp_path / "in.zarr", x[:26], 10, group_var="X")
@@ -260,7 +260,7 @@ def test_follow_fixed_size_input_filled_out_of_order(tmp_path):
         writer.wait(timeout=60)
     assert report.reason == "complete" and report.rows_done == 40
     feats = FeatureStore.open(tmp_path / "f.zarr").features[:]
-    assert feats.tobytes() == transform(x, params).numpy().tobytes()
+    assert feats.tobytes() == transform(x, params).cpu().numpy().tobytes()
 
 
 def test_follow_stops_on_a_chunk_that_never_lands(tmp_path):
@@ -305,7 +305,7 @@ def test_follow_gunpoint_sigkill_and_restart_equals_one_shot(gunpoint, tmp_path)
     assert "stopped (until): 200 of 200 rows done" in again.stdout
     store = FeatureStore.open(out)
     assert store.is_complete() and store.n_samples == 200
-    assert store.features[:].tobytes() == transform(rows["X"], params).numpy().tobytes()
+    assert store.features[:].tobytes() == transform(rows["X"], params).cpu().numpy().tobytes()
     coords = store.read_coords(list(COORDS))
     for name in COORDS:
         assert coords[name].tobytes() == rows[name].tobytes(), name
@@ -319,7 +319,7 @@ def test_follow_sigterm_exits_cleanly_and_predict_follow_scores_new_series(tmp_p
     x = make_data(90, 2, 60, seed=13)
     y = (np.arange(90) % 3).astype(np.int64)
     params = fit(x[:40], num_features=336, random_state=3)
-    head = RidgeHead().fit(transform(x[:40], params).numpy(), y[:40], model=params)
+    head = RidgeHead().fit(transform(x[:40], params).cpu().numpy(), y[:40], model=params)
     save(params, tmp_path / "m.json")
     head.save(tmp_path / "h.npz")
     src = write_zarr(tmp_path / "in.zarr", x[:20], 16, group_var="X")

@@ -38,6 +38,10 @@ def interpreted(tmp_path_factory):
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     proc = subprocess.run([sys.executable, str(HELPER), str(out)], env=env, capture_output=True, text=True,
                           timeout=900)
+    if proc.returncode != 0 and "only 0-dimensional arrays can be converted" in proc.stderr \
+            and tuple(int(v) for v in np.__version__.split(".")[:2]) >= (2, 4):
+        pytest.skip("Triton's interpreter fails under NumPy >= 2.4 (triton-lang/triton#9171); "
+                    "tests/test_gpu.py runs the compiled kernels")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(out)
 
@@ -52,7 +56,7 @@ def test_interpreted_kernels_match_native_bitwise(interpreted, name):
     case = cases()[name]
     params = case["params"]
     opts = {"length": params.length, "all_padded": False, **case.get("prepared", {})}
-    ref = transform(case["x"], params, prepared=PreparedTransform(params, "cpu", **opts)).numpy()
+    ref = transform(case["x"], params, prepared=PreparedTransform(params, "cpu", **opts)).cpu().numpy()
     ours = interpreted[name]
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     np.testing.assert_array_equal(ours, ref)

@@ -46,17 +46,17 @@ def test_features_equal_core_for_any_chunksize(gunpoint, gunpoint_features):
     assert ftr.shape == (50, 9996, 1) and fte.shape == (150, 9996, 1) and ftr.dtype == np.float32
     params = fit(xtr, random_state=0)
     assert mrf.minirocket_parameters.equals(params)
-    np.testing.assert_array_equal(ftr[..., 0], transform(xtr, params).numpy())
-    np.testing.assert_array_equal(fte[:20, :, 0], transform(xte[:20], params).numpy())
+    np.testing.assert_array_equal(ftr[..., 0], transform(xtr, params).cpu().numpy())
+    np.testing.assert_array_equal(fte[:20, :, 0], transform(xte[:20], params).cpu().numpy())
     big = get_minirocket_features(xtr, mrf, chunksize=1024, use_cuda=False)
     np.testing.assert_array_equal(big, ftr)
     as_tensor = get_minirocket_features(torch.from_numpy(xtr), mrf, chunksize=7, use_cuda=False, to_np=False)
     assert torch.is_tensor(as_tensor) and as_tensor.device.type == "cpu"
-    np.testing.assert_array_equal(as_tensor.numpy(), ftr)
+    np.testing.assert_array_equal(as_tensor.cpu().numpy(), ftr)
     # the module itself: (B, num_features), no grad
     out = mrf(torch.from_numpy(xte[:4]))
     assert out.shape == (4, 9996) and not out.requires_grad
-    np.testing.assert_array_equal(out.numpy(), fte[:4, :, 0])
+    np.testing.assert_array_equal(out.cpu().numpy(), fte[:4, :, 0])
 
 
 def test_offline_head_training(gunpoint, gunpoint_features):
@@ -83,7 +83,7 @@ def test_offline_head_training(gunpoint, gunpoint_features):
     acc = _accuracy(head, zte, yte_t)
     assert acc >= 0.95, acc
     # the head also takes (B, c_in)
-    np.testing.assert_array_equal(head(zte[:, :, 0]).detach().numpy(), head(zte).detach().numpy())
+    np.testing.assert_array_equal(head(zte[:, :, 0]).detach().cpu().numpy(), head(zte).detach().cpu().numpy())
 
 
 def test_online_minirocket_trains(gunpoint):
@@ -121,7 +121,8 @@ def test_state_dict_round_trip(tmp_path, basicmotions):
     fresh = MiniRocketFeatures(6, 100, num_features=1000)  # different (unset) seed
     fresh.load_state_dict(torch.load(path, weights_only=True))
     assert fresh.is_fitted and fresh.minirocket_parameters.equals(mrf.minirocket_parameters)
-    np.testing.assert_array_equal(fresh(torch.from_numpy(xte)).numpy(), mrf(torch.from_numpy(xte)).numpy())
+    reloaded = fresh(torch.from_numpy(xte)).cpu().numpy()
+    np.testing.assert_array_equal(reloaded, mrf(torch.from_numpy(xte)).cpu().numpy())
 
     model = MiniRocket(6, 4, 100, num_features=1000, random_state=3).fit(xtr)
     path = tmp_path / "model.pt"
@@ -131,7 +132,7 @@ def test_state_dict_round_trip(tmp_path, basicmotions):
     model.eval(), again.eval()
     with torch.no_grad():
         x = torch.from_numpy(xte)
-        np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
+        np.testing.assert_array_equal(again(x).cpu().numpy(), model(x).cpu().numpy())
 
     # a state_dict of another shape is refused loudly
     other = MiniRocketFeatures(6, 100, num_features=1000, max_dilations_per_kernel=4)
@@ -145,7 +146,7 @@ def test_dtype_casts_keep_biases_exact(basicmotions):
     before = mrf(torch.from_numpy(xte))
     mrf.double()
     assert mrf.biases.dtype == torch.float32
-    np.testing.assert_array_equal(mrf(torch.from_numpy(xte).double()).numpy(), before.numpy())
+    np.testing.assert_array_equal(mrf(torch.from_numpy(xte).double()).cpu().numpy(), before.cpu().numpy())
 
 
 def test_fit_chunksize_is_seeded_subset(gunpoint):

@@ -105,7 +105,7 @@ def test_native_and_torch_agree_on_all_padded(monkeypatch):
     np.testing.assert_array_equal(transform_variable(series, p), native)
     x = np.stack(series[3:])
     torch_plan = PreparedTransform(p, "cpu", length=101, all_padded=True)
-    np.testing.assert_array_equal(transform(x, p, prepared=torch_plan).numpy(), native[3:])
+    np.testing.assert_array_equal(transform(x, p, prepared=torch_plan).cpu().numpy(), native[3:])
 
 
 def test_short_series_error_and_opt_in_padding():

@@ -48,8 +48,8 @@ def test_windowed_transform_equals_materialised_windows_bitwise(recording):
     w = windows(recording, 300, 150, chunk_windows=25)
     ref = explicit(recording[:], 300, 150)
     params = fit(ref, num_features=840, random_state=0)
-    lazy = np.concatenate([transform(block.compute(), params).numpy() for block in w.blocks])
-    np.testing.assert_array_equal(lazy, transform(ref, params).numpy())
+    lazy = np.concatenate([transform(block.compute(), params).cpu().numpy() for block in w.blocks])
+    np.testing.assert_array_equal(lazy, transform(ref, params).cpu().numpy())
 
 
 def test_interval_labels():

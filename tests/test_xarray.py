@@ -21,7 +21,7 @@ def labelled():
                 "label": ("sample", np.arange(90) % 3)},
     ).chunk({"sample": 25})
     params = fit(x, num_features=336, random_state=9)
-    return da, params, transform(x, params).numpy()
+    return da, params, transform(x, params).cpu().numpy()
 
 
 def test_accessor_transform_is_lazy_and_keeps_coords(labelled):
@@ -48,7 +48,7 @@ def test_any_dim_order_and_datasets(labelled):
 def _via_open_source(ds, params):
     from rocketstream.api.outofcore import open_source
 
-    return transform(open_source(ds, "X").compute(), params).numpy()
+    return transform(open_source(ds, "X").compute(), params).cpu().numpy()
 
 
 def test_fit_via_accessor_equals_core(labelled):
