@@ -97,7 +97,7 @@ def fit(
         raise PreflightError(f"device {device} cannot be used here: {problem}; pass --device cpu / "
                              "device='cpu' or leave it out")
     src = resolve_input(source, variable, storage_options, fill_missing)
-    arr, desc = src.arr, src.desc
+    arr, desc = src.data, src.desc
     n, _, length = (int(s) for s in arr.shape)
     own = resolve_lengths(source, lengths, n, length, storage_options)
     if own is None:

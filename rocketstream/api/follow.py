@@ -361,7 +361,7 @@ class _Follower:
     def extent(self, src: Resolved, names: dict[str, str]) -> int:
         """Rows the store may cover: the input's, or with ``append`` the fewest of the data and its
         coordinates (rule 1)."""
-        n = int(src.arr.shape[0])
+        n = src.shape[0]
         if self.append:
             arrays = _coordinate_arrays(src)
             n = min([n] + [int(arrays[k].shape[0]) for k in names if k in arrays])
@@ -387,7 +387,7 @@ class _Follower:
             if first and self.verify:
                 verify_done(self.chunk_job(src, store), self.target, self.workers)
             return
-        if int(src.arr.shape[0]) < store.n_samples:
+        if src.shape[0] < store.n_samples:
             store.check_growable(src.identity, None)  # refuses the shrunk input
         if n == store.n_samples and not store.resizing:
             if first and self.verify:

@@ -1,19 +1,20 @@
 """Inputs resolved once, on the client: any supported source (a Zarr path or URL, a zarr array or
 group, an xarray object, a ``.npy`` file, a Dask or NumPy array) becomes a validated (sample, channel,
-time) Dask array, with the identity that stores record, and the per-series lengths of unequal-length
-data."""
+time) input (a :class:`~rocketstream.graph.source.RowSource` for Zarr, which the tasks read themselves;
+else a Dask array), with the identity that stores record, and the per-series lengths of
+unequal-length data."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import zarr
 
 from ..core.validation import InputError
-from ..graph.source import as_dask_array
+from ..graph.source import RowSource, as_dask_array
 from ..storage.locations import Location, resolve
 from ..storage.zarrstore import (
     CheckedArray,
@@ -24,6 +25,9 @@ from ..storage.zarrstore import (
     recorded_task,
     sample_arrays,
 )
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 DIMS = ("sample", "channel", "time")
 
@@ -93,12 +97,13 @@ def xarray_input(obj: Any, variable: str | None) -> tuple[Any, str]:
 
 
 class Resolved:
-    """An input resolved once on the client: the validated Dask array and what identifies it.
+    """An input resolved once on the client: the validated data and what identifies it.
 
     Parameters
     ----------
-    arr : dask.array.Array
-        The validated (sample, channel, time) array.
+    data : RowSource or dask.array.Array
+        The validated (sample, channel, time) input: a Zarr input as a RowSource (each task reads its
+        rows), anything else as a Dask array.
     desc : dict
         ``source`` (credentials removed) and ``variable``, for provenance.
     xobj : xarray.DataArray or None
@@ -107,18 +112,32 @@ class Resolved:
         Where a path input lives (for the overlap check).
     checked : CheckedArray or None
         The reader of a Zarr input.
+
+    Attributes
+    ----------
+    shape, dtype, chunks
+        The data's (``chunks`` Dask-style).
     """
 
-    def __init__(self, arr: da.Array, desc: dict[str, Any], xobj: Any, location: Location | None,
+    def __init__(self, data: RowSource | da.Array, desc: dict[str, Any], xobj: Any, location: Location | None,
                  checked: CheckedArray | None) -> None:
-        self.arr, self.desc, self.xobj, self.location, self.checked = arr, desc, xobj, location, checked
+        self.data, self.desc, self.xobj, self.location, self.checked = data, desc, xobj, location, checked
+        self.shape, self.dtype, self.chunks = tuple(int(s) for s in data.shape), data.dtype, data.chunks
+        self._arr: da.Array | None = None if isinstance(data, RowSource) else data
+
+    @property
+    def arr(self) -> da.Array:
+        """The input as a Dask array (made on first use for a Zarr input)."""
+        if self._arr is None:
+            self._arr = as_dask_array(self.data)
+        return self._arr
 
     @property
     def identity(self) -> dict[str, Any]:
         """Location (credentials removed), variable, shape, chunking and dtype of the input."""
         return {"location": self.desc["source"], "variable": self.desc.get("variable"),
-                "shape": [int(s) for s in self.arr.shape], "chunks": [int(c) for c in self.arr.chunks[0][:1]],
-                "dtype": str(self.arr.dtype)}
+                "shape": list(self.shape), "chunks": [int(c) for c in self.chunks[0][:1]],
+                "dtype": str(self.dtype)}
 
     def sample_coords(self) -> dict[str, np.ndarray]:
         """The input's per-sample coordinates (``sample``, ``label``, ``length``...) as NumPy arrays
@@ -162,10 +181,7 @@ def resolve_input(source: Source, variable: str | None, storage_options: dict[st
              fill_missing: bool = False) -> Resolved:
     """Open ``source`` once on the client: paths become absolute locations, Zarr arrays are read
     through :class:`CheckedArray` (an absent chunk is an error unless ``fill_missing``)."""
-    try:
-        import xarray as xr
-    except ImportError:  # pragma: no cover
-        xr = None
+    xr = sys.modules.get("xarray")  # an xarray object means xarray is loaded: no import for the others
     xobj, loc, checked = None, None, None
     if xr is not None and isinstance(source, (xr.DataArray, xr.Dataset)):
         xobj, name = xarray_input(source, variable)
@@ -198,7 +214,7 @@ def resolve_input(source: Source, variable: str | None, storage_options: dict[st
             raise InputError(f"variable={variable!r} only applies to Zarr groups and xarray Datasets")
         data = source
         desc = {"source": f"<{type(source).__module__}.{type(source).__name__}>", "variable": None}
-    return Resolved(as_dask_array(data), desc, xobj, loc, checked)
+    return Resolved(RowSource(checked) if data is checked else as_dask_array(data), desc, xobj, loc, checked)
 
 
 Lengths = Any  # None (look for a ``length`` variable beside the data), False (ignore), or an array
@@ -249,10 +265,7 @@ def resolve_lengths(source: Source, lengths: Lengths, n: int, length: int,
 
 
 def _stored_lengths(source: Source, storage_options: dict[str, Any] | None) -> np.ndarray | None:
-    try:
-        import xarray as xr
-    except ImportError:  # pragma: no cover
-        xr = None
+    xr = sys.modules.get("xarray")
     if xr is not None and isinstance(source, xr.Dataset):
         var = source.variables.get("length")
         return None if var is None or var.dims != ("sample",) else np.asarray(var.values)
@@ -518,7 +531,7 @@ def grow_to_input(job: Any, src: Resolved, n: int | None = None, values: dict[st
     from ..graph.runner import grow
 
     store = job.store
-    n = int(src.arr.shape[0]) if n is None else int(n)
+    n = src.shape[0] if n is None else int(n)
     if values is None:
         values = coords_for_store(store, src.sample_coords(), n)
     old = store.n_samples
@@ -536,7 +549,7 @@ REFIT_PAD_SHORT = ("the model was fitted without --pad-short; refit it with `roc
                    "--pad-short` / pad_short=True and use the new model, or drop those series")
 
 
-def model_lengths(source: Source, params: Any, arr: da.Array, lengths: Lengths,
+def model_lengths(source: Source, params: Any, arr: RowSource | da.Array, lengths: Lengths,
                   storage_options: dict[str, Any] | None = None) -> np.ndarray | None:
     """The per-series lengths a model needs (None for a fixed-length model, which takes the stored
     arrays as they are), checked against the model's short-series rule before anything is written.
@@ -547,8 +560,8 @@ def model_lengths(source: Source, params: Any, arr: da.Array, lengths: Lengths,
         The input (where a ``length`` variable may be found).
     params : MiniRocketParameters
         The model.
-    arr : dask.array.Array
-        The resolved input.
+    arr : RowSource or dask.array.Array
+        The resolved input (its shape is used).
     lengths : None, False or array-like
         See :func:`resolve_lengths`.
     storage_options : dict, optional

@@ -333,9 +333,9 @@ class PredictJob:
         check_outputs([("output", self.out)], [(role, loc) for role, loc in (
             ("input", src.location), ("model", model_loc),
             ("head", resolve(head_path) if head_path is not None else None)) if loc is not None])
-        check_against_model(tuple(src.arr.shape), params)
-        self.lengths = model_lengths(source, params, src.arr, False if follow else None)
-        rows = chunk_rows(src.arr, params, chunk_size)
+        check_against_model(src.shape, params)
+        self.lengths = model_lengths(source, params, src.data, False if follow else None)
+        rows = chunk_rows(src.data, params, chunk_size)
         self.head_info = {**head_obj.info(head_path), "digest": _head_digest(head_obj)}
         self.resumed = _open_to_resume(self.out, params, self.head_info, src.identity,
                                        rows if chunk_size else None, append) \
@@ -360,7 +360,7 @@ class PredictJob:
         """
         from .transform import task_bytes
 
-        check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
+        check_resources(target, device, task_bytes(self.src.data, self.params, self.rows, memory_budget),
                         rows=self.rows)
 
     def store(self, n: int | None = None, coords: dict[str, np.ndarray] | None = None) -> PredictionStore:
@@ -383,7 +383,7 @@ class PredictJob:
         if self.resumed is not None:
             return self.resumed
         src, params, head = self.src, self.params, self.head
-        n = int(src.arr.shape[0]) if n is None else int(n)
+        n = src.shape[0] if n is None else int(n)
         coords = src.sample_coords() if coords is None else coords
         layout = head.output_layout(n, self.rows)
         # the input's coordinates, renamed where a prediction has the same name (``label`` -> ``input_label``)
@@ -424,8 +424,8 @@ class PredictJob:
         -------
         ChunkJob
         """
-        arr = self.src.arr if arr is None else arr
-        lengths = self.lengths if lengths is None and arr is self.src.arr else lengths
+        arr = self.src.data if arr is None else arr
+        lengths = self.lengths if lengths is None and arr is self.src.data else lengths
         fn = partial(predictions_of, params=self.params, key=fingerprint(self.params), head=self.head,
                      device=device)
         return ChunkJob(arr, store, fn, lengths, "predict", reader)

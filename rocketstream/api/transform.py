@@ -9,7 +9,6 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 
 from ..core.parameters import MiniRocketParameters
@@ -38,7 +37,10 @@ from .inputs import (
 )
 
 if TYPE_CHECKING:
+    import dask.array as da
     import torch
+
+    from ..graph.source import RowSource
 
 #: Feature coordinates written next to the features (from ``params.feature_table()``).
 FEATURE_COORDS = ("dilation", "dilation_index", "kernel", "quantile_index", "padded", "combination")
@@ -51,7 +53,7 @@ def feature_coordinates(params: MiniRocketParameters) -> dict[str, np.ndarray]:
     return coords
 
 
-def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
+def chunk_rows(arr: RowSource | da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
     """Samples per task: ``chunk_size``, else an automatic size; never more than the number of samples
     (a larger chunk is the whole input). The features do not depend on it (bitwise).
 
@@ -68,8 +70,8 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
 
     Parameters
     ----------
-    arr : dask.array.Array
-        The input.
+    arr : RowSource or dask.array.Array
+        The input (its shape and chunking are used).
     params : MiniRocketParameters
         The model (its feature count sizes the default).
     chunk_size : int or None
@@ -106,15 +108,16 @@ def chunk_rows(arr: da.Array, params: MiniRocketParameters, chunk_size: int | No
     return max(1, min(int(chunk_size), n))
 
 
-def task_bytes(arr: da.Array, params: MiniRocketParameters, rows: int, memory_budget: int | None) -> int:
+def task_bytes(arr: RowSource | da.Array, params: MiniRocketParameters, rows: int,
+               memory_budget: int | None) -> int:
     """Memory one task needs for ``rows`` samples: the input chunks it reads (all of every input chunk
     its rows touch, the most any task reads), its rows as float32, its features and their encoded copy,
     and the core transform's micro-batches.
 
     Parameters
     ----------
-    arr : dask.array.Array
-        The input.
+    arr : RowSource or dask.array.Array
+        The input (its shape, chunking and dtype are used).
     params : MiniRocketParameters
         The model.
     rows : int
@@ -162,7 +165,7 @@ def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, 
     except FileNotFoundError:
         return None
     _check_model(store.meta.get("model"), params, store.display)
-    rows = None if chunk_size is None else chunk_rows(src.arr, params, chunk_size)
+    rows = None if chunk_size is None else chunk_rows(src.data, params, chunk_size)
     if append:
         store.check_growable(src.identity, rows)
     else:
@@ -173,7 +176,7 @@ def _open_to_resume(src: Resolved, params: MiniRocketParameters, out: Location, 
 def _create_store(src: Resolved, params: MiniRocketParameters, out: Location, rows: int, overwrite: bool,
                   storage_options: dict[str, Any] | None, n: int | None = None,
                   coords: dict[str, np.ndarray] | None = None) -> FeatureStore:
-    n = int(src.arr.shape[0]) if n is None else int(n)
+    n = src.shape[0] if n is None else int(n)
     coords = src.sample_coords() if coords is None else coords
     provenance = {**src.desc, "seed": int(params.seed), "rocketstream_version": rocketstream_version()}
     meta = {"model": to_dict(params), "input": {**src.identity, "shape": [n, *src.identity["shape"][1:]]},
@@ -252,12 +255,12 @@ class TransformJob:
         self.src = resolve_input(source, variable, storage_options, fill_missing)
         check_outputs([("output", self.out)], [(role, loc) for role, loc in (
             ("model file", model_loc), ("input", self.src.location)) if loc is not None])
-        check_against_model(tuple(self.src.arr.shape), params)
-        self.lengths = model_lengths(source, params, self.src.arr, False if follow else lengths,
+        check_against_model(self.src.shape, params)
+        self.lengths = model_lengths(source, params, self.src.data, False if follow else lengths,
                                      storage_options)
         self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options, append) \
             if resume or append or (follow and not overwrite) else None
-        self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.arr, params, chunk_size)
+        self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.data, params, chunk_size)
         if self.resumed is None and existing_output(self.out, "features", storage_options) and not overwrite:
             raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
                                   "--overwrite to replace it, or resume=True / --resume to finish it")
@@ -280,7 +283,7 @@ class TransformJob:
         PreflightError
             The device is missing where the tasks run, or one task would not fit in memory there.
         """
-        check_resources(target, device, task_bytes(self.src.arr, self.params, self.rows, memory_budget),
+        check_resources(target, device, task_bytes(self.src.data, self.params, self.rows, memory_budget),
                         rows=self.rows)
 
     def store(self, n: int | None = None, coords: dict[str, np.ndarray] | None = None) -> FeatureStore:
@@ -311,7 +314,7 @@ class TransformJob:
         ----------
         store : FeatureStore
             The output.
-        arr : dask.array.Array, optional
+        arr : RowSource or dask.array.Array, optional
             The input rows (default: the resolved input).
         lengths : numpy.ndarray, optional
             Per-series lengths (default: the input's, for variable-length models).
@@ -324,8 +327,8 @@ class TransformJob:
         -------
         ChunkJob
         """
-        arr = self.src.arr if arr is None else arr
-        lengths = self.lengths if lengths is None and arr is self.src.arr else lengths
+        arr = self.src.data if arr is None else arr
+        lengths = self.lengths if lengths is None and arr is self.src.data else lengths
         fn = partial(features_of, params=self.params, key=fingerprint(self.params), device=device,
                      memory_budget=memory_budget)
         return ChunkJob(arr, store, fn, lengths, "transform", reader)
@@ -476,7 +479,7 @@ def run_transform(
     out, params = job.out, job.params
     if not compute:
         store = job.store()
-        chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+        chunks = features_job(job.src.data, params, store, device, memory_budget, job.lengths)
         return store, chunk_graph(chunks, missing_chunks(store))[0]
     with session(scheduler) as target:
         job.preflight(target, device, memory_budget)
@@ -488,7 +491,7 @@ def run_transform(
                 workers=workers, verify=verify)
             if existed and not append:
                 sync_input_coords(store, job.src)
-            chunks = features_job(job.src.arr, params, store, device, memory_budget, job.lengths)
+            chunks = features_job(job.src.data, params, store, device, memory_budget, job.lengths)
             try:
                 planned = run(chunks, target, workers=workers, progress=progress,
                               local_bar=progress and is_local(scheduler), retries=retries,

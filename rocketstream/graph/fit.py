@@ -6,7 +6,6 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import dask
-import dask.array as da
 import numpy as np
 
 from ..core.biases import fit_biases
@@ -16,24 +15,30 @@ from ..core.parameters import MiniRocketParameters, plan
 from ..core.validation import InputError
 from ..core.variable import fit_variable_biases
 from .schedule import dask_scheduler
+from .source import RowSource
 
 if TYPE_CHECKING:
+    import dask.array as da
     import torch
 
 
-def _block_of(arr: da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _block_of(arr: RowSource | da.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.concatenate([[0], np.cumsum(arr.chunks[0])])
     block = np.searchsorted(starts, rows, side="right") - 1
     return block, starts
 
 
-def gather_rows(arr: da.Array, rows: np.ndarray, scheduler: Any = None) -> np.ndarray:
+def _rows_of_chunk(src: RowSource, lo: int, hi: int, local: np.ndarray) -> np.ndarray:
+    return src(lo, hi)[local]
+
+
+def gather_rows(arr: RowSource | da.Array, rows: np.ndarray, scheduler: Any = None) -> np.ndarray:
     """Read ``rows`` (sorted, unique) as float32 (k, C, L); only the chunks holding them are read,
     one task per chunk.
 
     Parameters
     ----------
-    arr : dask.array.Array
+    arr : RowSource or dask.array.Array
         (sample, channel, time) input.
     rows : numpy.ndarray
         Sorted, unique row indices.
@@ -63,7 +68,10 @@ def gather_rows(arr: da.Array, rows: np.ndarray, scheduler: Any = None) -> np.nd
     parts = []
     for b in np.unique(block):
         local = rows[block == b] - starts[b]
-        parts.append(arr.blocks[int(b)][local])
+        if isinstance(arr, RowSource):  # a task reads its chunk and keeps the drawn rows
+            parts.append(dask.delayed(_rows_of_chunk)(arr, int(starts[b]), int(starts[b + 1]), local))
+        else:
+            parts.append(arr.blocks[int(b)][local])
     out = np.concatenate(dask.compute(*parts, scheduler=dask_scheduler(scheduler)), axis=0
                          ).astype(np.float32, copy=False)
     finite = np.isfinite(out).reshape(len(out), -1).all(1)
@@ -84,7 +92,7 @@ class RowGatherer:
 
     Parameters
     ----------
-    arr : dask.array.Array
+    arr : RowSource or dask.array.Array
         (sample, channel, time) input.
     indices : numpy.ndarray
         The rows that will be requested (the plan's ``example_indices``).
@@ -103,7 +111,7 @@ class RowGatherer:
         Rows read from the source so far.
     """
 
-    def __init__(self, arr: da.Array, indices: np.ndarray, memory_budget: int | None = None,
+    def __init__(self, arr: RowSource | da.Array, indices: np.ndarray, memory_budget: int | None = None,
                  scheduler: Any = None) -> None:
         self.arr = arr
         self.scheduler = scheduler
@@ -139,7 +147,7 @@ class RowGatherer:
 
 
 def fit_array(
-    arr: da.Array,
+    arr: RowSource | da.Array,
     num_features: int = 10_000,
     max_dilations_per_kernel: int = 32,
     random_state: int | np.random.RandomState | None = None,
@@ -151,7 +159,7 @@ def fit_array(
 
     Parameters
     ----------
-    arr : dask.array.Array
+    arr : RowSource or dask.array.Array
         (sample, channel, time) input.
     num_features, max_dilations_per_kernel, random_state, device, memory_budget
         As in :func:`rocketstream.core.fit`.
@@ -178,7 +186,7 @@ def fit_array(
 
 
 def fit_array_variable(
-    arr: da.Array,
+    arr: RowSource | da.Array,
     lengths: np.ndarray,
     num_features: int = 10_000,
     max_dilations_per_kernel: int = 32,
@@ -192,7 +200,7 @@ def fit_array_variable(
 
     Parameters
     ----------
-    arr : dask.array.Array
+    arr : RowSource or dask.array.Array
         (sample, channel, time) input, padded.
     lengths : numpy.ndarray
         Each series' own length.

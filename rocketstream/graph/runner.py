@@ -48,6 +48,7 @@ from ..storage.chunkstore import (
     write_chunk,
 )
 from .schedule import compute, progress_bar
+from .source import RowSource
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -76,8 +77,8 @@ class ChunkJob:
 
     Parameters
     ----------
-    source : dask.array.Array
-        (sample, channel, time) input.
+    source : dask.array.Array or RowSource
+        (sample, channel, time) input (a RowSource is read by each task itself).
     store : ChunkStore
         The output store; its chunking decides the chunks.
     compute : BlockFunction
@@ -91,7 +92,7 @@ class ChunkJob:
         the chunk not done, without error (rows not landed yet, see :mod:`rocketstream.api.follow`).
     """
 
-    source: da.Array
+    source: da.Array | RowSource
     store: ChunkStore
     compute: BlockFunction
     lengths: np.ndarray | None = None
@@ -113,6 +114,14 @@ class ChunkJob:
         """
         return None if self.lengths is None else np.asarray(self.lengths[slice(*self.store.bounds(index))])
 
+    @property
+    def row_reader(self) -> RowReader | None:
+        """What a task reads its rows with: ``reader``, else a :class:`~rocketstream.graph.source.RowSource`
+        input itself; None when the rows come from the Dask array ``source``."""
+        if self.reader is not None:
+            return self.reader
+        return self.source if isinstance(self.source, RowSource) else None
+
     def input_blocks(self, chunks: list[int]) -> Iterator[Any]:
         """The input rows of each of ``chunks`` (store chunking) as Delayed objects, from a graph that
         holds only those rows.
@@ -127,10 +136,11 @@ class ChunkJob:
         iterator of dask.delayed.Delayed
             One (rows, channels, time) block per chunk, in order.
         """
-        if self.reader is not None:
-            token = tokenize(self.reader, self.store.path, chunks)
-            return iter([dask.delayed(self.reader, pure=False)(*self.store.bounds(i),
-                                                               dask_key_name=f"rocketstream-read-{token}-{i}")
+        reader = self.row_reader
+        if reader is not None:
+            token = tokenize(reader, self.store.path, chunks)
+            return iter([dask.delayed(reader, pure=False)(*self.store.bounds(i),
+                                                          dask_key_name=f"rocketstream-read-{token}-{i}")
                          for i in chunks])
         first, last = min(chunks), max(chunks)
         lo, hi = self.store.bounds(first)[0], self.store.bounds(last)[1]
@@ -391,7 +401,9 @@ def check_partial(job: ChunkJob, record: dict[str, Any] | None, action: str = "a
     if not record:
         return
     a, b = int(record["start"]), int(record["stop"])
-    block = np.ascontiguousarray(job.source[a:b].compute(scheduler="synchronous"), dtype=np.float32)
+    src = job.source
+    rows = src(a, b) if isinstance(src, RowSource) else src[a:b].compute(scheduler="synchronous")
+    block = np.ascontiguousarray(rows, dtype=np.float32)
     lengths = None if job.lengths is None else np.asarray(job.lengths[a:b])
     if input_digest(block, lengths).hex() != record["input_sha256"]:
         raise _changed_rows(job.store, int(record["chunk"]), a, b, action)

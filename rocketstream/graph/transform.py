@@ -9,7 +9,6 @@ from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
@@ -23,7 +22,10 @@ from ..errors import IdentityMismatchError
 from .runner import ChunkJob
 
 if TYPE_CHECKING:
+    import dask.array as da
     import torch
+
+    from .source import RowSource
 
 log = logging.getLogger("rocketstream.graph")
 
@@ -179,13 +181,13 @@ def features_of(block: np.ndarray, start: int, lengths: np.ndarray | None, *, pa
     return {"features": transform_block(block, params, key, device, memory_budget, start, lengths)}
 
 
-def features_job(arr: da.Array, params: MiniRocketParameters, store: Any, device: Any = None,
+def features_job(arr: RowSource | da.Array, params: MiniRocketParameters, store: Any, device: Any = None,
                  memory_budget: int | None = None, lengths: np.ndarray | None = None) -> ChunkJob:
     """The chunk job that fills the features store ``store`` with the features of ``arr``.
 
     Parameters
     ----------
-    arr : dask.array.Array
+    arr : RowSource or dask.array.Array
         (sample, channel, time) input.
     params : MiniRocketParameters
         A fitted model.
