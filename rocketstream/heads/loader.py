@@ -12,14 +12,16 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import zarr
 
 from rocketstream.core import InputError
 from rocketstream.storage.features import FeatureStore, VerifiedFeatures, verified_features_of
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 #: rows handled at a time inside one reduction task (float64 temporaries stay small)
 SLICE_ROWS = 1024
@@ -55,7 +57,7 @@ class FeatureSource:
             kind, chunk_rows = "zarr", [int(features.chunks[0])]
         elif isinstance(features, zarr.Array):
             kind, chunk_rows = "zarr", [int(features.chunks[0])]
-        elif isinstance(features, da.Array):
+        elif _is_dask_array(features):
             kind, chunk_rows = "dask", [int(c) for c in features.chunks[0]]
         else:
             if not hasattr(features, "shape") or not hasattr(features, "dtype"):
@@ -127,6 +129,8 @@ class FeatureSource:
 
     def to_dask(self) -> da.Array:
         """The features as a Dask array chunked by this source's blocks (all features in one chunk)."""
+        import dask.array as da
+
         rows = tuple(int(b) for b in np.diff(self.bounds))
         if isinstance(self.data, VerifiedFeatures):
             arr = self.data.to_dask()
@@ -150,6 +154,12 @@ def model_fingerprint(source: FeatureSource, model: Any = None) -> str | None:
         raise IdentityMismatchError(f"the features were made by model {source.model_fingerprint[:12]} but "
                                     f"model={given[:12]} was given; pass the model that made them, or none")
     return given or source.model_fingerprint
+
+
+def _is_dask_array(obj: Any) -> bool:
+    """Whether ``obj`` is a Dask array (one exists only once ``dask.array`` is loaded: no import here)."""
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(obj, da.Array)
 
 
 def _is_dataarray(obj: Any) -> bool:

@@ -27,15 +27,12 @@ Gram-form head keeps no co-moments (its rows are no larger than they would be) a
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 
 from rocketstream.core import InputError
-from rocketstream.graph.schedule import dask_scheduler
 
 from .base import Head, Layout, check_task
 from .folded import check_rows, rows_identity
@@ -45,7 +42,6 @@ from .loader import (
     block_slices,
     default_workers,
     model_fingerprint,
-    single_threaded_blas,
 )
 from .moments import chain_reduce, feature_moments
 from .ridge_solve import (
@@ -112,6 +108,25 @@ def _encoded(y_cols: np.ndarray, classification: bool) -> np.ndarray:
         return y_cols
     y = 2.0 * y_cols - 1.0
     return y[:, 1:] if y.shape[1] == 2 else y
+
+
+#: features standardised at a time by the Gram form (float64 n x GRAM_PANEL)
+GRAM_PANEL = 1024
+
+
+def _gram(source: FeatureSource, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``z z'`` (n x n, float64) of the standardised features, summed over panels of features.
+
+    The Gram form runs when there are more features than rows, so holding the float32 features
+    (n x F, less than F x F) costs less than ``k`` itself does.
+    """
+    x = source.read(0, source.n_samples)
+    k = np.zeros((len(x), len(x)))
+    for a in range(0, x.shape[1], GRAM_PANEL):
+        b = min(a + GRAM_PANEL, x.shape[1])
+        z = (x[:, a:b].astype(np.float64) - mean[a:b]) / scale[a:b]
+        k += z @ z.T
+    return k
 
 
 class RidgeHead(Head):
@@ -355,11 +370,7 @@ class RidgeHead(Head):
         y = _encoded(y_cols, classes is not None)
         y_mean = y.mean(axis=0)
         yc = y - y_mean
-        arr = source.to_dask()
-        z = (arr.astype(np.float64) - mean) / scale
-        with single_threaded_blas(), warnings.catch_warnings():  # z z' rechunks on purpose: quiet
-            warnings.simplefilter("ignore", da.PerformanceWarning)
-            k = da.matmul(z, z.T).compute(scheduler=dask_scheduler())
+        k = _gram(source, mean, scale)
         eigvals, q = np.linalg.eigh(k)
         del k
         qt_y, qt_1 = q.T @ yc, q.T @ np.ones(n)
