@@ -12,11 +12,12 @@ removed by the next ingest to the same output (:mod:`rocketstream.storage.tempfi
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -126,8 +127,6 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
     >>> xr.open_zarr(path)["X"].chunks[0]
     (32, 32, 32, 4)
     """
-    import xarray as xr
-
     from ..storage.locations import check_outputs, resolve
     from ..storage.outputs import existing_output
     from ..storage.tempfiles import remove_stale_siblings, temp_sibling
@@ -146,34 +145,96 @@ def write_collection(col: Collection, output: str | os.PathLike, *, chunk_size: 
     x = padded_array(col)
     n, c, length = x.shape
     chunk = chunk_size or default_chunk(c, length)
-    coords = {"sample": np.arange(n)}
-    if col.labels is not None:
-        labels = np.asarray(col.labels)
-        # variable-length strings: the Zarr v3 string type xarray reads back without warnings
-        coords["label"] = ("sample", labels.astype(object) if labels.dtype.kind in "US" else labels)
-    data = {"X": (("sample", "channel", "time"), x), "length": ("sample", col.lengths)}
-    ds = xr.Dataset(data, coords=coords)
-    if col.labels is not None:
-        ds.attrs["task"] = task_of(col.labels)
+    labels = None if col.labels is None else np.asarray(col.labels)
+    attrs = {} if labels is None else {"task": task_of(labels)}
     meta = {k: v for k, v in col.meta.items() if isinstance(v, (str, int, float, bool, list)) or v is None}
-    ds.attrs[INGEST_ATTR] = {
+    attrs[INGEST_ATTR] = {
         **meta, "source": str(source) if source else None, "n_series": n, "n_channels": c,
         "max_length": length, "equal_length": col.equal_length, "rocketstream_version": __version__,
         "padding": "zeros after each series' length (see the length variable)", "complete": True,
     }
-    encoding = {"X": {"chunks": (chunk, c, length)}, "length": {"chunks": (chunk,)}}
     tmp = temp_sibling(output)
     try:
-        if progress:
-            _write_with_progress(ds, tmp, encoding, chunk)
-        else:
-            with quiet_consolidation():
-                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True, write_empty_chunks=True)
+        if labels is None or labels.dtype.kind in DIRECT_LABEL_KINDS:
+            _write_direct(tmp, x, np.asarray(col.lengths), labels, attrs, chunk, progress)
+        else:  # labels of another kind (bytes, objects, dates): xarray's own encoding
+            _write_xarray(tmp, x, np.asarray(col.lengths), labels, attrs, chunk, progress)
         _replace(tmp, output)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return output
+
+
+#: label dtypes written without xarray (strings, integers, floats, booleans)
+DIRECT_LABEL_KINDS = "Uiufb"
+#: xarray's ``_FillValue`` attribute of a float variable in Zarr v3: float64 NaN, base64
+_NAN_FILL = "AAAAAAAA+H8="
+
+
+def _write_direct(tmp: Path, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray | None, attrs: dict,
+                  chunk: int, progress: bool) -> None:
+    """Write the store with Zarr alone, node for node what ``xarray.Dataset.to_zarr`` writes for it
+    (dimension names, fill values and CF attributes, consolidated metadata), without importing xarray
+    or Dask: ``X`` and ``length`` one chunk of samples at a time (every chunk, even all zeros), then
+    the ``sample`` and ``label`` coordinates."""
+    import zarr
+
+    n, c, length = x.shape
+    group = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
+    linked = {"coordinates": "label"} if labels is not None else {}
+    every_chunk = {"write_empty_chunks": True}
+
+    def array(name: str, values: np.ndarray, chunks: tuple[int, ...] | str, dims: tuple[str, ...],
+              extra: dict) -> zarr.Array:
+        kind = values.dtype.kind
+        fill = np.nan if kind == "f" else None
+        attributes = {**extra, **({"_FillValue": _NAN_FILL} if kind == "f" else {})}
+        return group.create_array(name, shape=values.shape, dtype=str if kind == "U" else values.dtype,
+                                  chunks=chunks, dimension_names=dims, attributes=attributes,
+                                  fill_value=fill, config=every_chunk)
+
+    xs = array("X", x, (chunk, c, length), ("sample", "channel", "time"), linked)
+    ls = array("length", lengths.astype(np.int64, copy=False), (chunk,), ("sample",), linked)
+    with _bar(-(-n // chunk), progress) as bar:
+        for a in range(0, n, chunk):
+            xs[a : a + chunk] = x[a : a + chunk]
+            ls[a : a + chunk] = lengths[a : a + chunk]
+            if bar is not None:
+                bar.update(1)
+    array("sample", np.arange(n), "auto", ("sample",), {})[:] = np.arange(n)
+    if labels is not None:
+        array("label", labels, "auto", ("sample",), {})[:] = labels
+    with quiet_consolidation():
+        zarr.consolidate_metadata(str(tmp))
+
+
+def _bar(total: int, progress: bool) -> Any:
+    """A progress bar over ``total`` chunks, or a context giving None."""
+    if not progress:
+        return contextlib.nullcontext()
+    from ..graph.schedule import progress_bar
+
+    return progress_bar(total, desc="ingest")
+
+
+def _write_xarray(tmp: Path, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray, attrs: dict, chunk: int,
+                  progress: bool) -> None:
+    """Write the store with ``xarray.Dataset.to_zarr`` (labels of a kind :func:`_write_direct` does not
+    take)."""
+    import xarray as xr
+
+    n, c, length = x.shape
+    coords = {"sample": np.arange(n), "label": ("sample", labels.astype(object) if labels.dtype.kind == "S"
+                                                 else labels)}
+    ds = xr.Dataset({"X": (("sample", "channel", "time"), x), "length": ("sample", lengths)}, coords=coords,
+                    attrs=attrs)
+    encoding = {"X": {"chunks": (chunk, c, length)}, "length": {"chunks": (chunk,)}}
+    if progress:
+        _write_with_progress(ds, tmp, encoding, chunk)
+    else:
+        with quiet_consolidation():
+            ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=True, write_empty_chunks=True)
 
 
 def _write_with_progress(ds: xr.Dataset, tmp: Path, encoding: dict, chunk: int) -> None:
