@@ -21,13 +21,17 @@ from rocketstream.config import gpu_possible
 from rocketstream.core import fit, load, native, transform
 
 HEAVY = ("torch", "dask", "distributed", "zarr", "xarray")
+#: what ``import dask.array`` loads (it imports xarray, and with it pandas, where installed): about half a
+#: second of start-up, which no local command on a Zarr input needs
+ARRAY_STACK = ("dask.array", "xarray", "pandas")
 AEON_DATA = Path(pytest.importorskip("aeon").__file__).parent / "datasets" / "data"
 
 
 def loaded_after(code: str, cwd: Path | None = None) -> set[str]:
     """The heavy top-level modules loaded after running ``code`` in a fresh interpreter."""
     probe = (f"{code}\nimport json, sys\n"
-             f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))")
+             f"print(json.dumps(sorted(({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+             f"                        | (set(sys.modules) & set({ARRAY_STACK!r})))))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -64,6 +68,7 @@ def test_command_chains_import_no_torch(command, code):
     loaded = loaded_after(code)
     assert "torch" not in loaded, f"{command} imports torch"
     assert "distributed" not in loaded, f"{command} imports dask.distributed"
+    assert not loaded & set(ARRAY_STACK), f"{command} imports {sorted(loaded & set(ARRAY_STACK))}"
 
 
 def test_evaluate_needs_no_dask_array():
@@ -96,6 +101,9 @@ def test_cpu_pipeline_without_torch_gives_the_torch_engines_bits(tmp_path, monke
     code = PIPELINE.replace("sys.argv[1]", repr(str(gp)))
     loaded = loaded_after(code, cwd=tmp_path)
     assert "distributed" not in loaded  # no client was asked for: nothing to find
+    # a Zarr input is read by the tasks themselves, and ingest writes with Zarr: no Dask array, xarray
+    # or pandas anywhere in a local pipeline (half a second of every command's start-up)
+    assert not loaded & set(ARRAY_STACK), sorted(loaded & set(ARRAY_STACK))
     if not gpu_possible() and native.enabled():  # else the device rule, or the torch engine, needs torch
         assert "torch" not in loaded
     # the stores the torch-free run wrote equal what the torch engine computes here, bit for bit
