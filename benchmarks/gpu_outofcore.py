@@ -7,6 +7,9 @@ the in-memory ``MiniRocketTransformer.transform`` (host NumPy in, host NumPy out
 ``transform_to_zarr`` with ``chunk_size`` = each of ``--sizes`` (0: the default sizing). Each is run
 twice and the second (warm: Triton has compiled the kernels for that batch size) is reported, with the
 features checked bitwise against the in-memory ones. Default device: what ``auto`` picks (the GPU).
+``--profile`` then runs the default sizing once more on one thread (``scheduler="synchronous"``) under
+cProfile and prints where a task's time goes (reading, the transform and its device copies,
+encoding, hashing, writing), with the threaded run's wall time beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from outofcore_throughput import _shape, _write_input  # noqa: E402
 
 
-def run(shape: tuple[int, int, int], sizes: list[int], work: Path) -> None:
+def profile(src: str, params, out: Path, n: int) -> None:
+    """One synchronous run under cProfile: the top functions by cumulative time."""
+    import cProfile
+    import pstats
+
+    from rocketstream import transform_to_zarr
+
+    shutil.rmtree(out, ignore_errors=True)
+    prof = cProfile.Profile()
+    t = time.perf_counter()
+    prof.runcall(transform_to_zarr, src, params, str(out), scheduler="synchronous")
+    wall = time.perf_counter() - t
+    print(f"  synchronous (one thread): {n / wall:.0f} series/s; cProfile, cumulative:", flush=True)
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(28)
+
+
+def run(shape: tuple[int, int, int], sizes: list[int], work: Path, with_profile: bool = False) -> None:
     import zarr
 
     from rocketstream import MiniRocketTransformer, fit, transform_to_zarr
@@ -56,16 +75,19 @@ def run(shape: tuple[int, int, int], sizes: list[int], work: Path) -> None:
         print(f"  chunk_size {size or 'default'} -> task rows {feats.chunks[0]}: {n / wall:.0f} series/s, "
               f"ratio {times[-1] / wall:.2f}, cores busy {cpu / wall / os.cpu_count():.0%}, "
               f"first run {walls[0][0]:.2f} s, same bits {same}", flush=True)
+    if with_profile:
+        profile(src, params, work / "features.zarr", n)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", nargs="+", type=_shape, default=[(8000, 3, 1000), (200, 3, 10000)])
     ap.add_argument("--sizes", nargs="+", type=int, default=[0, 100, 500, 2000])
+    ap.add_argument("--profile", action="store_true", help="also profile a one-thread run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for shape in args.shapes:
-            run(shape, args.sizes, Path(tmp))
+            run(shape, args.sizes, Path(tmp), args.profile)
             shutil.rmtree(Path(tmp) / "in.zarr", ignore_errors=True)
 
 

@@ -34,7 +34,7 @@ echo "== demo (README main job)"
 ( cd /tmp && time timeout "${DEMO_LIMIT_S:-90}" "$BIN/rocketstream" demo ) > "$OUT/demo.log" 2>&1
 tail -12 "$OUT/demo.log"
 echo "== out-of-core against in-memory on the GPU, by task size (warm runs)"
-timeout "${OOC_LIMIT_S:-90}" $V benchmarks/gpu_outofcore.py > "$OUT/outofcore.log" 2>&1
+timeout "${OOC_LIMIT_S:-90}" $V benchmarks/gpu_outofcore.py ${OOC_ARGS:-} > "$OUT/outofcore.log" 2>&1
 cat "$OUT/outofcore.log"
 echo "== test suite, device auto (S3 needs moto, not carried)"
 timeout "${SUITE_LIMIT_S:-270}" $V -m pytest -v -p no:cacheprovider -n "${WORKERS:-12}" --timeout 200 \
