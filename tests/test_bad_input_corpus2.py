@@ -346,6 +346,12 @@ STORES = [
     case("store-group-with-no-arrays", lambda w, c: pr(c, src=group(c, "g.zarr", {})),
          r"/\S+/g\.zarr is a Zarr group holding no arrays; name the \(sample, channel, time\) array with "
          r"--variable"),
+    case("store-features-store-as-series", lambda w, c: pr(c, src="f.zarr"),
+         r"f\.zarr is a rocketstream features store, not \(sample, channel, time\) series; give the series "
+         r"it was made from, or train a head on them with `rocketstream train`"),
+    case("store-predictions-store-as-series", lambda w, c: tf("p.zarr", out=str(c / "o.zarr")),
+         r"p\.zarr is a rocketstream predictions store, not \(sample, channel, time\) series; .*"
+         r"`rocketstream evaluate`"),
     case("store-zero-samples-transform", lambda w, c: tf(zero_samples(c), out=str(c / "o.zarr")),
          r"has no samples \(shape \(0, 2, 50\)\); give at least one series"),
     case("store-zero-samples-predict", lambda w, c: pr(c, src=zero_samples(c)),

@@ -260,6 +260,13 @@ def open_input_array(
         raise InputError(f"expected a Zarr array or group, got {type(node).__name__}")
     if variable is None:
         candidates = [k for k, a in node.arrays() if a.ndim == 3]
+        made = (dict(node.attrs).get("rocketstream") or {}).get("format")
+        if not candidates and made in ("rocketstream.features", "rocketstream.predictions"):
+            kind = made.split(".")[1]
+            use = ("train a head on them with `rocketstream train`" if kind == "features" else
+                   "score them with `rocketstream evaluate`")
+            raise InputError(f"{where} is a rocketstream {kind} store, not (sample, channel, time) series; "
+                             f"give the series it was made from, or {use}")
         if len(candidates) != 1:
             raise InputError(f"{where} is a Zarr group holding {describe_group(node)}; "
                              "name the (sample, channel, time) array with --variable/variable=")
