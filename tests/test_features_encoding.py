@@ -65,3 +65,30 @@ def test_plain_readers_get_the_exact_features(tmp_path, name):
     new, old = _stored_bytes(out / "features"), _stored_bytes(tmp_path / "rowmajor")
     assert new < 0.9 * old, (new, old)
     assert new <= 0.5 * ref.nbytes, new / ref.nbytes
+
+
+def test_chunks_written_column_major_are_the_bytes_zarr_writes_itself(tmp_path):
+    # write_chunk hands zarr the features already column-major (the transposing copy on the task's
+    # thread); the stored chunks must be byte for byte what zarr writes from the row-major array
+    from rocketstream.storage.chunkstore import write_chunk
+    from rocketstream.storage.features import FEATURE_COMPRESSORS, FEATURE_FILTERS
+
+    x, _ = load_split("GunPoint", "train")
+    params = fit(x, num_features=1000, random_state=0)
+    store = transform_to_zarr(x, params, str(tmp_path / "f.zarr"), chunk_size=16)
+    feats = transform(x, params).cpu().numpy()
+    plain = zarr.create_array(str(tmp_path / "plain.zarr"), shape=feats.shape, chunks=(16, feats.shape[1]),
+                              dtype="float32", filters=FEATURE_FILTERS, compressors=FEATURE_COMPRESSORS,
+                              fill_value=np.nan)
+    plain[:] = feats
+    ours = tmp_path / "f.zarr" / "features" / "c"
+    files = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.is_file())
+    assert len(files) == -(-len(x) // 16)
+    for f in files:
+        assert (ours / f).read_bytes() == (tmp_path / "plain.zarr" / "c" / f).read_bytes(), f
+    # and the same again through write_chunk directly, for a chunk of other values
+    block = np.ascontiguousarray(feats[:16][::-1])
+    write_chunk(str(tmp_path / "f.zarr"), None, 0, 0, {"features": block})
+    plain[:16] = block
+    assert (ours / "0" / "0").read_bytes() == (tmp_path / "plain.zarr" / "c" / "0" / "0").read_bytes()
+    assert np.array_equal(np.asarray(store[:16]), block)

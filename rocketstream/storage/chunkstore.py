@@ -711,6 +711,14 @@ def chunk_done(path: str, storage_options: dict[str, Any] | None, index: int) ->
         return False
 
 
+def _stored_transposed(arr: zarr.Array) -> bool:
+    """Whether ``arr`` (2-D) stores its chunks column-major (a ``transpose`` filter of order (1, 0))."""
+    from zarr.codecs import TransposeCodec
+
+    filters = getattr(arr, "filters", ())
+    return any(isinstance(f, TransposeCodec) and tuple(f.order) == (1, 0) for f in filters)
+
+
 def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, start: int,
                 outputs: dict[str, np.ndarray], source_digest: bytes | None = None) -> None:
     """Write one chunk's data arrays at rows ``start:``, then their digest and the digest of the input
@@ -735,7 +743,12 @@ def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, s
     names = ChunkStore.data_names_of(dict(group.attrs).get(ATTR) or {}) or tuple(outputs)
     for name in names:
         values = outputs[name]
-        group[name].with_config(WRITE_ALL)[start : start + len(values)] = values
+        arr = group[name]
+        if values.ndim == 2 and _stored_transposed(arr):
+            # in the layout the store encodes: the transposing copy happens here, on the task's
+            # thread, instead of in zarr's single event-loop thread that every task's writes share
+            values = np.asfortranarray(values)
+        arr.with_config(WRITE_ALL)[start : start + len(values)] = values
     digest = outputs_digest(outputs, names)
     if DIGESTS in group:
         group[DIGESTS][index] = np.frombuffer(digest, dtype=np.uint8)
