@@ -40,8 +40,10 @@ from helpers.data import make_data, write_zarr
 from helpers.terminal import run_on_terminal
 
 from rocketstream.api.outofcore import chunk_rows, run_transform
+from rocketstream.api.predict import predict
 from rocketstream.core import fit
 from rocketstream.graph.schedule import local_workers
+from rocketstream.heads import RidgeHead
 from rocketstream.ingest import read_numpy, write_collection
 from rocketstream.ingest.writer import default_chunk, task_of
 
@@ -259,6 +261,24 @@ def test_default_run_cuts_ingested_chunks_and_keeps_the_features(tmp_path):
     whole, _ = run_transform(src, params, tmp_path / "whole.zarr", variable="X", chunk_size=1200)
     assert whole.n_chunks == 1
     np.testing.assert_array_equal(bits(store.features[:]), bits(whole.features[:]))
+
+
+def test_automatic_task_size_counts_the_clusters_threads(tmp_path):
+    # 2400 series in one input chunk: on a cluster of 3 workers x 2 threads, 2 tasks per thread are 12
+    # tasks of 200 series, whatever this machine's cores; given the workers of a local run, the same
+    x = make_data(2400, 1, 2000, seed=6)
+    src = write_zarr(tmp_path / "x.zarr", x, 2400)
+    params = fit(x[:200], num_features=840, random_state=0)
+    with LocalCluster(n_workers=3, threads_per_worker=2, processes=False, dashboard_address=":0") as lc, \
+            Client(lc, set_as_default=False) as client:
+        store, chunks = run_transform(src, params, tmp_path / "c.zarr", scheduler=client)
+        assert (store.chunk_size, len(chunks)) == (200, 12)
+        head = RidgeHead().fit(store.features[:200], np.arange(200) % 2, model=params)
+        group = predict(src, params, head, tmp_path / "p.zarr", scheduler=client)
+        assert group["label"].chunks[0] == 200
+    local, _ = run_transform(src, params, tmp_path / "l.zarr", workers=3)
+    assert local.chunk_size == 400  # 6 tasks for 3 local workers
+    assert np.array_equal(bits(store.features[:]), bits(local.features[:]))
 
 
 class _Gate:

@@ -30,7 +30,7 @@ from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError, StoreError
 from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, failed_on_input, run
-from ..graph.schedule import is_local, resolve_scheduler, session
+from ..graph.schedule import is_local, resolve_scheduler, session, task_slots
 from ..heads import Head, load_head
 from ..storage.chunkstore import digest_bytes
 from ..storage.locations import check_outputs, redact, resolve
@@ -239,6 +239,7 @@ def predict(
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
     t0 = time.perf_counter()
     with session(scheduler) as target:  # connected, device and memory checked before the store
+        job.size_tasks(target)
         job.preflight(target, device)
         with StoreLock(job.out.target):  # one writer
             existed = job.resumed is not None
@@ -341,12 +342,20 @@ class PredictJob:
                                        rows if chunk_size else None, append) \
             if resume or append or (follow and not overwrite) else None
         self.rows = self.resumed.chunk_size if self.resumed is not None else rows
+        self.chunk_size = chunk_size
         if self.resumed is None and existing_output(self.out, "predictions") and not overwrite:
             raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
                                   "--overwrite to replace it, resume=True / --resume to finish it, or choose "
                                   "another path")
         if not follow:  # a follower waits for absent chunks
             src.check_complete()
+
+    def size_tasks(self, target: Any, workers: int | None = None) -> None:
+        """As :meth:`~rocketstream.api.transform.TransformJob.size_tasks`."""
+        from .transform import chunk_rows
+
+        if self.resumed is None and self.chunk_size is None:
+            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers))
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None = None
                   ) -> None:

@@ -18,7 +18,7 @@ from ..core.validation import InputError, check_against_model
 from ..errors import ClusterLostError, IdentityMismatchError
 from ..graph.preflight import check_resources
 from ..graph.runner import ChunkJob, chunk_graph, failed_on_input, missing_chunks, run
-from ..graph.schedule import is_local, session
+from ..graph.schedule import is_local, session, task_slots
 from ..graph.source import default_chunk_size
 from ..graph.transform import features_job, features_of
 from ..storage.features import FeatureStore
@@ -53,20 +53,22 @@ def feature_coordinates(params: MiniRocketParameters) -> dict[str, np.ndarray]:
     return coords
 
 
-def chunk_rows(arr: RowSource | da.Array, params: MiniRocketParameters, chunk_size: int | None) -> int:
+def chunk_rows(arr: RowSource | da.Array, params: MiniRocketParameters, chunk_size: int | None,
+               slots: int | None = None) -> int:
     """Samples per task: ``chunk_size``, else an automatic size; never more than the number of samples
     (a larger chunk is the whole input). The features do not depend on it (bitwise).
 
     The automatic size is the input's own regular chunking, else a size that keeps a task near
     ``TASK_CHUNK_BYTES`` (64 MiB) of input or features. An input chunk whose features would be larger
     (short series: 10,000 features take 40 KB a series) is cut into equal tasks under that size, so a
-    task's memory does not grow with the input's chunks. Then, when that gives a local run fewer than
-    ``TASKS_PER_WORKER`` (2) tasks per worker (:func:`~rocketstream.graph.schedule.local_workers`:
-    every core by default), it is cut to ``ceil(n / (2 * workers))`` samples, but not below
-    ``MIN_TASK_BYTES`` (1 MiB) of input and features per task, so tiny data stays one task. A task
-    cut from a larger input chunk reads that chunk; :func:`task_bytes` counts it. For example 12000
-    series of 3 x 1000 in ``rocketstream ingest``'s 8 MiB chunks (699 series): 18 tasks on up to 9
-    workers; on 16, 32 tasks of 375 series.
+    task's memory does not grow with the input's chunks. Then, when that gives fewer than
+    ``TASKS_PER_WORKER`` (2) tasks per slot (``slots``: a cluster's worker threads, see
+    :func:`~rocketstream.graph.schedule.task_slots`; else
+    :func:`~rocketstream.graph.schedule.local_workers`: every core here), it is cut to
+    ``ceil(n / (2 * slots))`` samples, but not below ``MIN_TASK_BYTES`` (1 MiB) of input and
+    features per task, so tiny data stays one task. A task cut from a larger input chunk reads that
+    chunk; :func:`task_bytes` counts it. For example 12000 series of 3 x 1000 in ``rocketstream
+    ingest``'s 8 MiB chunks (699 series): 18 tasks on up to 9 slots; on 16, 32 tasks of 375 series.
 
     Parameters
     ----------
@@ -76,6 +78,8 @@ def chunk_rows(arr: RowSource | da.Array, params: MiniRocketParameters, chunk_si
         The model (its feature count sizes the default).
     chunk_size : int or None
         Samples per task asked for.
+    slots : int, optional
+        Tasks that run at once (default: :func:`~rocketstream.graph.schedule.local_workers`).
 
     Returns
     -------
@@ -98,7 +102,7 @@ def chunk_rows(arr: RowSource | da.Array, params: MiniRocketParameters, chunk_si
         rows = int(sizes[0]) if regular else cap
         if rows > cap:  # short series: an input chunk's features would pass TASK_CHUNK_BYTES; cut it evenly
             rows = -(-rows // -(-rows // cap))
-        want = TASKS_PER_WORKER * local_workers()
+        want = TASKS_PER_WORKER * (slots or local_workers())
         if rows > 0 and -(-n // rows) < want:
             per_row = 4 * (int(arr.shape[1]) * int(arr.shape[2]) + params.n_features_out)
             rows = min(rows, max(-(-n // want), -(-MIN_TASK_BYTES // per_row)))
@@ -260,12 +264,27 @@ class TransformJob:
                                      storage_options)
         self.resumed = _open_to_resume(self.src, params, self.out, chunk_size, storage_options, append) \
             if resume or append or (follow and not overwrite) else None
+        self.chunk_size = chunk_size
         self.rows = self.resumed.chunk_size if self.resumed else chunk_rows(self.src.data, params, chunk_size)
         if self.resumed is None and existing_output(self.out, "features", storage_options) and not overwrite:
             raise FileExistsError(f"output {self.out.display} already exists; pass overwrite=True / "
                                   "--overwrite to replace it, or resume=True / --resume to finish it")
         if not follow:  # a follower waits for absent chunks
             self.src.check_complete()
+
+    def size_tasks(self, target: Any, workers: int | None = None) -> None:
+        """Size a new store's tasks for where they run: automatic sizes count a cluster's worker threads
+        (not this machine's cores), so that every worker gets at least two tasks.
+
+        Parameters
+        ----------
+        target : Any
+            What :func:`~rocketstream.graph.schedule.session` yields.
+        workers : int, optional
+            Workers of a local scheduler.
+        """
+        if self.resumed is None and self.chunk_size is None:
+            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers))
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
         """Device and memory checks where the tasks will run (before the output is touched): those of
@@ -482,6 +501,7 @@ def run_transform(
         chunks = features_job(job.src.data, params, store, device, memory_budget, job.lengths)
         return store, chunk_graph(chunks, missing_chunks(store))[0]
     with session(scheduler) as target:
+        job.size_tasks(target, workers)
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
             existed = job.resumed is not None

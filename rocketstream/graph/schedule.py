@@ -179,6 +179,29 @@ def local_workers(workers: int | None = None) -> int:
     return max(1, int(CPU_COUNT))
 
 
+def task_slots(target: Any, workers: int | None = None) -> int:
+    """Tasks that can run at once where ``target`` runs them: the threads of every worker of a
+    distributed client, else :func:`local_workers` (``workers``, the setting, or every core here).
+
+    Parameters
+    ----------
+    target : Any
+        What :func:`session` yields (a local scheduler name or a client).
+    workers : int, optional
+        Workers of a local scheduler.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    kind, client = resolve_scheduler(target)
+    if kind == "distributed" and not isinstance(client, str):
+        info = client.scheduler_info(n_workers=-1).get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+    return local_workers(workers)
+
+
 def is_local(scheduler: Any) -> bool:
     """Whether ``scheduler`` runs on a local Dask scheduler (see :func:`resolve_scheduler`).
 
