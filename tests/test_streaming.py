@@ -277,6 +277,33 @@ def test_follow_stops_on_a_chunk_that_never_lands(tmp_path):
     assert store.done().tolist() == [False, True]
 
 
+def test_follow_stops_on_a_coordinate_chunk_that_never_decodes(tmp_path):
+    # a stored chunk of the label coordinate that is garbage: its rows can never land, so after
+    # ``patience`` polls the follower stops naming it (it used to wait for them for ever)
+    import threading
+
+    x = make_data(16, 1, 30, seed=3)
+    params = fit(x, num_features=84, random_state=0)
+    group = zarr.open_group(tmp_path / "in.zarr", mode="w")
+    group.create_array("X", shape=x.shape, chunks=(8, 1, 30), dtype="float32",
+                       dimension_names=("sample", "channel", "time"))[:] = x
+    group.create_array("label", shape=(16,), chunks=(8,), dtype="int64", dimension_names=("sample",))[:] = \
+        np.arange(16) % 2
+    (tmp_path / "in.zarr" / "label" / "c" / "1").write_bytes(b"not zstd at all")
+    stop = threading.Event()
+    guard = threading.Timer(60, stop.set)  # the old behaviour: no error, stopped only by this guard
+    guard.start()
+    try:
+        with pytest.raises(InputError, match=r"samples 8-15 of the per-sample coordinate 'label' of the "
+                           r"input \S+in\.zarr are stored but have not become readable in 2 polls \(.*\); "
+                           r"the input is damaged: restore that chunk"):
+            follow_transform(tmp_path / "in.zarr", params, tmp_path / "f.zarr", variable="X", chunk_size=8,
+                             poll=0.02, patience=2, stop=stop, handle_signals=False)
+    finally:
+        guard.cancel()
+    assert FeatureStore.open(tmp_path / "f.zarr").done().tolist() == [True, False]
+
+
 def test_follow_gunpoint_sigkill_and_restart_equals_one_shot(gunpoint, tmp_path):
     """A writer process grows GunPoint from 50 to 200 series in 7 appends; the follower is killed
     (SIGKILL) midway and started again; the store equals a one-shot transform."""

@@ -55,7 +55,7 @@ import numpy as np
 import zarr
 
 from ..core.validation import InputError
-from ..errors import IdentityMismatchError
+from ..errors import IdentityMismatchError, MissingChunkError
 from ..graph.runner import run, verify_done
 from ..graph.schedule import local_workers, session
 from ..storage.chunkstore import ChunkStore
@@ -180,7 +180,9 @@ def _fill_of(arr: zarr.Array, n: int) -> np.ndarray:
     return np.full(n, arr.fill_value, dtype=arr.dtype)
 
 
-def read_landed(arr: zarr.Array, lo: int, hi: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+def read_landed(arr: zarr.Array, lo: int, hi: int, where: str,
+                failures: dict[int, tuple[int, int, Exception]] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``lo:hi`` of a 1-D array, chunk by chunk, and which of them are stored and decode (the
     others hold the fill value; rows beyond the array's shape count as not landed).
 
@@ -192,6 +194,9 @@ def read_landed(arr: zarr.Array, lo: int, hi: int, where: str) -> tuple[np.ndarr
         Row range.
     where : str
         The array, for messages.
+    failures : dict, optional
+        Filled with stored chunk index -> (first row, end row, the error it raised), for chunks that
+        are stored but do not decode (absent chunks have not landed; they are not failures).
 
     Returns
     -------
@@ -209,8 +214,12 @@ def read_landed(arr: zarr.Array, lo: int, hi: int, where: str) -> tuple[np.ndarr
         if a < n:
             try:
                 values = plain_strings(np.asarray(checked[a : min(b, n)]))
-            except Exception:  # absent or mid-write
+            except MissingChunkError:  # not written yet
                 values = None
+            except Exception as exc:  # mid-write, or damaged: the caller counts how long it lasts
+                values = None
+                if failures is not None:
+                    failures[k] = (a, min(b, n), exc)
         if values is None:
             parts.append(plain_strings(_fill_of(arr, b - a)))
             continue
@@ -325,6 +334,7 @@ class _Follower:
         self.store: ChunkStore | None = None
         self.seen: dict[int, float] = {}  # chunk -> the poll time that first saw its rows
         self.waits: dict[int, int] = {}  # chunk -> polls it was tried and did not land
+        self.coord_waits: dict[str, dict[int, int]] = {}  # coordinate -> its chunk -> polls undecodable
         self.fill_seen: dict[str, set[int]] = {}  # coordinate -> stale-suspect rows at the last poll
 
     # -- input ------------------------------------------------------------------------------------
@@ -348,8 +358,10 @@ class _Follower:
                                  f"{name!r} that {self.job.out.display} carries; restore it")
             arr = arrays[name]
             end = max(hi, int(arr.shape[0])) if confirm else hi
-            v, landed = read_landed(arr, lo, end, f"{name!r} of {src.desc['source']}")
-            if confirm:
+            failures: dict[int, tuple[int, int, Exception]] = {}
+            v, landed = read_landed(arr, lo, end, f"{name!r} of {src.desc['source']}", failures)
+            if confirm:  # once a poll: a stored chunk that never decodes stops the follower
+                self.count_unreadable(src, name, failures)
                 rows = lo + np.flatnonzero(_stale_suspects(v, landed, arr, lo))
                 fresh = rows[~np.isin(rows, np.fromiter(self.fill_seen.get(name, ()), dtype=np.int64))]
                 landed[fresh - lo] = False
@@ -357,6 +369,22 @@ class _Follower:
             values[stored_as] = v[: hi - lo]
             ok &= landed[: hi - lo]
         return values, ok
+
+    def count_unreadable(self, src: Resolved, name: str, failures: dict[int, tuple[int, int, Exception]]
+                         ) -> None:
+        """Count the polls each stored chunk of the coordinate ``name`` has failed to decode in a row;
+        past ``patience`` the follower stops with an error naming it (as for the data's chunks)."""
+        waits = self.coord_waits.setdefault(name, {})
+        for k in [k for k in waits if k not in failures]:
+            del waits[k]
+        for k, (a, b, exc) in failures.items():
+            waits[k] = waits.get(k, 0) + 1
+            if waits[k] > self.patience:
+                raise InputError(
+                    f"samples {a}-{b - 1} of the per-sample coordinate {name!r} of the input "
+                    f"{src.desc['source']} are stored but have not become readable in {self.patience} polls "
+                    f"({type(exc).__name__}: {exc}); the input is damaged: restore that chunk (or rewrite "
+                    "the coordinate), then follow again")
 
     def extent(self, src: Resolved, names: dict[str, str]) -> int:
         """Rows the store may cover: the input's, or with ``append`` the fewest of the data and its
