@@ -42,7 +42,7 @@ from helpers.terminal import run_on_terminal
 from rocketstream.api.outofcore import chunk_rows, run_transform
 from rocketstream.api.predict import predict
 from rocketstream.core import fit
-from rocketstream.graph.schedule import local_workers
+from rocketstream.graph.schedule import local_workers, task_slots
 from rocketstream.heads import RidgeHead
 from rocketstream.ingest import read_numpy, write_collection
 from rocketstream.ingest.writer import default_chunk, task_of
@@ -276,9 +276,14 @@ def test_automatic_task_size_counts_the_clusters_threads(tmp_path):
         head = RidgeHead().fit(store.features[:200], np.arange(200) % 2, model=params)
         group = predict(src, params, head, tmp_path / "p.zarr", scheduler=client)
         assert group["label"].chunks[0] == 200
+        # on a GPU the threads of a process share its one device: tasks count processes, not threads
+        assert (task_slots(client, None, "cuda"), task_slots(client, None, "cpu")) == (3, 6)
+        assert task_slots(client) == 6  # each worker's own device: counted as the CPU's threads
     local, _ = run_transform(src, params, tmp_path / "l.zarr", workers=3)
     assert local.chunk_size == 400  # 6 tasks for 3 local workers
     assert np.array_equal(bits(store.features[:]), bits(local.features[:]))
+    assert (task_slots("threads", 3, "cpu"), task_slots("threads", 3, "cuda")) == (3, 1)
+    assert chunk_rows(da.from_zarr(src), params, None, task_slots("threads", 3, "cuda")) == 1200  # 2 tasks
 
 
 class _Gate:

@@ -239,7 +239,7 @@ def predict(
     resolve_scheduler(scheduler)  # a bad scheduler name fails before anything is written
     t0 = time.perf_counter()
     with session(scheduler) as target:  # connected, device and memory checked before the store
-        job.size_tasks(target)
+        job.size_tasks(target, device=device)
         job.preflight(target, device)
         with StoreLock(job.out.target):  # one writer
             existed = job.resumed is not None
@@ -350,12 +350,12 @@ class PredictJob:
         if not follow:  # a follower waits for absent chunks
             src.check_complete()
 
-    def size_tasks(self, target: Any, workers: int | None = None) -> None:
+    def size_tasks(self, target: Any, workers: int | None = None, device: Any = None) -> None:
         """As :meth:`~rocketstream.api.transform.TransformJob.size_tasks`."""
         from .transform import chunk_rows
 
         if self.resumed is None and self.chunk_size is None:
-            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers))
+            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers, device))
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None = None
                   ) -> None:

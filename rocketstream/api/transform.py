@@ -272,9 +272,12 @@ class TransformJob:
         if not follow:  # a follower waits for absent chunks
             self.src.check_complete()
 
-    def size_tasks(self, target: Any, workers: int | None = None) -> None:
-        """Size a new store's tasks for where they run: automatic sizes count a cluster's worker threads
-        (not this machine's cores), so that every worker gets at least two tasks.
+    def size_tasks(self, target: Any, workers: int | None = None, device: Any = None) -> None:
+        """Size a new store's tasks for where they run (:func:`~rocketstream.graph.schedule.task_slots`):
+        automatic sizes count a cluster's worker threads (not this machine's cores), so that every
+        worker gets at least two tasks; on a GPU they keep whole input chunks (on an H200, 250-row
+        tasks of 3 x 1000 series ran at 0.81 of 500-row ones, 7-row tasks of 3 x 10000 at 0.32 of
+        100-row ones).
 
         Parameters
         ----------
@@ -282,9 +285,11 @@ class TransformJob:
             What :func:`~rocketstream.graph.schedule.session` yields.
         workers : int, optional
             Workers of a local scheduler.
+        device : str or torch.device, optional
+            Where the tasks compute.
         """
         if self.resumed is None and self.chunk_size is None:
-            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers))
+            self.rows = chunk_rows(self.src.data, self.params, None, task_slots(target, workers, device))
 
     def preflight(self, target: Any, device: torch.device | str | None, memory_budget: int | None) -> None:
         """Device and memory checks where the tasks will run (before the output is touched): those of
@@ -501,7 +506,7 @@ def run_transform(
         chunks = features_job(job.src.data, params, store, device, memory_budget, job.lengths)
         return store, chunk_graph(chunks, missing_chunks(store))[0]
     with session(scheduler) as target:
-        job.size_tasks(target, workers)
+        job.size_tasks(target, workers, device)
         job.preflight(target, device, memory_budget)
         with StoreLock(out.target, storage_options):
             existed = job.resumed is not None

@@ -179,9 +179,11 @@ def local_workers(workers: int | None = None) -> int:
     return max(1, int(CPU_COUNT))
 
 
-def task_slots(target: Any, workers: int | None = None) -> int:
-    """Tasks that can run at once where ``target`` runs them: the threads of every worker of a
-    distributed client, else :func:`local_workers` (``workers``, the setting, or every core here).
+def task_slots(target: Any, workers: int | None = None, device: Any = None) -> int:
+    """Tasks worth running at once where ``target`` runs them: on the CPU every worker thread (the
+    threads of all a distributed client's workers, else :func:`local_workers`: ``workers``, the
+    setting, or every core here); on a CUDA ``device`` every process, as its threads share one GPU
+    (1 here, the workers of a cluster).
 
     Parameters
     ----------
@@ -189,16 +191,24 @@ def task_slots(target: Any, workers: int | None = None) -> int:
         What :func:`session` yields (a local scheduler name or a client).
     workers : int, optional
         Workers of a local scheduler.
+    device : str or torch.device, optional
+        The device asked for (None: each worker's own; here, CUDA where this machine has it).
 
     Returns
     -------
     int
         At least 1.
     """
+    from ..config import resolve_device_type
+
     kind, client = resolve_scheduler(target)
     if kind == "distributed" and not isinstance(client, str):
         info = client.scheduler_info(n_workers=-1).get("workers", {})
+        if device is not None and resolve_device_type(device) == "cuda":
+            return max(1, len(info))
         return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+    if resolve_device_type(device) == "cuda":
+        return 1
     return local_workers(workers)
 
 
