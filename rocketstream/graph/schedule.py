@@ -201,15 +201,17 @@ def task_slots(target: Any, workers: int | None = None, device: Any = None) -> i
     """
     from ..config import resolve_device_type
 
+    try:
+        gpu = resolve_device_type(device) == "cuda"
+    except (RuntimeError, ValueError, TypeError):  # not a device: the preflight that follows says so
+        gpu = False
     kind, client = resolve_scheduler(target)
     if kind == "distributed" and not isinstance(client, str):
         info = client.scheduler_info(n_workers=-1).get("workers", {})
-        if device is not None and resolve_device_type(device) == "cuda":
+        if device is not None and gpu:
             return max(1, len(info))
         return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
-    if resolve_device_type(device) == "cuda":
-        return 1
-    return local_workers(workers)
+    return 1 if gpu else local_workers(workers)
 
 
 def is_local(scheduler: Any) -> bool:
