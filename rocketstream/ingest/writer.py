@@ -194,17 +194,18 @@ def _write_direct(tmp: Path, x: np.ndarray, lengths: np.ndarray, labels: np.ndar
                                   chunks=chunks, dimension_names=dims, attributes=attributes,
                                   fill_value=fill, config=every_chunk)
 
+    lengths = lengths.astype(np.int64, copy=False)
     xs = array("X", x, (chunk, c, length), ("sample", "channel", "time"), linked)
-    ls = array("length", lengths.astype(np.int64, copy=False), (chunk,), ("sample",), linked)
+    ls = array("length", lengths, (chunk,), ("sample",), linked)
     with _bar(-(-n // chunk), progress) as bar:
         for a in range(0, n, chunk):
             xs[a : a + chunk] = x[a : a + chunk]
             ls[a : a + chunk] = lengths[a : a + chunk]
             if bar is not None:
                 bar.update(1)
-    array("sample", np.arange(n), "auto", ("sample",), {})[:] = np.arange(n)
-    if labels is not None:
-        array("label", labels, "auto", ("sample",), {})[:] = labels
+    for name, values in (("sample", np.arange(n)), ("label", labels)):
+        if values is not None:  # the coordinates, whole
+            array(name, values, "auto", ("sample",), {})[:] = values
     with quiet_consolidation():
         zarr.consolidate_metadata(str(tmp))
 
