@@ -70,7 +70,7 @@ def test_plain_readers_get_the_exact_features(tmp_path, name):
 def test_chunks_written_column_major_are_the_bytes_zarr_writes_itself(tmp_path):
     # write_chunk hands zarr the features already column-major (the transposing copy on the task's
     # thread); the stored chunks must be byte for byte what zarr writes from the row-major array
-    from rocketstream.storage.chunkstore import write_chunk
+    from rocketstream.storage.chunkwriter import write_chunk
     from rocketstream.storage.features import FEATURE_COMPRESSORS, FEATURE_FILTERS
 
     x, _ = load_split("GunPoint", "train")

@@ -38,15 +38,8 @@ from dask.delayed import Delayed
 
 from .. import config
 from ..errors import IdentityMismatchError, InputError, StoreError
-from ..storage.chunkstore import (
-    ChunkStore,
-    audit,
-    check_chunk,
-    chunk_done,
-    input_digest,
-    stored_input_digest,
-    write_chunk,
-)
+from ..storage.chunkstore import ChunkStore, audit, check_chunk, input_digest, stored_input_digest
+from ..storage.chunkwriter import chunk_done, layout_token, write_chunk
 from .schedule import compute, progress_bar
 from .source import RowSource
 
@@ -151,10 +144,11 @@ class ChunkJob:
 
 # ----------------------------------------------------------------------------------------- tasks
 def _run_chunk(block: np.ndarray | None, fn: BlockFunction, index: int, start: int, path: str,
-               storage_options: dict[str, Any] | None, lengths: np.ndarray | None) -> int:
+               storage_options: dict[str, Any] | None, lengths: np.ndarray | None, layout: str) -> int:
     # A task re-run after its worker died (or a chunk finished by another run) finds its marker set:
     # it neither recomputes nor rewrites the chunk. Markers are set only after data and digests.
-    if chunk_done(path, storage_options, index):
+    # ``layout``: the store's layout token, under which the worker keeps the store's arrays open.
+    if chunk_done(path, storage_options, index, layout):
         audit("skip", path, index)
         return index
     if block is None:  # a reader's answer: the rows have not landed yet; tried again later
@@ -162,7 +156,7 @@ def _run_chunk(block: np.ndarray | None, fn: BlockFunction, index: int, start: i
         return -1
     block = np.ascontiguousarray(block, dtype=np.float32)
     outputs = fn(block, start, lengths)
-    write_chunk(path, storage_options, index, start, outputs, input_digest(block, lengths))
+    write_chunk(path, storage_options, index, start, outputs, input_digest(block, lengths), layout)
     return index
 
 
@@ -230,8 +224,9 @@ def chunk_graph(job: ChunkJob, chunks: list[int]) -> tuple[Delayed, str]:
     token = tokenize(job.source.name, store.path, job.name, chunks, job.reader)
     prefix = f"rocketstream-write-{job.name}-{token}"  # helpers and progress key on "rocketstream-write-"
     fn = dask.delayed(job.compute, name=f"rocketstream-fn-{tokenize(job.compute)}")
+    layout = layout_token(store.path, store.storage_options) if chunks else ""
     tasks = [dask.delayed(_run_chunk, pure=False)(block, fn, i, store.bounds(i)[0], store.path,
-                                                  store.storage_options, job.lengths_of(i),
+                                                  store.storage_options, job.lengths_of(i), layout,
                                                   dask_key_name=f"{prefix}-{i}")
              for i, block in zip(chunks, job.input_blocks(chunks) if chunks else (), strict=True)]
     return dask.delayed(_collect, pure=False)(tasks, dask_key_name=f"rocketstream-done-{token}"), prefix

@@ -35,8 +35,10 @@ A run that finds ``resizing`` set (killed between 1 and 4) re-checks the old row
 chunk against ``resizing.partial`` and repeats 2-5 for the input's current size (each step is
 idempotent). After 4 the new chunks are simply not done: ``--resume`` or ``--append`` computes them.
 
-The task-side functions (:func:`chunk_done`, :func:`write_chunk`, :func:`check_chunk`,
-:func:`stored_input_digest`) take the store's path, so a task carries a few strings, not a handle.
+The task-side functions (:func:`~rocketstream.storage.chunkwriter.chunk_done` and
+:func:`~rocketstream.storage.chunkwriter.write_chunk`, which cache the opened arrays per process, and
+:func:`check_chunk`, :func:`stored_input_digest`) take the store's path, so a task carries a few
+strings, not a handle.
 
 Audit log: with ``ROCKETSTREAM_AUDIT_LOG=/path/file`` in the environment of the processes that write
 (workers included), every chunk write appends one JSON line ``{"event": "write", "chunk", "sha256",
@@ -687,77 +689,6 @@ def audit(event: str, path: str, index: int, **fields: Any) -> None:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
-
-
-def chunk_done(path: str, storage_options: dict[str, Any] | None, index: int) -> bool:
-    """Whether chunk ``index`` is marked done (an unreadable marker counts as not done).
-
-    Parameters
-    ----------
-    path : str
-        The store's path or URL.
-    storage_options : dict or None
-        fsspec options.
-    index : int
-        Chunk index.
-
-    Returns
-    -------
-    bool
-    """
-    try:
-        return bool(open_group(path, storage_options)[MARKERS][index] == 1)
-    except Exception:
-        return False
-
-
-def _stored_transposed(arr: zarr.Array) -> bool:
-    """Whether ``arr`` (2-D) stores its chunks column-major (a ``transpose`` filter of order (1, 0))."""
-    from zarr.codecs import TransposeCodec
-
-    filters = getattr(arr, "filters", ())
-    return any(isinstance(f, TransposeCodec) and tuple(f.order) == (1, 0) for f in filters)
-
-
-def write_chunk(path: str, storage_options: dict[str, Any] | None, index: int, start: int,
-                outputs: dict[str, np.ndarray], source_digest: bytes | None = None) -> None:
-    """Write one chunk's data arrays at rows ``start:``, then their digest and the digest of the input
-    rows they came from, then the chunk's marker.
-
-    Parameters
-    ----------
-    path : str
-        The store's path or URL.
-    storage_options : dict or None
-        fsspec options.
-    index : int
-        Chunk index.
-    start : int
-        First sample of the chunk.
-    outputs : dict of str to numpy.ndarray
-        The chunk's data arrays by name.
-    source_digest : bytes, optional
-        :func:`input_digest` of the chunk's input rows.
-    """
-    group = open_group(path, storage_options)
-    names = ChunkStore.data_names_of(dict(group.attrs).get(ATTR) or {}) or tuple(outputs)
-    for name in names:
-        values = outputs[name]
-        arr = group[name]
-        if values.ndim == 2 and _stored_transposed(arr):
-            # in the layout the store encodes: the transposing copy happens here, on the task's
-            # thread, instead of in zarr's single event-loop thread that every task's writes share
-            values = np.asfortranarray(values)
-        arr.with_config(WRITE_ALL)[start : start + len(values)] = values
-    digest = outputs_digest(outputs, names)
-    if DIGESTS in group:
-        group[DIGESTS][index] = np.frombuffer(digest, dtype=np.uint8)
-    if source_digest is not None and INPUT_DIGESTS in group:
-        group[INPUT_DIGESTS][index] = np.frombuffer(source_digest, dtype=np.uint8)
-    # logged before the marker: a process killed in between leaves an unmarked chunk (rewritten
-    # later, a second identical write), never a marked chunk with no write on record
-    audit("write", path, index, start=int(start), rows=len(outputs[names[0]]), sha256=digest.hex())
-    group[MARKERS][index] = 1
 
 
 def check_chunk(path: str, storage_options: dict[str, Any] | None, index: int, chunk_size: int,

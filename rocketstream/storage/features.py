@@ -36,7 +36,7 @@ from .chunkstore import (
     block_digest,
     open_group,
 )
-from .chunkstore import write_chunk as write_outputs
+from .chunkwriter import write_chunk as write_outputs
 from .locations import Location
 from .outputs import STORE_FORMATS
 
