@@ -7,9 +7,9 @@ the in-memory ``MiniRocketTransformer.transform`` (host NumPy in, host NumPy out
 ``transform_to_zarr`` with ``chunk_size`` = each of ``--sizes`` (0: the default sizing). Each is run
 twice and the second (warm: Triton has compiled the kernels for that batch size) is reported, with the
 features checked bitwise against the in-memory ones. Default device: what ``auto`` picks (the GPU).
-``--profile`` then runs the default sizing once more on one thread (``scheduler="synchronous"``) under
-cProfile and prints where a task's time goes (reading, the transform and its device copies,
-encoding, hashing, writing), with the threaded run's wall time beside it.
+``--phases`` then runs the default sizing once more with each phase of a task timed (summed over
+tasks, and how many tasks were in it at once); ``--profile`` runs it on one thread
+(``scheduler="synchronous"``) under cProfile and prints where a task's time goes.
 """
 
 from __future__ import annotations
@@ -44,7 +44,56 @@ def profile(src: str, params, out: Path, n: int) -> None:
     pstats.Stats(prof).sort_stats("cumulative").print_stats(28)
 
 
-def run(shape: tuple[int, int, int], sizes: list[int], work: Path, with_profile: bool = False) -> None:
+def phases(src: str, params, out: Path, n: int) -> None:
+    """A threaded run (the default scheduler and sizing) with each phase of a task timed: the time
+    summed over tasks, and that sum over the run's wall time (how many tasks were in that phase at
+    once, on average). The rest of a task is ``transform_block`` (the kernel with its copies)."""
+    import collections
+    import threading
+
+    from rocketstream import transform_to_zarr
+    from rocketstream.graph import runner, source
+    from rocketstream.graph import transform as gtransform
+
+    acc: dict[str, float] = collections.defaultdict(float)
+    count: dict[str, int] = collections.defaultdict(int)
+    lock = threading.Lock()
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                with lock:
+                    acc[name] += time.perf_counter() - t
+                    count[name] += 1
+        return wrapper
+
+    patches = [(runner, "_run_chunk", "task"), (runner, "chunk_done", "done check"),
+               (runner, "write_chunk", "write (data, digests, marker)"),
+               (runner, "input_digest", "input sha256"), (gtransform, "transform_block", "transform_block"),
+               (source.RowSource, "__call__", "read rows")]
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+    for obj, attr, name in patches:
+        setattr(obj, attr, timed(name, getattr(obj, attr)))
+    try:
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        transform_to_zarr(src, params, str(out))
+        wall = time.perf_counter() - t
+    finally:
+        for obj, attr, fn in saved:
+            setattr(obj, attr, fn)
+    print(f"  threaded, phases timed: {n / wall:.0f} series/s, wall {wall:.2f} s, {count['task']} tasks",
+          flush=True)
+    for name, total in acc.items():
+        print(f"    {name:32s} {total:8.3f} s summed, {1e3 * total / max(count[name], 1):8.2f} ms each, "
+              f"{total / wall:5.2f} at once", flush=True)
+
+
+def run(shape: tuple[int, int, int], sizes: list[int], work: Path, with_phases: bool = False,
+        with_profile: bool = False) -> None:
     import zarr
 
     from rocketstream import MiniRocketTransformer, fit, transform_to_zarr
@@ -75,6 +124,8 @@ def run(shape: tuple[int, int, int], sizes: list[int], work: Path, with_profile:
         print(f"  chunk_size {size or 'default'} -> task rows {feats.chunks[0]}: {n / wall:.0f} series/s, "
               f"ratio {times[-1] / wall:.2f}, cores busy {cpu / wall / os.cpu_count():.0%}, "
               f"first run {walls[0][0]:.2f} s, same bits {same}", flush=True)
+    if with_phases:
+        phases(src, params, work / "features.zarr", n)
     if with_profile:
         profile(src, params, work / "features.zarr", n)
 
@@ -83,11 +134,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", nargs="+", type=_shape, default=[(8000, 3, 1000), (200, 3, 10000)])
     ap.add_argument("--sizes", nargs="+", type=int, default=[0, 100, 500, 2000])
+    ap.add_argument("--phases", action="store_true", help="also time the phases of a threaded run")
     ap.add_argument("--profile", action="store_true", help="also profile a one-thread run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for shape in args.shapes:
-            run(shape, args.sizes, Path(tmp), args.profile)
+            run(shape, args.sizes, Path(tmp), args.phases, args.profile)
             shutil.rmtree(Path(tmp) / "in.zarr", ignore_errors=True)
 
 

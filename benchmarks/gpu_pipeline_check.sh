@@ -3,7 +3,8 @@
 # wheels; the README's main job, out-of-core against in-memory by task size, then the test suite with
 # device "auto" (= the GPU).
 # The image has no dask/zarr: fetch_gpu_wheels.sh saves their wheels (cp312) in .whl/ beforehand.
-# Logs under $OUT: env.txt, demo.log, outofcore.log, suite.log, junit.xml.
+# Logs under $OUT: env.txt, demo.log, outofcore.log, suite.log, junit.xml. OOC_BASELINE=DIR also runs
+# the out-of-core benchmark on the package in DIR (another checkout), for an A/B in one call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rocketstream-gpu}
@@ -34,6 +35,14 @@ echo "== demo (README main job)"
 ( cd /tmp && time timeout "${DEMO_LIMIT_S:-90}" "$BIN/rocketstream" demo ) > "$OUT/demo.log" 2>&1
 tail -12 "$OUT/demo.log"
 echo "== out-of-core against in-memory on the GPU, by task size (warm runs)"
+if [ -n "${OOC_BASELINE:-}" ]; then  # another checkout of the package (e.g. the previous commit) first
+  cp rocketstream/core/_native/*.so "$OOC_BASELINE/rocketstream/core/_native/" 2>/dev/null
+  echo "-- baseline: $OOC_BASELINE" | tee "$OUT/outofcore-baseline.log"
+  PYTHONPATH=/tmp/site:$OOC_BASELINE timeout "${OOC_LIMIT_S:-90}" $V benchmarks/gpu_outofcore.py ${OOC_ARGS:-} \
+    >> "$OUT/outofcore-baseline.log" 2>&1
+  cat "$OUT/outofcore-baseline.log"
+  echo "-- this checkout"
+fi
 timeout "${OOC_LIMIT_S:-90}" $V benchmarks/gpu_outofcore.py ${OOC_ARGS:-} > "$OUT/outofcore.log" 2>&1
 cat "$OUT/outofcore.log"
 echo "== test suite, device auto (S3 needs moto, not carried)"
