@@ -313,3 +313,27 @@ def test_bias_fit_on_several_threads_gives_the_same_bits(monkeypatch, basicmotio
     monkeypatch.setattr(biases_mod, "cpu_threads", lambda: workers)
     many = fit(xtr, num_features=10_000, random_state=3, device="cpu", memory_budget=2**16)  # many steps
     assert np.array_equal(one.biases.view(np.uint32), many.biases.view(np.uint32))
+
+
+@pytest.mark.parametrize("c,length", [(1, 9), (1, 40), (3, 57), (2, 1000), (5, 2049), (1, 20_000)])
+def test_fit_outputs_equal_torch_at_every_dilation(c, length):
+    # the bias fit's full padded outputs, bit for bit (signed zeros included), for all 84 kernels at
+    # every dilation: the tap ranges at the series' ends and dilations longer than a tile
+    from rocketstream.core.convolution import DilationTaps, combination_outputs
+    from rocketstream.core.tables import channel_slots
+
+    x = _data(84, c, length, seed=length)
+    x[:, :, ::7] = -0.0
+    x[:, :, 3::11] = 0.0
+    p = fit(x, random_state=length)
+    slots = channel_slots(p)
+    ks = np.arange(84)
+    for tile in (64, 512):
+        kernel = NativeKernel(p, tile=tile)
+        for i, d in enumerate(p.dilations):
+            ours = kernel.fit_outputs(x, i, ks)
+            taps = DilationTaps(torch.from_numpy(x), int(d))
+            ref = combination_outputs(taps.alpha, taps.gamma, torch.as_tensor(ks),
+                                      slots[i][torch.as_tensor(ks)], per_row=True, gamma_first=True).numpy()
+            np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32),
+                                          err_msg=f"d={d} tile={tile}")

@@ -175,48 +175,6 @@ MR_INLINE void tile_taps(const float *MR_RESTRICT xs, int64_t L, int64_t d, int6
     }
 }
 
-/* ---- combination outputs ------------------------------------------------------------------ */
-
-MR_INLINE void term_set(float *MR_RESTRICT c, const float *MR_RESTRICT ca, const float *MR_RESTRICT g0,
-                            const float *MR_RESTRICT g1, const float *MR_RESTRICT g2, int64_t lo, int64_t hi,
-                            int gamma_first) {
-    if (gamma_first) {
-        for (int64_t t = lo; t < hi; t++) c[t] = ca[t] + ((g0[t] + g1[t]) + g2[t]);
-    } else {
-        for (int64_t t = lo; t < hi; t++) c[t] = ((ca[t] + g0[t]) + g1[t]) + g2[t];
-    }
-}
-
-MR_INLINE void term_add(float *MR_RESTRICT c, const float *MR_RESTRICT ca, const float *MR_RESTRICT g0,
-                            const float *MR_RESTRICT g1, const float *MR_RESTRICT g2, int64_t lo, int64_t hi,
-                            int gamma_first) {
-    if (gamma_first) {
-        for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (ca[t] + ((g0[t] + g1[t]) + g2[t]));
-    } else {
-        for (int64_t t = lo; t < hi; t++) c[t] = c[t] + (((ca[t] + g0[t]) + g1[t]) + g2[t]);
-    }
-}
-
-/* Output of combination `comb` (kernel k) over tile positions [lo, hi) into c. The per-channel
- * buffers hold, for channel ch, nine G windows then C_alpha: (NTAPS + 1) * stride floats. */
-MR_INLINE void combination_tile(const mr_plan *p, int64_t comb, int k, const float *bufs, int64_t stride,
-                                    float *MR_RESTRICT c, int64_t lo, int64_t hi, int gamma_first) {
-    const int32_t *chans = p->chan_idx + p->comb_off[comb];
-    int32_t m = p->comb_nch[comb];
-    const int64_t per_ch = (NTAPS + 1) * stride;
-    for (int32_t j = 0; j < m; j++) {
-        const float *b = bufs + (int64_t)chans[j] * per_ch;
-        const float *ca = b + NTAPS * stride;
-        const float *g0 = b + KIDX[k][0] * stride;
-        const float *g1 = b + KIDX[k][1] * stride;
-        const float *g2 = b + KIDX[k][2] * stride;
-        if (j == 0)
-            term_set(c, ca, g0, g1, g2, lo, hi, gamma_first);
-        else
-            term_add(c, ca, g0, g1, g2, lo, hi, gamma_first);
-    }
-}
-
 /* The transform order ((C_alpha + G_i0) + G_i1) + G_i2 shares its first two adds between the
  * kernels with the same (i0, i1): P[i0, i1] = (C_alpha + G_i0) + G_i1 is computed once per tile
  * for the 28 pairs i0 < i1 <= 7, and each kernel adds only G_i2 (bitwise the same sums). */
@@ -943,22 +901,75 @@ MR_HOT static int MR_W(series_counts)(const mr_plan *p, const float *x, int64_t 
 }
 
 /* Bias-fit outputs of rows (see mr_fit_outputs), gamma-first order. */
+/* One channel's term of kernel k over output positions [t0, t0 + n), straight from the series, in
+ * the reference bias fit's order (gamma first): C_alpha + ((G_i0 + G_i1) + G_i2), with C_alpha summed
+ * as in tile_taps and G = 3x, without storing the nine windows. The range is cut where a tap
+ * enters or leaves [0, L); in each piece a tap outside the series reads from `zeros`, so it is
+ * subtracted and added as the zero it is in the padded windows (the same bits). c = term, or
+ * c = c + term when `add`. */
+MR_HOT static void MR_W(fit_term)(const float *MR_RESTRICT xs, int64_t L, int64_t d, int k, int64_t t0,
+                                  int64_t n, const float *MR_RESTRICT zeros, float *MR_RESTRICT c, int add) {
+    int64_t cuts[2 * NTAPS + 2];
+    int nc = 0;
+    cuts[nc++] = 0;
+    cuts[nc++] = n;
+    for (int g = 0; g < NTAPS; g++) {
+        const int64_t off = t0 + (int64_t)(g - 4) * d, a = -off, b = L - off;
+        if (a > 0 && a < n) cuts[nc++] = a;
+        if (b > 0 && b < n) cuts[nc++] = b;
+    }
+    for (int i = 1; i < nc; i++) /* insertion sort: at most 20 cuts */
+        for (int j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+            const int64_t tmp = cuts[j];
+            cuts[j] = cuts[j - 1];
+            cuts[j - 1] = tmp;
+        }
+    for (int q = 0; q + 1 < nc; q++) {
+        const int64_t lo = cuts[q], hi = cuts[q + 1];
+        if (hi <= lo) continue;
+        const float *w[NTAPS];
+        for (int g = 0; g < NTAPS; g++) {
+            const int64_t at = t0 + (int64_t)(g - 4) * d + lo; /* x index of position lo */
+            w[g] = (at >= 0 && at < L) ? xs + at : zeros; /* the whole piece is in, or out */
+        }
+        const float *MR_RESTRICT x0 = w[0], *MR_RESTRICT x1 = w[1], *MR_RESTRICT x2 = w[2];
+        const float *MR_RESTRICT x3 = w[3], *MR_RESTRICT x4 = w[4], *MR_RESTRICT x5 = w[5];
+        const float *MR_RESTRICT x6 = w[6], *MR_RESTRICT x7 = w[7], *MR_RESTRICT x8 = w[8];
+        const float *MR_RESTRICT y0 = w[KIDX[k][0]], *MR_RESTRICT y1 = w[KIDX[k][1]];
+        const float *MR_RESTRICT y2 = w[KIDX[k][2]];
+        float *MR_RESTRICT cc = c + lo;
+        const int64_t m = hi - lo;
+        for (int64_t t = 0; t < m; t++) { /* `add` is the same for the whole loop: the compiler splits it */
+            float s = -x4[t];
+            s = s - x0[t];
+            s = s - x1[t];
+            s = s - x2[t];
+            s = s - x3[t];
+            s = s - x5[t];
+            s = s - x6[t];
+            s = s - x7[t];
+            s = s - x8[t];
+            const float g0 = y0[t] * 3.0f, g1 = y1[t] * 3.0f, g2 = y2[t] * 3.0f;
+            const float v = s + ((g0 + g1) + g2);
+            cc[t] = add ? cc[t] + v : v;
+        }
+    }
+}
+
 MR_HOT static int MR_W(fit_rows)(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
                                  const int32_t *kernels, float *out, float *work) {
-    const int64_t C = p->n_channels, L = p->length, T = tile_of(p);
-    const int64_t stride = T, per_ch = (NTAPS + 1) * stride, d = p->dilations[dil];
+    const int64_t C = p->n_channels, L = p->length, T = tile_of(p), d = p->dilations[dil];
+    float *zeros = work; /* T zeros: the taps outside the series */
+    memset(zeros, 0, (size_t)T * sizeof(float));
     for (int64_t r = 0; r < n_rows; r++) {
         const float *x = rows + r * C * L;
         const int k = kernels[r];
         const int64_t comb = dil * NK + k;
         const int32_t *chans = p->chan_idx + p->comb_off[comb];
-        for (int64_t t0 = 0; t0 < L; t0 += T) {
+        for (int64_t t0 = 0; t0 < L; t0 += T) { /* channels summed a tile at a time, in cache */
             const int64_t n = min64(T, L - t0);
-            for (int32_t j = 0; j < p->comb_nch[comb]; j++) {
-                const int64_t ch = chans[j];
-                tile_taps(x + ch * L, L, d, t0, n, stride, work + ch * per_ch, work + ch * per_ch + NTAPS * stride);
-            }
-            combination_tile(p, comb, k, work, stride, out + r * L + t0, 0, n, 1);
+            for (int32_t j = 0; j < p->comb_nch[comb]; j++)
+                MR_W(fit_term)(x + (int64_t)chans[j] * L, L, d, k, t0, n, zeros, out + r * L + t0, j > 0);
         }
     }
     return 0;
