@@ -87,12 +87,15 @@ def fit_biases(
     fetch_rows: RowFetcher,
     device: torch.device | str | None = None,
     memory_budget: int | None = None,
+    by_example: bool = False,
 ) -> MiniRocketParameters:
     """Fit the biases of a plan; ``fetch_rows(indices)`` returns those fit rows as (k, C, L).
 
     Rows are requested a kernel chunk at a time (never more than 84 at once), so memory is
     bounded by the series length, not by the fit set. On the CPU the native kernel is used when
-    it is available (same bits; see :mod:`.native`).
+    it is available (same bits; see :mod:`.native`). With ``by_example`` the steps go example by
+    example (every kernel and dilation drawn on one example, then the next), so that a fetcher
+    keeping its last rows reads each example once; the biases are the same in any order.
 
     Parameters
     ----------
@@ -104,6 +107,8 @@ def fit_biases(
         Where to compute; None: CUDA where available, else the CPU.
     memory_budget : int, optional
         Bytes per step (default: :data:`~rocketstream.config.MEMORY_BUDGET`).
+    by_example : bool, default False
+        Group the steps by drawn example (for fetchers that read rows on demand).
 
     Returns
     -------
@@ -121,7 +126,8 @@ def fit_biases(
         workers = cpu_threads()
         share = (memory_budget or DEFAULT_MEMORY_BUDGET) // workers
         chunk = native_fit_chunk_size(params.n_channels, params.length, share)
-        return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles, workers)
+        return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles, workers,
+                                     by_example)
 
     import torch
 
@@ -138,7 +144,8 @@ def fit_biases(
         return c.cpu().numpy()
 
     chunk = kernel_chunk_size(params.n_channels, params.length, memory_budget)
-    return _fit_by_kernel_chunks(params, fetch_rows, chunk, torch_outputs, reference_quantiles)
+    return _fit_by_kernel_chunks(params, fetch_rows, chunk, torch_outputs, reference_quantiles,
+                                 by_example=by_example)
 
 
 def _fit_by_kernel_chunks(
@@ -148,12 +155,14 @@ def _fit_by_kernel_chunks(
     outputs: Callable[[np.ndarray | torch.Tensor, int, int, np.ndarray], np.ndarray],
     quantiles: Callable[[np.ndarray, np.ndarray], np.ndarray],
     workers: int = 1,
+    by_example: bool = False,
 ) -> MiniRocketParameters:
     """The bias fit loop shared by both engines: per dilation, ``chunk`` kernels at a time, fetch
     their drawn rows, take ``outputs(rows, i, d, ks)`` (the full padded outputs, gamma-first order)
     and store their ``quantiles`` at the kernels' feature slots. With ``workers`` > 1 the steps'
     outputs and quantiles run in a thread pool, at most ``workers`` at a time (each writes its own
-    slots: the biases do not depend on it); the rows are fetched in order in the calling thread."""
+    slots: the biases do not depend on it); the rows are fetched in order in the calling thread.
+    ``by_example``: see :func:`_steps`."""
     levels = params.quantiles
     offsets = params.feature_offsets()
     biases = np.empty(params.n_features_out, dtype=np.float32)
@@ -163,8 +172,7 @@ def _fit_by_kernel_chunks(
         feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
         biases[feat] = quantiles(c, levels[feat])
 
-    steps = [(i, d, nfd, np.arange(k0, min(k0 + chunk, NUM_KERNELS)))
-             for i, (d, nfd) in enumerate(params.per_dilation()) for k0 in range(0, NUM_KERNELS, chunk)]
+    steps = _steps(params, chunk, by_example)
     if workers <= 1 or len(steps) < 2:
         for i, d, nfd, ks in steps:
             step(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]), i, d, nfd, ks)
@@ -179,6 +187,27 @@ def _fit_by_kernel_chunks(
         for f in pending:
             f.result()
     return params.with_biases(biases)
+
+
+def _steps(params: MiniRocketParameters, chunk: int, by_example: bool
+           ) -> list[tuple[int, int, int, np.ndarray]]:
+    """The bias fit's steps ``(dilation index, dilation, features per kernel, kernels)``, at most
+    ``chunk`` kernels each: dilation by dilation, or (``by_example``) grouped by the example the kernels were
+    drawn on, examples ascending, so that consecutive steps need the same row."""
+    per = params.per_dilation()
+    if not by_example:
+        return [(i, d, nfd, np.arange(k0, min(k0 + chunk, NUM_KERNELS)))
+                for i, (d, nfd) in enumerate(per) for k0 in range(0, NUM_KERNELS, chunk)]
+    drawn = np.asarray(params.example_indices, dtype=np.int64)
+    dil, ker = np.divmod(np.arange(drawn.size), NUM_KERNELS)
+    order = np.lexsort((ker, dil, drawn))  # by example, then dilation, then kernel
+    group = drawn[order] * len(per) + dil[order]
+    steps = []
+    for run in np.split(order, np.flatnonzero(np.diff(group)) + 1):
+        i = int(dil[run[0]])
+        d, nfd = per[i]
+        steps += [(i, d, nfd, ker[run[k0 : k0 + chunk]]) for k0 in range(0, len(run), chunk)]
+    return steps
 
 
 def _as_rows(rows: np.ndarray | torch.Tensor) -> np.ndarray:
