@@ -116,6 +116,26 @@ def test_train_update_after_three_appends_predicts_like_a_full_retrain(stores, t
     assert (head.read_bytes(), stats_path(head).read_bytes()) == before
 
 
+def test_no_stats_keeps_no_statistics_and_update_then_says_why(stores, tmp_path, capsys):
+    head, kept = tmp_path / "head.npz", tmp_path / "kept.npz"
+    assert main(["train", str(stores / "f120.zarr"), "--output", str(kept)]) == 0
+    assert main(["train", str(stores / "f120.zarr"), "--output", str(head)]) == 0
+    assert stats_path(head).is_file()
+    # retrained without statistics: the old file (of the replaced head) goes too
+    assert main(["train", str(stores / "f120.zarr"), "--output", str(head), "--overwrite", "--no-stats"]) == 0
+    assert head.is_file() and not stats_path(head).exists()
+    x = features(stores, 120)
+    assert_same_decisions(RidgeHead.load(head), RidgeHead.load(kept), x)
+    capsys.readouterr()
+    assert main(["train", str(stores / "f140.zarr"), "--output", str(head), "--update"]) == 2
+    err = capsys.readouterr().err
+    assert "no ridge statistics" in err and "--no-stats" in err and "without --update" in err
+    assert not stats_path(head).exists()
+    # an update can drop them too
+    assert main(["train", str(stores / "f140.zarr"), "--output", str(kept), "--update", "--no-stats"]) == 0
+    assert not stats_path(kept).exists() and RidgeHead.load(kept).n_samples_ == 140
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_update_api_equals_a_fit_on_all_rows(task):
     x, y, target = synthetic()

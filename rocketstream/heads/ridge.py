@@ -480,7 +480,8 @@ class RidgeHead(Head):
         stats : bool, default True
             Also write ``stats_`` to ``<head>.stats.npz`` beside it, which :meth:`update` needs: F x F
             float64 as a packed triangle (about 4 F^2 bytes) for a covariance-form head, a few hundred
-            bytes for a Gram-form one.
+            bytes for a Gram-form one. Without them, an old statistics file beside ``path`` is removed
+            (with ``overwrite``): it belongs to the head being replaced.
 
         Returns
         -------
@@ -499,6 +500,8 @@ class RidgeHead(Head):
         written = super().save(path, overwrite=overwrite)
         if keep:
             write_stats(stats_path(written), self.stats_, written, overwrite=True)
+        elif overwrite:
+            stats_path(written).unlink(missing_ok=True)
         return written
 
     @classmethod

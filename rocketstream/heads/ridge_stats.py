@@ -418,8 +418,8 @@ def read_stats(path: str | os.PathLike, head_file: str | os.PathLike) -> RidgeSt
             arrays = {k: f[k] for k in f.files}
         meta = json.loads(str(arrays.pop("__meta__")))
     except FileNotFoundError:
-        raise FileNotFoundError(f"no ridge statistics at {path} (they are written beside the head by "
-                                f"`rocketstream train`); {fix}") from None
+        raise FileNotFoundError(f"no ridge statistics at {path} (`rocketstream train` writes them beside "
+                                f"the head unless --no-stats / keep_stats=False); {fix}") from None
     except Exception as exc:  # noqa: BLE001 - zip, npy header, JSON or decompression damage
         raise ModelFileError(f"cannot read ridge statistics {path} ({type(exc).__name__}: {exc}); "
                              + fix) from exc
