@@ -136,6 +136,22 @@ def test_transform_on_cluster_at_terminal_matches_local(local, cluster):
     assert not list((cluster.tmp / "workers").glob("*.zarr"))
 
 
+def test_fit_on_cluster_reads_the_drawn_rows_there_and_matches_local(local, cluster):
+    from distributed import Client
+
+    from rocketstream.core.serialization import load as load_model
+
+    work = local["work"]
+    run = cli(["fit", "train.zarr", "--variable", "X", "--model", "cluster-model.json", "--seed", "0",
+               "--scheduler", cluster.address], work)
+    assert run.returncode == 0, run.stderr
+    assert "fitted 9996 features on 50 x 1 x 150" in run.stdout
+    assert load_model(work / "cluster-model.json").equals(load_model(work / "model.json"))
+    with Client(cluster.address, timeout="20s") as client:  # the rows were read by the cluster's tasks
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    assert "rows_of_chunk" in prefixes  # dask names the prefix without the underscore
+
+
 def test_predict_on_cluster_at_terminal_matches_local(local, cluster):
     work = local["work"]
     # the default chunking, as the local run: the ridge decisions come from BLAS, whose last bits

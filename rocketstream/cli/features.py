@@ -26,6 +26,10 @@ def register_fit(sub: argparse._SubParsersAction) -> None:
                    help="torch device for the bias fit (default: the GPU if there is one, else the CPU)")
     p.add_argument("--memory-budget", type=memory, default=None, metavar="BYTES",
                    help="memory for the drawn rows and micro-batches, e.g. 512MB")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|threads|processes|synchronous",
+                   help="Dask scheduler that reads the drawn rows (one task per input chunk holding some): "
+                   "a dask.distributed address (tcp://host:8786) or a local one (default threads); the "
+                   "biases are fitted here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     p.set_defaults(handler=cmd_fit)
 
@@ -38,7 +42,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     params = fit(args.input, variable=args.variable, num_features=args.num_features,
                  max_dilations_per_kernel=args.max_dilations, random_state=args.seed, device=args.device,
-                 memory_budget=args.memory_budget, pad_short=args.pad_short, fill_missing=args.fill_missing)
+                 memory_budget=args.memory_budget, pad_short=args.pad_short, fill_missing=args.fill_missing,
+                 scheduler=args.scheduler)
     save_model(params, out, overwrite=args.overwrite, inputs=[args.input])
     print(f"fitted {params.n_features_out} features on {params.n_fit_examples} x {params.n_channels} x "
           f"{params.length} (seed {params.seed}, {params.extra.get('fit_rows_distinct')} rows read) in "
