@@ -90,7 +90,7 @@ def test_small_memory_budget_fetches_per_kernel_chunk_with_a_cache(tmp_path):
     assert got.equals(ref)
     distinct = got.extra["fit_rows_distinct"]
     assert distinct * row_bytes > 30 * row_bytes  # did not fit: the cached path ran
-    assert got.extra["fit_rows_read"] == distinct  # steps grouped by example: each row read once
+    assert got.extra["fit_rows_read"] == distinct  # steps grouped by the cache's window: each row read once
 
 
 def test_time_chunked_input_is_rechunked_with_a_warning(tmp_path):
@@ -121,21 +121,27 @@ def test_bad_inputs_are_loud(bad, match):
         open_source(bad)
 
 
-def test_steps_by_example_cover_every_kernel_once_and_give_the_same_biases():
+def test_steps_by_window_cover_every_kernel_once_and_give_the_same_biases():
     from rocketstream.core.biases import _steps, fit_biases
     from rocketstream.core.parameters import plan
 
     x = make_data(40, 2, 120)
     params = plan(40, 2, 120, 1000, 32, 4)
+    every = [(i, k) for i in range(len(params.dilations)) for k in range(84)]
+    distinct = np.unique(params.example_indices)
     for chunk in (1, 5, 84):
-        steps = _steps(params, chunk, by_example=True)
-        pairs = [(i, int(k)) for i, _, _, ks in steps for k in ks]
-        assert sorted(pairs) == [(i, k) for i in range(len(params.dilations)) for k in range(84)]
-        assert all(len(ks) <= chunk for *_, ks in steps)
-        drawn = [{int(params.example_indices[i * 84 + k]) for k in ks} for i, _, _, ks in steps]
-        assert all(len(e) == 1 for e in drawn)  # one example a step
-        order = [e.pop() for e in drawn]
-        assert order == sorted(order)  # examples ascending: a one-row cache reads each once
+        assert [(i, int(k)) for i, _, _, ks in _steps(params, chunk) for k in ks] == every
+        for window in (1, 3, 1000):
+            steps = _steps(params, chunk, window)
+            pairs = [(i, int(k)) for i, _, _, ks in steps for k in ks]
+            assert sorted(pairs) == every and all(len(ks) <= chunk for *_, ks in steps)
+            # each step within one window of examples, the windows in order: a cache of `window`
+            # rows reads every example once
+            windows = [{int(np.searchsorted(distinct, params.example_indices[i * 84 + k])) // window
+                        for k in ks} for i, _, _, ks in steps]
+            assert all(len(w) == 1 for w in windows)
+            order = [w.pop() for w in windows]
+            assert order == sorted(order)
     ref = fit_biases(params, lambda idx: x[idx])
-    got = fit_biases(params, lambda idx: x[idx], by_example=True)
-    assert got.equals(ref)
+    for window in (1, 7):
+        assert fit_biases(params, lambda idx: x[idx], window=window).equals(ref)

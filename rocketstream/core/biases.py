@@ -87,15 +87,16 @@ def fit_biases(
     fetch_rows: RowFetcher,
     device: torch.device | str | None = None,
     memory_budget: int | None = None,
-    by_example: bool = False,
+    window: int | None = None,
 ) -> MiniRocketParameters:
     """Fit the biases of a plan; ``fetch_rows(indices)`` returns those fit rows as (k, C, L).
 
     Rows are requested a kernel chunk at a time (never more than 84 at once), so memory is
     bounded by the series length, not by the fit set. On the CPU the native kernel is used when
-    it is available (same bits; see :mod:`.native`). With ``by_example`` the steps go example by
-    example (every kernel and dilation drawn on one example, then the next), so that a fetcher
-    keeping its last rows reads each example once; the biases are the same in any order.
+    it is available (same bits; see :mod:`.native`). With ``window`` the steps go through the drawn
+    examples ``window`` at a time (all kernels and dilations drawn on them, then the next ones), so
+    that a fetcher keeping its last ``window`` rows reads each example once; the biases are the same
+    in any order.
 
     Parameters
     ----------
@@ -107,8 +108,9 @@ def fit_biases(
         Where to compute; None: CUDA where available, else the CPU.
     memory_budget : int, optional
         Bytes per step (default: :data:`~rocketstream.config.MEMORY_BUDGET`).
-    by_example : bool, default False
-        Group the steps by drawn example (for fetchers that read rows on demand).
+    window : int, optional
+        Drawn examples per group of steps (for fetchers that read rows on demand and keep that many);
+        None: dilation by dilation.
 
     Returns
     -------
@@ -127,7 +129,7 @@ def fit_biases(
         share = (memory_budget or DEFAULT_MEMORY_BUDGET) // workers
         chunk = native_fit_chunk_size(params.n_channels, params.length, share)
         return _fit_by_kernel_chunks(params, fetch_rows, chunk, native_outputs, _native_quantiles, workers,
-                                     by_example)
+                                     window)
 
     import torch
 
@@ -145,7 +147,7 @@ def fit_biases(
 
     chunk = kernel_chunk_size(params.n_channels, params.length, memory_budget)
     return _fit_by_kernel_chunks(params, fetch_rows, chunk, torch_outputs, reference_quantiles,
-                                 by_example=by_example)
+                                 window=window)
 
 
 def _fit_by_kernel_chunks(
@@ -155,14 +157,14 @@ def _fit_by_kernel_chunks(
     outputs: Callable[[np.ndarray | torch.Tensor, int, int, np.ndarray], np.ndarray],
     quantiles: Callable[[np.ndarray, np.ndarray], np.ndarray],
     workers: int = 1,
-    by_example: bool = False,
+    window: int | None = None,
 ) -> MiniRocketParameters:
     """The bias fit loop shared by both engines: per dilation, ``chunk`` kernels at a time, fetch
     their drawn rows, take ``outputs(rows, i, d, ks)`` (the full padded outputs, gamma-first order)
     and store their ``quantiles`` at the kernels' feature slots. With ``workers`` > 1 the steps'
     outputs and quantiles run in a thread pool, at most ``workers`` at a time (each writes its own
     slots: the biases do not depend on it); the rows are fetched in order in the calling thread.
-    ``by_example``: see :func:`_steps`."""
+    ``window``: see :func:`_steps`."""
     levels = params.quantiles
     offsets = params.feature_offsets()
     biases = np.empty(params.n_features_out, dtype=np.float32)
@@ -172,7 +174,7 @@ def _fit_by_kernel_chunks(
         feat = offsets[i] + ks[:, None] * nfd + np.arange(nfd)[None, :]
         biases[feat] = quantiles(c, levels[feat])
 
-    steps = _steps(params, chunk, by_example)
+    steps = _steps(params, chunk, window)
     if workers <= 1 or len(steps) < 2:
         for i, d, nfd, ks in steps:
             step(fetch_rows(params.example_indices[i * NUM_KERNELS + ks]), i, d, nfd, ks)
@@ -189,21 +191,22 @@ def _fit_by_kernel_chunks(
     return params.with_biases(biases)
 
 
-def _steps(params: MiniRocketParameters, chunk: int, by_example: bool
+def _steps(params: MiniRocketParameters, chunk: int, window: int | None = None
            ) -> list[tuple[int, int, int, np.ndarray]]:
     """The bias fit's steps ``(dilation index, dilation, features per kernel, kernels)``, at most
-    ``chunk`` kernels each: dilation by dilation, or (``by_example``) grouped by the example the kernels were
-    drawn on, examples ascending, so that consecutive steps need the same row."""
+    ``chunk`` kernels each, dilation by dilation; with ``window``, first grouped by the drawn examples
+    ``window`` at a time (examples ascending), so that consecutive steps need the same few rows."""
     per = params.per_dilation()
-    if not by_example:
+    if window is None:
         return [(i, d, nfd, np.arange(k0, min(k0 + chunk, NUM_KERNELS)))
                 for i, (d, nfd) in enumerate(per) for k0 in range(0, NUM_KERNELS, chunk)]
     drawn = np.asarray(params.example_indices, dtype=np.int64)
     dil, ker = np.divmod(np.arange(drawn.size), NUM_KERNELS)
-    order = np.lexsort((ker, dil, drawn))  # by example, then dilation, then kernel
-    group = drawn[order] * len(per) + dil[order]
+    group = np.searchsorted(np.unique(drawn), drawn) // max(1, int(window))  # the window of each draw
+    order = np.lexsort((ker, dil, group))  # by window, then dilation, then kernel
+    run_of = group[order] * len(per) + dil[order]
     steps = []
-    for run in np.split(order, np.flatnonzero(np.diff(group)) + 1):
+    for run in np.split(order, np.flatnonzero(np.diff(run_of)) + 1):
         i = int(dil[run[0]])
         d, nfd = per[i]
         steps += [(i, d, nfd, ker[run[k0 : k0 + chunk]]) for k0 in range(0, len(run), chunk)]

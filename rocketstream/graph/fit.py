@@ -181,9 +181,10 @@ def fit_array(
     n, c, length = (int(s) for s in arr.shape)
     params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
     gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
-    # rows read on demand: the steps go example by example, so each drawn row is read once
+    # rows read on demand: the steps go through the examples as many at a time as the cache keeps,
+    # so each drawn row is read once
     fitted = fit_biases(params, gatherer, device=device, memory_budget=memory_budget,
-                        by_example=not gatherer.prefetched)
+                        window=None if gatherer.prefetched else gatherer.capacity)
     return fitted, gatherer
 
 
