@@ -480,8 +480,8 @@ class RidgeHead(Head):
         stats : bool, default True
             Also write ``stats_`` to ``<head>.stats.npz`` beside it, which :meth:`update` needs: F x F
             float64 as a packed triangle (about 4 F^2 bytes) for a covariance-form head, a few hundred
-            bytes for a Gram-form one. Without them, an old statistics file beside ``path`` is removed
-            (with ``overwrite``): it belongs to the head being replaced.
+            bytes for a Gram-form one. With ``stats=False`` and ``overwrite``, an old statistics file beside
+            ``path`` is removed: it belongs to the head being replaced.
 
         Returns
         -------
@@ -500,7 +500,7 @@ class RidgeHead(Head):
         written = super().save(path, overwrite=overwrite)
         if keep:
             write_stats(stats_path(written), self.stats_, written, overwrite=True)
-        elif overwrite:
+        elif overwrite and not stats:  # asked for none: the file beside is the replaced head's
             stats_path(written).unlink(missing_ok=True)
         return written
 

@@ -900,7 +900,6 @@ MR_HOT static int MR_W(series_counts)(const mr_plan *p, const float *x, int64_t 
     return 0;
 }
 
-/* Bias-fit outputs of rows (see mr_fit_outputs), gamma-first order. */
 /* One channel's term of kernel k over output positions [t0, t0 + n), straight from the series, in
  * the reference bias fit's order (gamma first): C_alpha + ((G_i0 + G_i1) + G_i2), with C_alpha summed
  * as in tile_taps and G = 3x, without storing the nine windows. The range is cut where a tap
@@ -956,6 +955,7 @@ MR_HOT static void MR_W(fit_term)(const float *MR_RESTRICT xs, int64_t L, int64_
     }
 }
 
+/* Bias-fit outputs of rows (see mr_fit_outputs), gamma-first order. */
 MR_HOT static int MR_W(fit_rows)(const mr_plan *p, const float *rows, int64_t n_rows, int64_t dil,
                                  const int32_t *kernels, float *out, float *work) {
     const int64_t C = p->n_channels, L = p->length, T = tile_of(p), d = p->dilations[dil];
