@@ -154,12 +154,14 @@ def test_fit_on_cluster_reads_the_drawn_rows_there_and_matches_local(local, clus
 
 def test_predict_on_cluster_at_terminal_matches_local(local, cluster):
     work = local["work"]
-    # the default chunking, as the local run: the ridge decisions come from BLAS, whose last bits
-    # depend on the number of rows per call (the features themselves do not depend on the chunking)
-    rc, shown = run_on_terminal([str(RS), "predict", "test.zarr", "--variable", "X", "--model", "model.json",
-                                 "--head", "head.npz", "--output", "cluster-pred.zarr",
-                                 "--scheduler", cluster.address], cwd=work, env={**os.environ, **QUIET})
+    # the local run's chunking (its default: the same as the cluster's on a CPU, larger where a GPU sizes
+    # for one device): the ridge decisions come from BLAS, whose last bits depend on the number of rows
+    # per call (the features themselves do not depend on the chunking)
     here = zarr.open_group(work / "pred.zarr", mode="r")
+    size = str(here.attrs["rocketstream"]["chunk_size"])
+    rc, shown = run_on_terminal([str(RS), "predict", "test.zarr", "--variable", "X", "--model", "model.json",
+                                 "--head", "head.npz", "--output", "cluster-pred.zarr", "--chunk-size", size,
+                                 "--scheduler", cluster.address], cwd=work, env={**os.environ, **QUIET})
     there = zarr.open_group(work / "cluster-pred.zarr", mode="r")
     n_chunks = there.attrs["rocketstream"]["n_chunks"]
     assert n_chunks == here.attrs["rocketstream"]["n_chunks"] >= 2
@@ -271,8 +273,8 @@ def test_default_run_cuts_ingested_chunks_and_keeps_the_features(tmp_path):
     src = write_collection(read_numpy(tmp_path / "x.npz"), tmp_path / "x.zarr")
     assert zarr.open_group(src, mode="r")["X"].chunks[0] == 699  # 2 chunks
     params = fit(x, num_features=1000, random_state=0)
-    with dask.config.set(num_workers=2):
-        store, chunks = run_transform(src, params, tmp_path / "auto.zarr", variable="X")
+    with dask.config.set(num_workers=2):  # the CPU's sizing, also where a GPU would size for one device
+        store, chunks = run_transform(src, params, tmp_path / "auto.zarr", variable="X", device="cpu")
     assert (store.chunk_size, store.n_chunks, chunks) == (300, 4, [0, 1, 2, 3])
     whole, _ = run_transform(src, params, tmp_path / "whole.zarr", variable="X", chunk_size=1200)
     assert whole.n_chunks == 1
@@ -295,7 +297,8 @@ def test_automatic_task_size_counts_the_clusters_threads(tmp_path):
         # on a GPU the threads of a process share its one device: tasks count processes, not threads
         assert (task_slots(client, None, "cuda"), task_slots(client, None, "cpu")) == (3, 6)
         assert task_slots(client) == 6  # each worker's own device: counted as the CPU's threads
-    local, _ = run_transform(src, params, tmp_path / "l.zarr", workers=3)
+    # the CPU's sizing, also on a machine with a GPU (where a local run sizes for its one device)
+    local, _ = run_transform(src, params, tmp_path / "l.zarr", workers=3, device="cpu")
     assert local.chunk_size == 400  # 6 tasks for 3 local workers
     assert np.array_equal(bits(store.features[:]), bits(local.features[:]))
     assert (task_slots("threads", 3, "cpu"), task_slots("threads", 3, "cuda")) == (3, 1)

@@ -110,8 +110,8 @@ def test_all_workers_killed_during_transform(tmp_path, cluster, monkeypatch):
             return False
 
     _wait_until(some_done, "the first chunk", box)
+    killed = time.monotonic()  # before the kill: the run may see the worker gone before kill() returns
     cluster.kill(worker)
-    killed = time.monotonic()
     thread.join(timeout=BOUND + 30)
     assert not thread.is_alive(), "the run did not stop after every worker was killed"
     error = box.get("error")

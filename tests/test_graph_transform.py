@@ -130,13 +130,17 @@ def test_worker_memory_is_bounded_by_chunk_not_dataset(tmp_path):
     small = tmp_path / "warm.zarr"
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit="1GiB") as c, Client(c) as client:
-        transform_to_zarr(make_data(1000, 1, length), params, small, scheduler=client, chunk_size=chunk)
+        # the CPU engine, also on a machine with a GPU: a CUDA context alone would take much of these
+        # workers' 1 GiB limit (on the H200 this test ran past its 200 s timeout)
+        transform_to_zarr(make_data(1000, 1, length), params, small, scheduler=client, chunk_size=chunk,
+                          device="cpu")
         pids = list(client.run(os.getpid).values())
         base = {p: psutil.Process(p).memory_info().rss for p in pids}
         stop, peaks = threading.Event(), {}
         sampler = threading.Thread(target=_rss_sampler, args=(pids, stop, peaks), daemon=True)
         sampler.start()
-        out = transform_to_zarr(str(tmp_path / "big.zarr"), params, tmp_path / "f.zarr", scheduler=client)
+        out = transform_to_zarr(str(tmp_path / "big.zarr"), params, tmp_path / "f.zarr", scheduler=client,
+                                device="cpu")
         stop.set()
         sampler.join()
     growth = max(peaks[p] - base[p] for p in pids)
