@@ -11,7 +11,7 @@ and kept under ``--store-dir`` (default: a folder in the system's temp dir) for 
 runs in a fresh subprocess that reports wall time per phase and its peak RSS (ru_maxrss):
 
 - stats: the statistics pass (covariance form) or the moments pass (Gram form);
-- decomp: the tridiagonal reduction (``Tridiagonal``) or eigendecomposition (``numpy.linalg.eigh``);
+- decomp: the band reduction (``BandReduction``) or eigendecomposition (``numpy.linalg.eigh``);
 - loo: the streamed leave-one-out pass (covariance form; in Gram form the coefficients' pass);
 - other: the rest (standardising, the Gram matrix, solves, coefficients).
 
@@ -80,7 +80,7 @@ def child(store: Path, out: Path, mode: str) -> None:
         return run
 
     for name, phase in (("accumulate", "stats"), ("feature_moments", "stats"), ("chain_reduce", "loo"),
-                        ("Tridiagonal", "decomp")):
+                        ("BandReduction", "decomp"), ("Tridiagonal", "decomp")):
         if hasattr(ridge, name):
             setattr(ridge, name, timed(phase, getattr(ridge, name)))
     np.linalg.eigh = timed("decomp", np.linalg.eigh)

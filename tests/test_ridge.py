@@ -244,14 +244,25 @@ COV_CASES = {  # n > F: the covariance form, on real MiniRocket features
 }
 
 
-@pytest.mark.parametrize("panel", [16, None])
+REDUCTIONS = {  # (reflectors per panel, band half-width)
+    "band": (None, None),
+    "band, several panels": (16, None),  # the last panel partial
+    "narrow band": (16, 8),  # solve blocks wider than the band
+    "tridiagonal": (None, 1),  # dsytrd: the path taken where dsytrd_sy2sb cannot be found
+}
+
+
+@pytest.mark.parametrize("reduction", list(REDUCTIONS))
 @pytest.mark.parametrize("case", list(COV_CASES))
-def test_covariance_form_equals_the_eigendecomposition_and_sklearn(tmp_path, monkeypatch, case, panel):
+def test_covariance_form_equals_the_eigendecomposition_and_sklearn(tmp_path, monkeypatch, case, reduction):
     name, split, num_features, regression = COV_CASES[case]
     x, y = one_split_features(name, split, num_features, regression)
     assert x.shape[0] > x.shape[1]
-    if panel:  # several reflector panels, the last one partial
+    panel, band = REDUCTIONS[reduction]
+    if panel:
         monkeypatch.setattr("rocketstream.heads.ridge_solve.PANEL", panel)
+    if band:
+        monkeypatch.setattr("rocketstream.heads.ridge_solve.BAND", band)
     task = "regression" if regression else "classification"
     source = x if case == "two classes" else to_zarr(tmp_path / "x.zarr", x, 16)  # NumPy, or Zarr chunks
     head = RidgeHead(task=task).fit(source, y)

@@ -7,9 +7,9 @@ features are streamed from a row-chunked store through Dask. Two forms, as sciki
 - covariance (n_samples > n_features): one pass accumulates the float64 sufficient statistics
   (count, mean, centred co-moments ``X'X`` and ``X'y``: :mod:`~rocketstream.heads.ridge_stats`), from
   which the standardised ``Z'Z`` (F x F) follows, ``Z = (X - mean) / scale``; its reduction to
-  tridiagonal form ``Q T Q'`` (:mod:`~rocketstream.heads.ridge_solve`); then one more pass applies ``Q``
+  band form ``Q B Q'`` (:mod:`~rocketstream.heads.ridge_solve`); then one more pass applies ``Q``
   to each block for the exact leave-one-out residuals of every alpha, ``looe = c / diag(G^-1)`` with the
-  intercept correction (Rifkin & Lippert 2007), from one tridiagonal factorisation per alpha.
+  intercept correction (Rifkin & Lippert 2007), from one banded Cholesky factorisation per alpha.
 - Gram (otherwise): a moments pass, then the n x n ``ZZ'`` and its eigendecomposition.
 
 The alpha with the smallest mean squared LOO residual wins (the first on ties). Memory: one F x F float64
@@ -19,7 +19,7 @@ form), independent of the number of rows.
 Updates (:meth:`RidgeHead.update`): the statistics are kept (``stats_``, saved beside the head file), so
 rows appended to the features store are folded in by a pass over the new rows only; the coefficients
 then equal those of a fit on all rows (to float64 rounding). Re-selecting alpha needs every row's
-leverage, so it costs the tridiagonal reduction and the LOO pass over all rows, as in a fit;
+leverage, so it costs the band reduction and the LOO pass over all rows, as in a fit;
 ``reselect_alpha=False`` keeps alpha, reads only the new rows and solves one linear system (Cholesky). A
 Gram-form head keeps no co-moments (its rows are no larger than they would be) and is refitted on all rows.
 """
@@ -45,12 +45,11 @@ from .loader import (
 )
 from .moments import chain_reduce, feature_moments
 from .ridge_solve import (
-    Tridiagonal,
+    BandReduction,
     blas_threads,
     loo_squares,
     solve_kept_alpha,
     standardised_upper,
-    tridiagonal_solve,
 )
 from .ridge_stats import (
     RidgeStats,
@@ -81,7 +80,7 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def _cov_loo_step(acc: np.ndarray | None, item: Any, yc: np.ndarray, mean: np.ndarray, scale: np.ndarray,
-                  tri: Tridiagonal, factors: list, fit_dirs: list[np.ndarray], n_total: int) -> np.ndarray:
+                  tri: BandReduction, factors: list, fit_dirs: list[np.ndarray], n_total: int) -> np.ndarray:
     """Sum of squared LOO residuals of one block, for every alpha (covariance form, :func:`loo_squares`)."""
     out = np.zeros(len(factors)) if acc is None else acc.copy()
     for off, x in block_slices(item, LOO_ROWS):
@@ -324,12 +323,12 @@ class RidgeHead(Head):
         zty = zy / scale[:, None]
         n = stats.count
         if alpha is None:
-            with standardised_upper(stats.comoment, scale) as g:  # G = Q T Q', in place
+            with standardised_upper(stats.comoment, scale) as g:  # G = Q B Q', in place
                 with blas_threads(n_chains):
-                    tri = Tridiagonal(g)
+                    tri = BandReduction(g)
                 qty = tri.project(np.array(zty.T, order="F")).T  # Q'Z'y
                 factors = [tri.factors(a) for a in alphas]
-                fit_dirs = [tridiagonal_solve(fac, np.asfortranarray(qty)) for fac in factors]
+                fit_dirs = [fac.solve(qty) for fac in factors]
                 # blocks of whole storage chunks, at least LOO_ROWS rows: efficient matrix products
                 blocks, bounds = window_items(FeatureSource(source, min_block_rows=LOO_ROWS), 0, n)
                 yc = y - y_mean

@@ -1,20 +1,22 @@
-"""The covariance-form ridge solve without eigenvectors: a tridiagonal reduction and its reflectors.
+"""The covariance-form ridge solve without eigenvectors: a band reduction and its reflectors.
 
-The standardised ``G = Z'Z`` (F x F) is reduced in place to tridiagonal form ``G = Q T Q'`` by LAPACK
-``dsytrd`` (``Q`` a product of Householder reflectors, kept where ``G`` was). Everything the exact
-leave-one-out choice of alpha needs follows without the eigenvectors of ``T``:
+The standardised ``G = Z'Z`` (F x F) is reduced in place to a band ``G = Q B Q'`` (half-width ``kd``,
+64 by default) by LAPACK ``dsytrd_sy2sb`` (:mod:`.band_lapack`; ``Q`` a product of Householder reflectors,
+kept where ``G`` was), or to tridiagonal form by ``dsytrd`` where that routine cannot be found. Everything
+the exact leave-one-out choice of alpha needs follows without eigenvectors:
 
 - a row's projection ``p = Q'z``: the reflectors applied to a block of rows, ``panel`` at a time as
-  ``I - V W V'`` (matrix products; :meth:`Tridiagonal.project`);
-- its leverage ``p'(T + alpha I)^-1 p`` and fitted value ``p'(T + alpha I)^-1 Q'Z'y`` from one
-  factorisation ``L D L'`` of the positive-definite tridiagonal ``T + alpha I`` per alpha (``dpttrf``):
-  the leverage is a forward recurrence along ``p``, O(F) per row and alpha (:func:`leverages`);
-- the coefficients ``Q (T + alpha I)^-1 Q'Z'y`` (:meth:`Tridiagonal.coefficients`).
+  ``I - V W V'`` (matrix products; :meth:`BandReduction.project`);
+- its leverage ``p'(B + alpha I)^-1 p`` and fitted value ``p'(B + alpha I)^-1 Q'Z'y`` from one banded
+  Cholesky factorisation ``L L'`` of ``B + alpha I`` per alpha (``dpbtrf``): the leverage is ``|L^-1 p|^2``,
+  a blocked triangular solve along the features, O(F kd) per row and alpha (:class:`BandCholesky`);
+- the coefficients ``Q (B + alpha I)^-1 Q'Z'y`` (:meth:`BandReduction.coefficients`).
 
-This costs the reduction (4/3 F^3 flops) where a full eigendecomposition adds the eigenvectors of ``T``
-and their back-transformation (about 3 F^3 more); the projection costs what the projection on the
-eigenvectors did (2 F^2 per row). With one alpha kept (:func:`solve_kept_alpha`) a Cholesky
-factorisation (F^3 / 3) replaces the reduction.
+The band reduction costs 4/3 F^3 flops like ``dsytrd`` but in matrix-matrix products, where half of
+``dsytrd``'s are matrix-vector products bound by memory bandwidth (at F = 10,000 on two cores: 16-19 s
+against 46-60 s). A full eigendecomposition would add the eigenvectors and their back-transformation
+(about 3 F^3 more); the projection costs what the projection on the eigenvectors did (2 F^2 per row).
+With one alpha kept (:func:`solve_kept_alpha`) a Cholesky factorisation (F^3 / 3) replaces the reduction.
 
 Memory: the statistics' co-moment matrix ``C`` is the only F x F array. :func:`standardised_upper`
 writes ``G`` (plus ``shift`` on its diagonal) over the upper triangle of ``C`` (row-major), where LAPACK
@@ -33,8 +35,14 @@ from scipy.linalg import blas, lapack
 
 from rocketstream.core import InputError
 
+from .band_lapack import band_reduction
+
 #: reflectors applied together (the inner dimension of the projection's matrix products)
 PANEL = 384
+#: half-width of the band ``G`` is reduced to
+BAND = 64
+#: features per step of the leverages' blocked triangular solve (at least the band's half-width)
+SOLVE_BLOCK = 64
 #: rows of the F x F matrix handled at a time when copying or scaling a triangle
 _ROWS = 256
 
@@ -99,27 +107,42 @@ def _checked(info: int, what: str) -> None:
                          f"{info}); use larger alphas")
 
 
-class Tridiagonal:
-    """``G = Q T Q'`` computed in place in the lower triangle of the column-major ``g`` (see the module
-    docstring); ``g`` must stay unchanged while this object is used."""
+class BandReduction:
+    """``G = Q B Q'`` computed in place in the lower triangle of the column-major ``g``, ``B`` banded with
+    half-width ``kd`` (see the module docstring); ``g`` must stay unchanged while this object is used.
 
-    def __init__(self, g: np.ndarray, panel: int | None = None) -> None:
+    ``dsytrd_sy2sb`` (:mod:`.band_lapack`) makes the band when it is available, else ``dsytrd`` makes a
+    tridiagonal ``B`` (``kd`` = 1); ``force_tridiagonal`` asks for the latter.
+    """
+
+    def __init__(self, g: np.ndarray, panel: int | None = None, kd: int | None = None,
+                 force_tridiagonal: bool = False) -> None:
         f = g.shape[0]
         if not g.flags.f_contiguous:
             raise ValueError("the matrix must be column-major (Fortran order)")
-        lwork = int(lapack.dsytrd_lwork(f, lower=1)[0])
-        a, self.d, self.e, self.tau, info = lapack.dsytrd(g, lower=1, lwork=max(1, lwork), overwrite_a=1)
-        _checked(info, "dsytrd")
-        if not np.shares_memory(a, g):  # f2py copied: work on its copy
-            g = a
-        self.a, self.f = g, f
+        kd = min(kd or BAND, max(1, f - 1))
+        band = None if force_tridiagonal or kd == 1 else band_reduction(g, kd)
+        if band is None:
+            kd = 1
+            lwork = int(lapack.dsytrd_lwork(f, lower=1)[0])
+            a, d, e, tau, info = lapack.dsytrd(g, lower=1, lwork=max(1, lwork), overwrite_a=1)
+            _checked(info, "dsytrd")
+            if not np.shares_memory(a, g):  # f2py copied: work on its copy
+                g = a
+            band = np.zeros((2, f), order="F")
+            band[0], band[1, : f - 1] = d, e
+            tau = tau[: f - 1]
+        else:
+            band, tau = band
+        self.a, self.f, self.kd, self.band, self.tau = g, f, kd, band, tau
         panel = panel or PANEL
-        self.panels = [(j, min(j + panel, f - 1)) for j in range(0, f - 1, panel)]
+        n_refl = tau.size  # reflector j acts on rows j + kd ..
+        self.panels = [(j, min(j + panel, n_refl)) for j in range(0, n_refl, panel)]
         self.w = [self._w_factor(*p) for p in self.panels]
 
     def _v(self, j0: int, j1: int) -> np.ndarray:
-        """Reflectors ``j0 .. j1-1`` as the columns of ``V`` (unit lower trapezoidal, rows ``j0+1 ..``)."""
-        v = np.array(self.a[j0 + 1 :, j0:j1], order="F")
+        """Reflectors ``j0 .. j1-1`` as the columns of ``V`` (unit lower trapezoidal, rows ``j0+kd ..``)."""
+        v = np.array(self.a[j0 + self.kd :, j0:j1], order="F")
         k = j1 - j0
         v[:k, :k] = np.tril(v[:k, :k], -1) + np.eye(k)
         return v
@@ -140,7 +163,7 @@ class Tridiagonal:
             raise ValueError("the rows must be a column-major (Fortran order) array")
         for (j0, j1), w in zip(self.panels, self.w, strict=True):
             v = self._v(j0, j1)
-            sub = z[:, j0 + 1 :]
+            sub = z[:, j0 + self.kd :]
             y = (sub @ v) @ w
             out = blas.dgemm(-1.0, y, v, beta=1.0, c=sub, trans_b=1, overwrite_c=1)
             if not np.shares_memory(out, sub):
@@ -152,73 +175,80 @@ class Tridiagonal:
         u = np.array(u, dtype=np.float64)
         for (j0, j1), w in zip(reversed(self.panels), reversed(self.w), strict=True):
             v = self._v(j0, j1)
-            u[j0 + 1 :] -= v @ (w @ (v.T @ u[j0 + 1 :]))
+            u[j0 + self.kd :] -= v @ (w @ (v.T @ u[j0 + self.kd :]))
         return u
 
-    def factors(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-        """The ``L D L'`` factors of ``T + alpha I`` (``dpttrf``)."""
-        if self.f == 1:  # (scipy's wrapper wants a non-empty subdiagonal)
-            _checked(0 if self.d[0] + alpha > 0 else 1, "dpttrf")
-            return self.d + alpha, self.e.copy()
-        d, e, info = lapack.dpttrf(self.d + alpha, self.e)
-        _checked(info, "dpttrf")
-        return d, e
+    def factors(self, alpha: float) -> BandCholesky:
+        """The Cholesky factor of ``B + alpha I``."""
+        return BandCholesky(self.band, alpha)
 
 
-def tridiagonal_solve(factors: tuple[np.ndarray, np.ndarray], b: np.ndarray) -> np.ndarray:
-    """``(T + alpha I)^-1 b`` for column-major ``b`` (F x k), given :meth:`Tridiagonal.factors`."""
-    if factors[0].size == 1:
-        return b / factors[0][0]
-    x, info = lapack.dpttrs(factors[0], factors[1], b)
-    _checked(info, "dpttrs")
-    return x
+class BandCholesky:
+    """``B + alpha I = L L'`` for the band ``B`` in lower band storage (``dpbtrf``), with ``L``'s diagonal
+    blocks and the blocks below them laid out for blocked triangular solves along the features."""
+
+    def __init__(self, band: np.ndarray, alpha: float) -> None:
+        kd, f = band.shape[0] - 1, band.shape[1]
+        ab = np.array(band, order="F")
+        ab[0] += alpha
+        self.l, info = lapack.dpbtrf(ab, lower=1)
+        _checked(info, "dpbtrf")
+        self.kd, self.f = kd, f
+        self.step = max(kd, SOLVE_BLOCK)
+        self.diag: list[np.ndarray] = []  # L[j0:j1, j0:j1], dense lower triangular
+        self.below: list[np.ndarray] = []  # L[j0:j0+kd, j0-kd:j0], upper triangular (rows past F zero)
+        for j0 in range(0, f, self.step):
+            j1 = min(f, j0 + self.step)
+            blk = np.zeros((j1 - j0, j1 - j0), order="F")
+            for d in range(min(kd, j1 - j0 - 1) + 1):
+                i = np.arange(j1 - j0 - d)
+                blk[i + d, i] = self.l[d, j0 : j1 - d]
+            self.diag.append(blk)
+            if j0:
+                cpl = np.zeros((kd, kd), order="F")  # row s: L[j0+s, j0-kd+t] = l[kd+s-t, j0-kd+t], t >= s
+                for s in range(min(kd, j1 - j0)):
+                    t = np.arange(s, kd)
+                    cpl[s, t] = self.l[kd + s - t, j0 - kd + t]
+                self.below.append(cpl)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """``(B + alpha I)^-1 b`` for ``b`` (F x k)."""
+        x, info = lapack.dpbtrs(self.l, np.asfortranarray(b), lower=1)
+        _checked(info, "dpbtrs")
+        return x
+
+    def leverages(self, p: np.ndarray) -> np.ndarray:
+        """``p_i' (B + alpha I)^-1 p_i = |L^-1 p_i|^2`` of every row of the column-major ``p`` (rows x F):
+        ``Y L' = P`` solved a block of features at a time (a matrix product for the band below the
+        diagonal block, a triangular solve for the block), the squares summed as it goes."""
+        out = np.zeros(p.shape[0])
+        prev = None
+        for i, j0 in enumerate(range(0, self.f, self.step)):
+            j1 = min(self.f, j0 + self.step)
+            y = np.array(p[:, j0:j1], order="F")
+            if prev is not None:  # minus Y[:, j0-kd:j0] times the upper triangle below L's diagonal block
+                cpl = self.below[i - 1]
+                m = min(self.kd, j1 - j0)
+                y[:, :m] -= blas.dtrmm(1.0, cpl, prev[:, -self.kd :], side=1, trans_a=1, overwrite_b=1)[:, :m]
+            y = blas.dtrsm(1.0, self.diag[i], y, side=1, lower=1, trans_a=1, overwrite_b=1)
+            out += np.einsum("ij,ij->i", y, y)
+            prev = y
+        return out
 
 
-def leverages(p: np.ndarray, factors: list[tuple[np.ndarray, np.ndarray]], block: int = 64) -> np.ndarray:
-    """``p_i' (T + alpha I)^-1 p_i`` of every row ``p_i`` of the column-major ``p`` (rows x F), for every
-    alpha: (n_alphas, rows).
-
-    With ``T + alpha I = L D L'`` (:meth:`Tridiagonal.factors`) it is ``sum_k q_k^2 / D_k`` where
-    ``L q = p_i``: one forward recurrence along the features, run for all rows and alphas at once
-    (``block`` steps of ``q`` kept, then reduced).
-    """
-    rows, f = p.shape
-    sub = np.stack([fac[1] for fac in factors], axis=1)[:, :, None]  # (F-1, n_alphas, 1): L's subdiagonal
-    d_inv = 1.0 / np.stack([fac[0] for fac in factors], axis=1)  # (F, n_alphas)
-    q = np.empty((block, len(factors), rows))
-    out = np.zeros((len(factors), rows))
-    prev = None
-    for k0 in range(0, f, block):
-        k1 = min(f, k0 + block)
-        for k in range(k0, k1):
-            cur = q[k - k0]
-            if prev is None:
-                cur[...] = p[:, k]
-            else:
-                np.multiply(sub[k - 1], prev, out=cur)
-                np.subtract(p[:, k], cur, out=cur)
-            prev = cur
-        done = q[: k1 - k0]
-        prev = done[-1].copy()
-        np.square(done, out=done)
-        out += np.einsum("kar,ka->ar", done, d_inv[k0:k1])
-    return out
-
-
-def loo_squares(p: np.ndarray, yc: np.ndarray, factors: list[tuple[np.ndarray, np.ndarray]],
-                fit_dirs: list[np.ndarray], n_total: int) -> np.ndarray:
+def loo_squares(p: np.ndarray, yc: np.ndarray, factors: list[BandCholesky], fit_dirs: list[np.ndarray],
+                n_total: int) -> np.ndarray:
     """Sum of squared leave-one-out residuals of some rows, for every alpha.
 
     ``p`` (rows x F, column-major): the rows' projections ``ZQ``; ``yc``: their centred targets; per
-    alpha, the factors of ``T + alpha I`` and ``(T + alpha I)^-1 Q'Z'y``. With leverage ``h``
-    (:func:`leverages`) and fitted value ``f``, a row's residual is ``(y - f) / (1 - h - 1/n)`` (the
-    ``1/n``: the intercept).
+    alpha, the factor of ``B + alpha I`` and ``(B + alpha I)^-1 Q'Z'y``. With leverage ``h``
+    (:meth:`BandCholesky.leverages`) and fitted value ``f``, a row's residual is ``(y - f) / (1 - h - 1/n)``
+    (the ``1/n``: the intercept).
     """
-    lev = leverages(p, factors)
     out = np.zeros(len(factors))
-    for a, u in enumerate(fit_dirs):
+    for a, (fac, u) in enumerate(zip(factors, fit_dirs, strict=True)):
         resid = yc - p @ u
-        resid /= (1.0 - lev[a] - 1.0 / n_total)[:, None]
+        resid /= (1.0 - fac.leverages(p) - 1.0 / n_total)[:, None]
         out[a] = np.einsum("ij,ij->", resid, resid)
     return out
 
@@ -233,5 +263,5 @@ def solve_kept_alpha(c: np.ndarray, scale: np.ndarray, zty: np.ndarray, alpha: f
     return x
 
 
-__all__ = ["Tridiagonal", "blas_threads", "leverages", "loo_squares", "mirror_upper", "solve_kept_alpha",
-           "standardised_upper", "tridiagonal_solve"]
+__all__ = ["BandCholesky", "BandReduction", "blas_threads", "loo_squares", "mirror_upper", "solve_kept_alpha",
+           "standardised_upper"]

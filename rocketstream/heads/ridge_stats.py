@@ -23,7 +23,7 @@ rows are read, then centred.
 Leave-one-out residuals, which choose alpha, are not functions of any such statistics: each row's
 residual divides by its own leverage ``z_i' (Z'Z + alpha I)^-1 z_i``, which depends on the new mean,
 scale and ``Z'Z``. Re-selecting alpha therefore costs what it costs in a full fit, the F x F
-tridiagonal reduction and one pass over every row (:mod:`~rocketstream.heads.ridge_solve`); the update
+band reduction and one pass over every row (:mod:`~rocketstream.heads.ridge_solve`); the update
 saves the statistics pass over the old rows. Keeping alpha costs a pass over the new rows and one F x F
 Cholesky solve. Gram-form heads (n <= F) keep no co-moments: their rows take no more room than an F x F
 matrix would, so an update refits on all rows.

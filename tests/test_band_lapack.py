@@ -1,0 +1,67 @@
+"""The band reduction called from SciPy's LAPACK (rocketstream.heads.band_lapack) and its use by ridge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rocketstream.heads.band_lapack import band_reduction
+from rocketstream.heads.ridge_solve import BandReduction
+
+
+def band_to_dense(ab: np.ndarray) -> np.ndarray:
+    kd, n = ab.shape[0] - 1, ab.shape[1]
+    b = np.zeros((n, n))
+    for d in range(min(kd, n - 1) + 1):
+        i = np.arange(n - d)
+        b[i + d, i] = b[i, i + d] = ab[d, : n - d]
+    return b
+
+
+def symmetric(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n + 5, n))
+    return x.T @ x
+
+
+@pytest.mark.parametrize(("n", "kd"), [(200, 64), (130, 7), (40, 64)])
+def test_band_reduction_is_an_orthogonal_similarity(n, kd):
+    """Q B Q' gives the matrix back, B has the asked half-width, and the upper triangle is left alone."""
+    sym = symmetric(n)
+    a = np.asfortranarray(sym.copy())
+    a[np.triu_indices(n, 1)] = np.arange(n * (n - 1) // 2)  # a marker LAPACK must not touch
+    marker = np.triu(a, 1).copy()
+    out = band_reduction(a, kd)
+    assert out is not None, "dsytrd_sy2sb not found in SciPy's LAPACK: the ridge head falls back to dsytrd"
+    ab, tau = out
+    assert ab.shape == (kd + 1, n) and tau.shape == (max(0, n - kd),)
+    assert np.array_equal(np.triu(a, 1), marker)
+    q = np.eye(n)
+    for i in range(tau.size):
+        v = np.zeros(n)
+        v[i + kd] = 1.0
+        v[i + kd + 1 :] = a[i + kd + 1 :, i]
+        q -= tau[i] * np.outer(q @ v, v)
+    np.testing.assert_allclose(q.T @ q, np.eye(n), atol=1e-12)
+    np.testing.assert_allclose(q @ band_to_dense(ab) @ q.T, sym, rtol=0, atol=1e-11 * np.abs(sym).max())
+
+
+def test_band_reduction_refuses_a_row_major_matrix():
+    with pytest.raises(ValueError, match="column-major"):
+        band_reduction(np.ascontiguousarray(symmetric(10)), 3)
+
+
+@pytest.mark.parametrize("kd", [None, 5, 1])
+def test_leverages_and_solves_equal_the_dense_ones(kd):
+    """Projection, leverages |L^-1 p|^2, solves and coefficients of BandReduction against dense algebra."""
+    n, alpha = 150, 0.3
+    g = symmetric(n, seed=1)
+    red = BandReduction(np.asfortranarray(g.copy()), panel=32, kd=kd)
+    assert red.kd == (kd or 64)
+    rows = np.random.default_rng(2).standard_normal((37, n))
+    inv = np.linalg.inv(g + alpha * np.eye(n))
+    fac = red.factors(alpha)
+    p = red.project(np.asfortranarray(rows.copy()))
+    np.testing.assert_allclose(fac.leverages(p), np.einsum("ij,jk,ik->i", rows, inv, rows), rtol=1e-10)
+    b = np.random.default_rng(3).standard_normal((n, 2))
+    qtb = red.project(np.asfortranarray(b.T.copy())).T  # Q'b
+    np.testing.assert_allclose(red.coefficients(fac.solve(qtb)), inv @ b, rtol=1e-9, atol=1e-12)
