@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rocketstream.heads.band_lapack import band_reduction
-from rocketstream.heads.ridge_solve import BandReduction
+from rocketstream.heads.ridge_solve import BAND, BandReduction, band_width, leverages
 
 
 def band_to_dense(ab: np.ndarray) -> np.ndarray:
@@ -61,7 +61,17 @@ def test_leverages_and_solves_equal_the_dense_ones(kd):
     inv = np.linalg.inv(g + alpha * np.eye(n))
     fac = red.factors(alpha)
     p = red.project(np.asfortranarray(rows.copy()))
-    np.testing.assert_allclose(fac.leverages(p), np.einsum("ij,jk,ik->i", rows, inv, rows), rtol=1e-10)
+    lev = np.einsum("ij,jk,ik->i", rows, inv, rows)
+    np.testing.assert_allclose(fac.leverages(p), lev, rtol=1e-10)
+    second = red.factors(3.0)  # the path of every alpha at once (a recurrence when tridiagonal)
+    lev3 = np.einsum("ij,jk,ik->i", rows, np.linalg.inv(g + 3.0 * np.eye(n)), rows)
+    np.testing.assert_allclose(leverages(p, [fac, second], block=16), np.stack([lev, lev3]), rtol=1e-10)
     b = np.random.default_rng(3).standard_normal((n, 2))
     qtb = red.project(np.asfortranarray(b.T.copy())).T  # Q'b
     np.testing.assert_allclose(red.coefficients(fac.solve(qtb)), inv @ b, rtol=1e-9, atol=1e-12)
+
+
+def test_band_width_weighs_the_reduction_against_the_leverages():
+    assert band_width(9996, 12000, 10) == BAND  # the size: the band
+    assert band_width(3000, 12000, 10) == 1  # small F: dsytrd is quick, the recurrence cheaper
+    assert band_width(9996, 200_000, 10) == 1  # many rows: the band's leverages would cost more

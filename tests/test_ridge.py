@@ -244,11 +244,11 @@ COV_CASES = {  # n > F: the covariance form, on real MiniRocket features
 }
 
 
-REDUCTIONS = {  # (reflectors per panel, band half-width)
+REDUCTIONS = {  # (reflectors per panel, band half-width); these sizes choose tridiagonal unless told
     "band": (None, None),
     "band, several panels": (16, None),  # the last panel partial
     "narrow band": (16, 8),  # solve blocks wider than the band
-    "tridiagonal": (None, 1),  # dsytrd: the path taken where dsytrd_sy2sb cannot be found
+    "tridiagonal": (None, 1),  # dsytrd: small F, or where dsytrd_sy2sb cannot be found
 }
 
 
@@ -263,6 +263,8 @@ def test_covariance_form_equals_the_eigendecomposition_and_sklearn(tmp_path, mon
         monkeypatch.setattr("rocketstream.heads.ridge_solve.PANEL", panel)
     if band:
         monkeypatch.setattr("rocketstream.heads.ridge_solve.BAND", band)
+    if band != 1:
+        monkeypatch.setattr("rocketstream.heads.ridge_solve.BAND_BREAK_EVEN", 0.0)
     task = "regression" if regression else "classification"
     source = x if case == "two classes" else to_zarr(tmp_path / "x.zarr", x, 16)  # NumPy, or Zarr chunks
     head = RidgeHead(task=task).fit(source, y)

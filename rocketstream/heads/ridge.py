@@ -46,6 +46,7 @@ from .loader import (
 from .moments import chain_reduce, feature_moments
 from .ridge_solve import (
     BandReduction,
+    band_width,
     blas_threads,
     loo_squares,
     solve_kept_alpha,
@@ -325,7 +326,7 @@ class RidgeHead(Head):
         if alpha is None:
             with standardised_upper(stats.comoment, scale) as g:  # G = Q B Q', in place
                 with blas_threads(n_chains):
-                    tri = BandReduction(g)
+                    tri = BandReduction(g, kd=band_width(g.shape[0], n, alphas.size))
                 qty = tri.project(np.array(zty.T, order="F")).T  # Q'Z'y
                 factors = [tri.factors(a) for a in alphas]
                 fit_dirs = [fac.solve(qty) for fac in factors]

@@ -41,6 +41,9 @@ from .band_lapack import band_reduction
 PANEL = 384
 #: half-width of the band ``G`` is reduced to
 BAND = 64
+#: :func:`band_width`'s weight: at 12000 x 9996 on two cores the band saved 31.7 s in the reduction
+#: and cost 4.0 s more in the leverages (10 alphas), a ratio of about 1.6 in the units of its rule
+BAND_BREAK_EVEN = 1.6
 #: features per step of the leverages' blocked triangular solve (at least the band's half-width)
 SOLVE_BLOCK = 64
 #: rows of the F x F matrix handled at a time when copying or scaling a triangle
@@ -111,17 +114,16 @@ class BandReduction:
     """``G = Q B Q'`` computed in place in the lower triangle of the column-major ``g``, ``B`` banded with
     half-width ``kd`` (see the module docstring); ``g`` must stay unchanged while this object is used.
 
-    ``dsytrd_sy2sb`` (:mod:`.band_lapack`) makes the band when it is available, else ``dsytrd`` makes a
-    tridiagonal ``B`` (``kd`` = 1); ``force_tridiagonal`` asks for the latter.
+    ``dsytrd_sy2sb`` (:mod:`.band_lapack`) makes the band when it is available, else (or when ``kd`` is
+    1) ``dsytrd`` makes a tridiagonal ``B``.
     """
 
-    def __init__(self, g: np.ndarray, panel: int | None = None, kd: int | None = None,
-                 force_tridiagonal: bool = False) -> None:
+    def __init__(self, g: np.ndarray, panel: int | None = None, kd: int | None = None) -> None:
         f = g.shape[0]
         if not g.flags.f_contiguous:
             raise ValueError("the matrix must be column-major (Fortran order)")
         kd = min(kd or BAND, max(1, f - 1))
-        band = None if force_tridiagonal or kd == 1 else band_reduction(g, kd)
+        band = None if kd == 1 else band_reduction(g, kd)
         if band is None:
             kd = 1
             lwork = int(lapack.dsytrd_lwork(f, lower=1)[0])
@@ -183,6 +185,17 @@ class BandReduction:
         return BandCholesky(self.band, alpha)
 
 
+def _dense(band: np.ndarray, r0: int, c0: int, rows: int, cols: int) -> np.ndarray:
+    """``L[r0:r0+rows, c0:c0+cols]`` (column-major) of ``L`` in lower band storage (``L[r, c] =
+    band[r - c, c]``); zero outside the band and past the last row."""
+    kd, f = band.shape[0] - 1, band.shape[1]
+    r = np.arange(r0, r0 + rows)[:, None]
+    c = np.arange(c0, c0 + cols)[None, :]
+    d = r - c
+    inside = (d >= 0) & (d <= kd) & (r < f)
+    return np.asfortranarray(np.where(inside, band[np.clip(d, 0, kd), np.minimum(c, f - 1)], 0.0))
+
+
 class BandCholesky:
     """``B + alpha I = L L'`` for the band ``B`` in lower band storage (``dpbtrf``), with ``L``'s diagonal
     blocks and the blocks below them laid out for blocked triangular solves along the features."""
@@ -195,21 +208,13 @@ class BandCholesky:
         _checked(info, "dpbtrf")
         self.kd, self.f = kd, f
         self.step = max(kd, SOLVE_BLOCK)
-        self.diag: list[np.ndarray] = []  # L[j0:j1, j0:j1], dense lower triangular
+        self.diag: list[np.ndarray] = []  # L[j0:j1, j0:j1], lower triangular
         self.below: list[np.ndarray] = []  # L[j0:j0+kd, j0-kd:j0], upper triangular (rows past F zero)
         for j0 in range(0, f, self.step):
             j1 = min(f, j0 + self.step)
-            blk = np.zeros((j1 - j0, j1 - j0), order="F")
-            for d in range(min(kd, j1 - j0 - 1) + 1):
-                i = np.arange(j1 - j0 - d)
-                blk[i + d, i] = self.l[d, j0 : j1 - d]
-            self.diag.append(blk)
+            self.diag.append(_dense(self.l, j0, j0, j1 - j0, j1 - j0))
             if j0:
-                cpl = np.zeros((kd, kd), order="F")  # row s: L[j0+s, j0-kd+t] = l[kd+s-t, j0-kd+t], t >= s
-                for s in range(min(kd, j1 - j0)):
-                    t = np.arange(s, kd)
-                    cpl[s, t] = self.l[kd + s - t, j0 - kd + t]
-                self.below.append(cpl)
+                self.below.append(_dense(self.l, j0, j0 - kd, kd, kd))
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """``(B + alpha I)^-1 b`` for ``b`` (F x k)."""
@@ -236,19 +241,62 @@ class BandCholesky:
         return out
 
 
+def band_width(f: int, rows: int, n_alphas: int) -> int:
+    """The band half-width worth reducing ``G`` (F x F) to for ``rows`` rows and ``n_alphas`` alphas:
+    :data:`BAND`, or 1 (tridiagonal) where the band's leverages (about ``3 rows F kd`` flops per alpha in
+    small matrix products) would cost more than the band reduction saves over ``dsytrd`` (a share of
+    ``F^3`` that is bound by memory bandwidth); :data:`BAND_BREAK_EVEN` weighs the two."""
+    return BAND if f * f >= BAND_BREAK_EVEN * rows * BAND * n_alphas else 1
+
+
+def leverages(p: np.ndarray, factors: list[BandCholesky], block: int = 64) -> np.ndarray:
+    """``p_i' (B + alpha I)^-1 p_i`` of every row of the column-major ``p`` (rows x F), for every alpha:
+    (n_alphas, rows).
+
+    A band wider than 1: :meth:`BandCholesky.leverages` per alpha. A tridiagonal ``B + alpha I = L D L'``
+    (``L`` unit bidiagonal): ``sum_k q_k^2 / D_k`` where ``L q = p_i``, one forward recurrence along the
+    features for all rows and alphas at once (``block`` steps of ``q`` kept, then reduced).
+    """
+    if factors[0].kd > 1:
+        return np.stack([fac.leverages(p) for fac in factors])
+    rows, f = p.shape
+    diag = np.stack([fac.l[0] for fac in factors], axis=1)  # (F, n_alphas): the Cholesky factor's diagonal
+    sub = (np.stack([fac.l[1, : f - 1] for fac in factors], axis=1) / diag[: f - 1])[:, :, None]
+    d_inv = 1.0 / diag**2
+    q = np.empty((block, len(factors), rows))
+    out = np.zeros((len(factors), rows))
+    prev = None
+    for k0 in range(0, f, block):
+        k1 = min(f, k0 + block)
+        for k in range(k0, k1):
+            cur = q[k - k0]
+            if prev is None:
+                cur[...] = p[:, k]
+            else:
+                np.multiply(sub[k - 1], prev, out=cur)
+                np.subtract(p[:, k], cur, out=cur)
+            prev = cur
+        done = q[: k1 - k0]
+        prev = done[-1].copy()
+        np.square(done, out=done)
+        out += np.einsum("kar,ka->ar", done, d_inv[k0:k1])
+    return out
+
+
 def loo_squares(p: np.ndarray, yc: np.ndarray, factors: list[BandCholesky], fit_dirs: list[np.ndarray],
                 n_total: int) -> np.ndarray:
     """Sum of squared leave-one-out residuals of some rows, for every alpha.
 
     ``p`` (rows x F, column-major): the rows' projections ``ZQ``; ``yc``: their centred targets; per
     alpha, the factor of ``B + alpha I`` and ``(B + alpha I)^-1 Q'Z'y``. With leverage ``h``
-    (:meth:`BandCholesky.leverages`) and fitted value ``f``, a row's residual is ``(y - f) / (1 - h - 1/n)``
+    (:func:`leverages`) and fitted value ``f``, a row's residual is ``(y - f) / (1 - h - 1/n)``
     (the ``1/n``: the intercept).
     """
+    lev = leverages(p, factors)
     out = np.zeros(len(factors))
-    for a, (fac, u) in enumerate(zip(factors, fit_dirs, strict=True)):
+    for a, u in enumerate(fit_dirs):
         resid = yc - p @ u
-        resid /= (1.0 - fac.leverages(p) - 1.0 / n_total)[:, None]
+        resid /= (1.0 - lev[a] - 1.0 / n_total)[:, None]
         out[a] = np.einsum("ij,ij->", resid, resid)
     return out
 
@@ -263,5 +311,5 @@ def solve_kept_alpha(c: np.ndarray, scale: np.ndarray, zty: np.ndarray, alpha: f
     return x
 
 
-__all__ = ["BandCholesky", "BandReduction", "blas_threads", "loo_squares", "mirror_upper", "solve_kept_alpha",
-           "standardised_upper"]
+__all__ = ["BandCholesky", "BandReduction", "band_width", "blas_threads", "leverages", "loo_squares",
+           "mirror_upper", "solve_kept_alpha", "standardised_upper"]
