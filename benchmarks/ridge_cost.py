@@ -80,7 +80,7 @@ def child(store: Path, out: Path, mode: str) -> None:
         return run
 
     for name, phase in (("accumulate", "stats"), ("feature_moments", "stats"), ("chain_reduce", "loo"),
-                        ("BandReduction", "decomp"), ("Tridiagonal", "decomp")):
+                        ("BandReduction", "decomp"), ("Tridiagonal", "decomp")):  # now, before 2026-11-30
         if hasattr(ridge, name):
             setattr(ridge, name, timed(phase, getattr(ridge, name)))
     np.linalg.eigh = timed("decomp", np.linalg.eigh)
