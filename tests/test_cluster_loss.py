@@ -306,3 +306,17 @@ def test_cli_with_no_workers_fails_before_writing(tmp_path, cluster, capsys, mon
     assert code == 2 and len(err) == 1 and "has no workers (none for 2 s)" in err[0], err
     assert "dask worker" in err[0]
     assert not (tmp_path / "f.zarr").exists()
+
+
+def test_a_refused_address_fails_at_once_and_a_listening_one_passes():
+    """Nothing listening at a tcp:// address is told apart from a slow or remote scheduler."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert schedule._refused(f"tcp://127.0.0.1:{port}", grace=0.5) is None
+        assert schedule._refused(f"127.0.0.1:{port}", grace=0.5) is None  # no scheme means tcp
+    assert isinstance(schedule._refused(f"tcp://127.0.0.1:{port}", grace=0.5), ConnectionRefusedError)
+    assert schedule._refused("inproc://10.0.0.1/1/1", grace=0.5) is None  # other kinds: the client decides

@@ -337,6 +337,7 @@ def test_failed_start_keeps_the_old_output_and_makes_no_store(ws, capsys):
     assert code == 2 and "device cuda:7 cannot be used" in err and "--device cpu" in err
     code, err = cli(capsys, *predict, "--scheduler", "tcp://127.0.0.1:9")
     assert code == 2 and "cannot connect to the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert "nothing listens there" in err  # refused at once, not after the client's retries
     assert tree(root / "p.zarr") == before  # the good old output was not deleted first
     transform = ["transform", root / "x.zarr", "--variable", "X", "--model", root / "m.json", "--output",
                  root / "new.zarr"]

@@ -228,9 +228,46 @@ def is_local(scheduler: Any) -> bool:
     return resolve_scheduler(scheduler)[0] == "local"
 
 
+#: seconds a refused tcp:// address is retried (a scheduler just starting) before the run gives up
+REFUSED_GRACE = 3.0
+
+
+def _refused(address: str, grace: float = REFUSED_GRACE) -> OSError | None:
+    """The error of a ``tcp://`` address that refuses connections for ``grace`` seconds: nothing listens
+    there. None when something answers, or when the address is of another kind or the host cannot be
+    reached (then the client's own timeout applies)."""
+    import socket
+
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError):
+        return None
+    if scheme != "tcp":
+        return None
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=grace):
+                return None
+        except ConnectionRefusedError as exc:
+            if time.monotonic() >= deadline:
+                return exc
+            time.sleep(0.25)
+        except OSError:
+            return None
+
+
 def _connect(address: str) -> Any:
     from distributed import Client
 
+    refused = _refused(address)
+    if refused is not None:  # fail now, not after the client's 20 s of retries
+        raise PreflightError(f"cannot connect to the Dask scheduler at {address} (nothing listens there: "
+                             f"{refused}); check the address, or start one with `dask scheduler`")
     try:
         return Client(address, timeout="20s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
