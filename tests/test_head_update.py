@@ -134,6 +134,13 @@ def test_no_stats_keeps_no_statistics_and_update_then_says_why(stores, tmp_path,
     # an update can drop them too
     assert main(["train", str(stores / "f140.zarr"), "--output", str(kept), "--update", "--no-stats"]) == 0
     assert not stats_path(kept).exists() and RidgeHead.load(kept).n_samples_ == 140
+    # a softmax head has no statistics: the option is refused before anything is read or written
+    soft = tmp_path / "soft.npz"
+    assert main(["train", str(stores / "f120.zarr"), "--output", str(soft), "--head", "softmax",
+                 "--no-stats"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-stats applies to ridge heads" in err and "drop the option" in err
+    assert list(tmp_path.glob("soft*")) == []
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

@@ -164,7 +164,8 @@ def train_head(
         alpha and reads only the new rows.
     keep_stats : bool, default True
         Ridge: write the statistics that ``update`` needs beside the head (``HEAD.stats.npz``, about
-        4 F^2 bytes for F features: 400 MB at 10,000); False writes none and removes an old one.
+        4 F^2 bytes for F features: 400 MB at 10,000); False writes none and removes an old one. False
+        is refused with ``head='softmax'`` and means nothing when ``'auto'`` picks softmax.
 
     Returns
     -------
@@ -188,6 +189,9 @@ def train_head(
     """
     if head not in (*HEAD_KINDS, "auto"):
         raise InputError(f"head must be 'auto' or one of {HEAD_KINDS}, got {head!r}")
+    if head == "softmax" and not keep_stats:  # (with head='auto' it applies when ridge is chosen)
+        raise InputError("keep_stats=False / --no-stats applies to ridge heads: a softmax head keeps a "
+                         "checkpoint, not statistics; drop the option")
     if head == "auto":
         head = _auto_kind(features, task, output if update else None, verbose)
     if resume and overwrite:

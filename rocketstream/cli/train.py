@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "by leave-one-out, one more pass over all rows)")
     p.add_argument("--no-stats", dest="keep_stats", action="store_false",
                    help="ridge: do not keep the statistics --update needs beside the head (HEAD.stats.npz, "
-                   "about 4 F^2 bytes: 400 MB at 10,000 features); an old one is removed")
+                   "about 4 F^2 bytes: 400 MB at 10,000 features); an old one is removed (refused with "
+                   "--head softmax)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="softmax: show a progress bar (default: when stderr is a terminal)")
     add_fill_missing(p, "labels")
