@@ -145,3 +145,20 @@ def test_steps_by_window_cover_every_kernel_once_and_give_the_same_biases():
     ref = fit_biases(params, lambda idx: x[idx])
     for window in (1, 7):
         assert fit_biases(params, lambda idx: x[idx], window=window).equals(ref)
+
+
+def test_graph_fit_takes_a_scheduler_address(tmp_path):
+    """graph.fit connects to an address itself (dask.compute would refuse the string), also when the
+    drawn rows are read on demand, and the model equals the local fit."""
+    from distributed import LocalCluster
+
+    from rocketstream.graph.fit import fit_array
+
+    x = make_data(120, 2, 80)
+    ref = core_fit(x, num_features=500, random_state=4)
+    arr = open_source(write_zarr(tmp_path / "x.zarr", x, 10))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as lc:
+        for budget in (None, 12 * 2 * 80 * 4):  # all drawn rows at once, or a small cache
+            params, gatherer = fit_array(arr, 500, random_state=4, memory_budget=budget,
+                                         scheduler=lc.scheduler_address)
+            assert params.equals(ref) and gatherer.rows_read >= gatherer.unique.size

@@ -12,7 +12,6 @@ from ..core.variable import check_short
 from ..errors import PreflightError
 from ..graph.fit import fit_array, fit_array_variable
 from ..graph.preflight import device_problem
-from ..graph.schedule import session
 from .inputs import Lengths, Source, resolve_input, resolve_lengths, rocketstream_version
 
 if TYPE_CHECKING:
@@ -103,13 +102,12 @@ def fit(
     own = resolve_lengths(source, lengths, n, length, storage_options)
     if own is not None:
         check_short(own, pad_short)  # every series, not only the drawn ones: transform reads them all
-    with session(scheduler) as where:  # an address: one connection for all the reads
-        if own is None:
-            params, gatherer = fit_array(arr, num_features, max_dilations_per_kernel, random_state, device,
-                                         memory_budget, where)
-        else:
-            params, gatherer = fit_array_variable(arr, own, num_features, max_dilations_per_kernel,
-                                                  random_state, memory_budget, where, pad_short)
+    if own is None:  # (an address: graph.fit connects once for all the reads)
+        params, gatherer = fit_array(arr, num_features, max_dilations_per_kernel, random_state, device,
+                                     memory_budget, scheduler)
+    else:
+        params, gatherer = fit_array_variable(arr, own, num_features, max_dilations_per_kernel,
+                                              random_state, memory_budget, scheduler, pad_short)
     extra = {**params.extra, **desc, "seed": params.seed, "rocketstream_version": rocketstream_version(),
              "fit_rows_read": int(gatherer.rows_read), "fit_rows_distinct": int(gatherer.unique.size)}
     return replace(params, extra=extra)

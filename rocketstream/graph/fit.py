@@ -14,7 +14,7 @@ from ..core.kernels import MIN_LENGTH
 from ..core.parameters import MiniRocketParameters, plan
 from ..core.validation import InputError
 from ..core.variable import fit_variable_biases
-from .schedule import dask_scheduler
+from .schedule import dask_scheduler, session
 from .source import RowSource
 
 if TYPE_CHECKING:
@@ -180,11 +180,12 @@ def fit_array(
     """
     n, c, length = (int(s) for s in arr.shape)
     params = plan(n, c, length, num_features, max_dilations_per_kernel, random_state)
-    gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
-    # rows read on demand: the steps go through the examples as many at a time as the cache keeps,
-    # so each drawn row is read once
-    fitted = fit_biases(params, gatherer, device=device, memory_budget=memory_budget,
-                        window=None if gatherer.prefetched else gatherer.capacity)
+    with session(scheduler) as client:  # an address: connected once for every read
+        gatherer = RowGatherer(arr, params.example_indices, memory_budget, client)
+        # rows read on demand: the steps go through the examples as many at a time as the cache keeps,
+        # so each drawn row is read once
+        fitted = fit_biases(params, gatherer, device=device, memory_budget=memory_budget,
+                            window=None if gatherer.prefetched else gatherer.capacity)
     return fitted, gatherer
 
 
@@ -230,6 +231,8 @@ def fit_array_variable(
     n, c, _ = (int(s) for s in arr.shape)
     params = plan(n, c, max(int(lengths.max()), MIN_LENGTH), num_features, max_dilations_per_kernel,
                   random_state)
-    gatherer = RowGatherer(arr, params.example_indices, memory_budget, scheduler)
-    fitted = fit_variable_biases(params, lambda i: gatherer(np.array([i]))[0][:, : lengths[i]], pad_short)
+    with session(scheduler) as client:
+        gatherer = RowGatherer(arr, params.example_indices, memory_budget, client)
+        fitted = fit_variable_biases(params, lambda i: gatherer(np.array([i]))[0][:, : lengths[i]],
+                                     pad_short)
     return fitted, gatherer
