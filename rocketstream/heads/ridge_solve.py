@@ -210,7 +210,7 @@ class BandCholesky:
         self.step = max(kd, SOLVE_BLOCK)
         self.diag: list[np.ndarray] = []  # L[j0:j1, j0:j1], lower triangular
         self.below: list[np.ndarray] = []  # L[j0:j0+kd, j0-kd:j0], upper triangular (rows past F zero)
-        for j0 in range(0, f, self.step):
+        for j0 in range(0, f, self.step) if kd > 1 else ():  # (tridiagonal: the recurrence needs none)
             j1 = min(f, j0 + self.step)
             self.diag.append(_dense(self.l, j0, j0, j1 - j0, j1 - j0))
             if j0:
@@ -225,7 +225,10 @@ class BandCholesky:
     def leverages(self, p: np.ndarray) -> np.ndarray:
         """``p_i' (B + alpha I)^-1 p_i = |L^-1 p_i|^2`` of every row of the column-major ``p`` (rows x F):
         ``Y L' = P`` solved a block of features at a time (a matrix product for the band below the
-        diagonal block, a triangular solve for the block), the squares summed as it goes."""
+        diagonal block, a triangular solve for the block), the squares summed as it goes; a tridiagonal
+        ``B`` by :func:`leverages`' recurrence."""
+        if self.kd == 1:
+            return leverages(p, [self])[0]
         out = np.zeros(p.shape[0])
         prev = None
         for i, j0 in enumerate(range(0, self.f, self.step)):
