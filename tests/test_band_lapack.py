@@ -75,3 +75,24 @@ def test_band_width_weighs_the_reduction_against_the_leverages():
     assert band_width(9996, 12000, 10) == BAND  # the issue's size: the band
     assert band_width(3000, 12000, 10) == 1  # small F: dsytrd is quick, the recurrence cheaper
     assert band_width(9996, 200_000, 10) == 1  # many rows: the band's leverages would cost more
+
+
+def test_the_call_suits_32_and_64_bit_integer_lapacks():
+    """Integer arguments are passed so that LP64 and ILP64 builds both read them: NumPy's wheel bundles an
+    ILP64 OpenBLAS (symbols suffixed 64_), SciPy's an LP64 one; the routine works from either."""
+    import ctypes
+    import glob
+    import os
+
+    from rocketstream.heads import band_lapack
+
+    assert band_lapack._routine() is not None
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    libs = glob.glob(os.path.join(site, "numpy.libs", "*openblas64*"))
+    if not libs:
+        pytest.skip("this NumPy bundles no ILP64 OpenBLAS")
+    fn = getattr(ctypes.CDLL(libs[0]), "scipy_dsytrd_sy2sb_64_", None)
+    if fn is None:
+        pytest.skip("NumPy's OpenBLAS does not export dsytrd_sy2sb")
+    fn.restype = None
+    assert band_lapack._works(fn)

@@ -67,26 +67,40 @@ def _load() -> Callable | None:
     return None
 
 
+def _integer(value: int) -> ctypes.c_int64:
+    """A Fortran integer argument that 32- and 64-bit-integer LAPACKs both read as ``value``: eight bytes,
+    whose first four (little-endian) are the 32-bit value."""
+    return ctypes.c_int64(value)
+
+
+def _info(arg: ctypes.c_int64) -> int:
+    """INFO as either kind of LAPACK wrote it (a 32-bit one writes only the first four bytes)."""
+    if -(1 << 31) <= arg.value < (1 << 31):
+        return arg.value
+    return ctypes.c_int32(arg.value & 0xFFFFFFFF).value  # a negative 32-bit INFO in a zeroed 64-bit slot
+
+
 def _call(fn: Callable, a: np.ndarray, kd: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Run the routine on the column-major ``a`` (its lower triangle, in place)."""
     n = a.shape[0]
     ab = np.zeros((kd + 1, n), order="F")
     tau = np.zeros(max(1, n - kd))
-    info = ctypes.c_int(0)
+    info = _integer(0)
     query = np.zeros(1)
 
     def run(work: np.ndarray, lwork: int) -> None:
         ptr = ctypes.c_void_p
-        fn(ctypes.c_char_p(b"L"), ctypes.byref(ctypes.c_int(n)), ctypes.byref(ctypes.c_int(kd)),
-           ptr(a.ctypes.data), ctypes.byref(ctypes.c_int(max(1, n))), ptr(ab.ctypes.data),
-           ctypes.byref(ctypes.c_int(kd + 1)), ptr(tau.ctypes.data), ptr(work.ctypes.data),
-           ctypes.byref(ctypes.c_int(lwork)), ctypes.byref(info), ctypes.c_size_t(1))
+        info.value = 0
+        fn(ctypes.c_char_p(b"L"), ctypes.byref(_integer(n)), ctypes.byref(_integer(kd)),
+           ptr(a.ctypes.data), ctypes.byref(_integer(max(1, n))), ptr(ab.ctypes.data),
+           ctypes.byref(_integer(kd + 1)), ptr(tau.ctypes.data), ptr(work.ctypes.data),
+           ctypes.byref(_integer(lwork)), ctypes.byref(info), ctypes.c_size_t(1))
 
     run(query, -1)
-    if info.value != 0:
-        return ab, tau, info.value
+    if _info(info) != 0:
+        return ab, tau, _info(info)
     run(np.zeros(max(1, int(query[0]))), max(1, int(query[0])))
-    return ab, tau, info.value
+    return ab, tau, _info(info)
 
 
 def _works(fn: Callable) -> bool:
