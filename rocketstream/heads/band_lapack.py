@@ -4,9 +4,10 @@
 ``A = Q B Q'``, with matrix-matrix products throughout: about three times faster than the one-stage
 tridiagonal reduction ``dsytrd`` at F = 10,000, whose half of matrix-vector products is bound by memory
 bandwidth. It is called through ctypes from the shared library behind ``scipy.linalg.lapack`` (the
-OpenBLAS bundled in SciPy's wheels, or the LAPACK of a conda environment). The routine found is checked
-once per process on a small matrix; when none is found or the check fails, :func:`band_reduction`
-returns None and the caller uses ``dsytrd`` (a band of half-width 1).
+OpenBLAS bundled in SciPy's wheels, or the LAPACK of a conda environment), with integer arguments that
+32- and 64-bit-integer builds both read. Each routine found is checked on a small matrix, once per
+process, and the first that passes is used; when none does, :func:`band_reduction` returns None and the
+caller uses ``dsytrd`` (a band of half-width 1).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-#: exported names of the routine: SciPy's wheels prefix their OpenBLAS symbols with ``scipy_``
-_NAMES = ("scipy_dsytrd_sy2sb_", "dsytrd_sy2sb_", "dsytrd_sy2sb")
+#: exported names of the routine: SciPy's wheels prefix their OpenBLAS symbols with ``scipy_``; 64-bit
+#: integer builds suffix them with ``64_`` (the call suits both, see :func:`_integer`)
+_NAMES = ("scipy_dsytrd_sy2sb_", "dsytrd_sy2sb_", "dsytrd_sy2sb",
+          "scipy_dsytrd_sy2sb_64_", "dsytrd_sy2sb_64_")
 #: file names of libraries that may carry LAPACK
 _LIBRARY_HINTS = ("lapack", "openblas", "mkl_rt", "flexiblas")
 
@@ -54,16 +57,24 @@ def _candidate_libraries() -> list[str]:
 
 
 def _load() -> Callable | None:
+    """The first routine found (names in :data:`_NAMES` order, then libraries) that passes :func:`_works`."""
+    libs = []
     for path in _candidate_libraries():
         try:
-            lib = ctypes.CDLL(path)
+            libs.append(ctypes.CDLL(path))
         except OSError:
             continue
-        for name in _NAMES:
+    for name in _NAMES:
+        for lib in libs:
             fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.restype = None
-                return fn
+            if fn is None:
+                continue
+            fn.restype = None
+            try:
+                if _works(fn):
+                    return fn
+            except Exception:  # noqa: BLE001  (a broken library: try the next, else use dsytrd)
+                continue
     return None
 
 
@@ -129,11 +140,7 @@ def _works(fn: Callable) -> bool:
 
 @functools.cache
 def _routine() -> Callable | None:
-    fn = _load()
-    try:
-        return fn if fn is not None and _works(fn) else None
-    except Exception:  # noqa: BLE001  (a broken library means the fallback, never a failed fit)
-        return None
+    return _load()
 
 
 def band_reduction(a: np.ndarray, kd: int) -> tuple[np.ndarray, np.ndarray] | None:
