@@ -82,7 +82,8 @@ def run_shape(shape: tuple[int, int, int], chunk: int, reps: int, work: Path, le
     mem: list[tuple[float, float]] = []
     for level in levels:
         if level is not None:  # a zstd level other than the default, for the size / speed trade-off
-            features_store.FEATURE_COMPRESSORS = (ZstdCodec(level=level), Crc32cCodec())
+            features_store.FEATURE_COMPRESSORS = (ZstdCodec(level=level), Crc32cCodec()) if level else \
+                (Crc32cCodec(),)  # 0: no compression, only the checksum
         ooc: list[tuple[float, float]] = []
         for _ in range(reps):  # alternating, so that drift hits both alike
             wall, cpu, ref = _timed(lambda: est.transform(x))
@@ -113,7 +114,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--zstd-levels", nargs="+", type=int, default=None,
-                    help="also time these zstd levels of the features codec (default: the store's own only)")
+                    help="also time these zstd levels of the features codec (default: the store's own only; "
+                    "0: uncompressed, crc32c only)")
     args = ap.parse_args()
     levels: list[int | None] = [None, *(args.zstd_levels or [])]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rs-ooc-"))
