@@ -96,3 +96,18 @@ def test_the_call_suits_32_and_64_bit_integer_lapacks():
         pytest.skip("NumPy's OpenBLAS does not export dsytrd_sy2sb")
     fn.restype = None
     assert band_lapack._works(fn)
+
+
+def test_without_the_routine_the_reduction_is_tridiagonal(monkeypatch):
+    """Where no LAPACK exports dsytrd_sy2sb (or none passes the check), dsytrd does the reduction."""
+    from rocketstream.heads import band_lapack
+
+    monkeypatch.setattr(band_lapack, "_routine", lambda: None)
+    n, alpha = 90, 0.7
+    g = symmetric(n, seed=4)
+    red = BandReduction(np.asfortranarray(g.copy()), kd=16)
+    assert red.kd == 1 and red.band.shape == (2, n)
+    rows = np.random.default_rng(5).standard_normal((9, n))
+    lev = np.einsum("ij,jk,ik->i", rows, np.linalg.inv(g + alpha * np.eye(n)), rows)
+    np.testing.assert_allclose(red.factors(alpha).leverages(red.project(np.asfortranarray(rows.copy()))), lev,
+                               rtol=1e-10)
